@@ -1,0 +1,420 @@
+//! Decode: a frame's bytes become a small, copyable [`Segment`], once.
+//!
+//! Link layers: Ethernet (with 802.1Q / QinQ tags), Linux cooked SLL and SLL2
+//! (`tcpdump -i any`), raw IPv4/IPv6, BSD loopback (NULL and LOOP). Then IPv4 or IPv6 and
+//! TCP, unwrapping IP-in-IP (IPv4 or IPv6 inside), VXLAN (UDP 4789) and Geneve (UDP 6081)
+//! to reach the inner TCP. Parsing is etherparse's lax slicer, which keeps what it can of a
+//! packet cut by the snapshot length: the TCP payload length is taken from the IP header's
+//! length field, so a snaplen-truncated segment still counts its real bytes.
+//!
+//! Nothing after this module touches packet bytes. A frame that is not a TCP segment comes
+//! back as the [`SkipReason`] the report counts it under.
+
+use crate::read::Frame;
+use crate::seq::Seq;
+use crate::skip::SkipReason;
+use etherparse::{
+    EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
+    TcpSlice, TransportSlice, err::Layer,
+};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// LINKTYPE_ values (tcpdump.org/linktypes.html) that pcapdiag decodes.
+pub mod linktype {
+    pub const NULL: u16 = 0;
+    pub const ETHERNET: u16 = 1;
+    pub const RAW: u16 = 101;
+    /// DLT_RAW as some BSDs number it in classic pcap headers.
+    pub const RAW_BSD_12: u16 = 12;
+    pub const RAW_BSD_14: u16 = 14;
+    pub const LOOP: u16 = 108;
+    pub const LINUX_SLL: u16 = 113;
+    pub const IPV4: u16 = 228;
+    pub const IPV6: u16 = 229;
+    pub const LINUX_SLL2: u16 = 276;
+}
+
+/// Tunnels are unwrapped at most this deep (an attacker's capture could nest forever).
+const MAX_TUNNEL_DEPTH: u8 = 4;
+const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
+/// EtherType of "transparent Ethernet bridging", Geneve's marker for an inner Ethernet frame.
+const ETHERTYPE_TEB: u16 = 0x6558;
+
+/// An address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+/// TCP control bits, as on the wire (FIN = 0x01 ... CWR = 0x80).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+
+    #[inline]
+    pub fn has(self, bits: u8) -> bool {
+        self.0 & bits != 0
+    }
+    pub fn syn(self) -> bool {
+        self.has(Self::SYN)
+    }
+    pub fn ack(self) -> bool {
+        self.has(Self::ACK)
+    }
+    pub fn fin(self) -> bool {
+        self.has(Self::FIN)
+    }
+    pub fn rst(self) -> bool {
+        self.has(Self::RST)
+    }
+}
+
+impl std::fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const NAMES: [(u8, &str); 8] = [
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::ACK, "ACK"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+        ];
+        let mut first = true;
+        for (bit, name) in NAMES {
+            if self.has(bit) {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The TCP options that matter for diagnosis and for pairing through NAT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct TcpOpts {
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_perm: bool,
+    /// (TSval, TSecr)
+    pub ts: Option<(u32, u32)>,
+    /// The option kinds in wire order, one byte each, first eight options: NAT leaves the
+    /// layout alone, so it is part of a SYN's fingerprint.
+    pub layout: u64,
+}
+
+/// How the TCP segment was carried, outermost tunnel only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tunnel {
+    #[default]
+    None,
+    IpInIp,
+    Vxlan,
+    Geneve,
+}
+
+/// One decoded TCP segment. Small and `Copy`; carries its frame number so every finding
+/// points back into the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub frame: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub ts: i64,
+    pub iface: u32,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub seq: Seq,
+    pub ack: Seq,
+    pub flags: TcpFlags,
+    /// The raw (unscaled) window field.
+    pub window: u16,
+    /// TCP payload bytes on the wire (from the IP length, not the captured length).
+    pub payload_len: u32,
+    /// IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    pub opts: TcpOpts,
+    pub tunnel: Tunnel,
+    /// The capture's snapshot length cut the payload.
+    pub truncated: bool,
+}
+
+/// Decodes one frame into a TCP segment, or the reason it is not one.
+pub fn decode(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
+    let d = frame.data;
+    let pkt = match frame.linktype {
+        linktype::ETHERNET => {
+            LaxSlicedPacket::from_ethernet(d).map_err(|_| SkipReason::TruncatedHeaders)?
+        }
+        linktype::LINUX_SLL => {
+            let proto = be16(d, 14).ok_or(SkipReason::TruncatedHeaders)?;
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &d[16..])
+        }
+        linktype::LINUX_SLL2 => {
+            let proto = be16(d, 0).ok_or(SkipReason::TruncatedHeaders)?;
+            let body = d.get(20..).ok_or(SkipReason::TruncatedHeaders)?;
+            LaxSlicedPacket::from_ether_type(EtherType(proto), body)
+        }
+        linktype::RAW
+        | linktype::RAW_BSD_12
+        | linktype::RAW_BSD_14
+        | linktype::IPV4
+        | linktype::IPV6 => from_ip(d)?,
+        linktype::NULL | linktype::LOOP => {
+            let af = d.get(..4).ok_or(SkipReason::TruncatedHeaders)?;
+            // NULL stores the address family in the writer's byte order, LOOP in network
+            // order: accept either reading.
+            let le = u32::from_le_bytes([af[0], af[1], af[2], af[3]]);
+            let be = u32::from_be_bytes([af[0], af[1], af[2], af[3]]);
+            let is_af = |v: u32| matches!(v, 2 | 24 | 28 | 30);
+            if !is_af(le) && !is_af(be) {
+                return Err(SkipReason::NotIp);
+            }
+            from_ip(&d[4..])?
+        }
+        _ => return Err(SkipReason::UnsupportedLinktype),
+    };
+    let mut seg = tcp_of(&pkt, 0)?;
+    seg.frame = frame.number;
+    seg.ts = frame.ts;
+    seg.iface = frame.iface;
+    seg.truncated |= (frame.data.len() as u32) < frame.orig_len;
+    Ok(seg)
+}
+
+fn be16(d: &[u8], at: usize) -> Option<u16> {
+    d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+fn from_ip(d: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
+    match LaxSlicedPacket::from_ip(d) {
+        Ok(p) => Ok(p),
+        Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => Err(SkipReason::TruncatedHeaders),
+        Err(etherparse::err::ip::LaxHeaderSliceError::Content(_)) => {
+            // Not a valid IP header: a non-IP payload on a raw-IP link is malformed,
+            // anything else is not IP at all.
+            if d.first().is_some_and(|b| b >> 4 == 4 || b >> 4 == 6) {
+                Err(SkipReason::Malformed)
+            } else {
+                Err(SkipReason::NotIp)
+            }
+        }
+    }
+}
+
+/// Finds the TCP segment in a sliced packet, unwrapping tunnels.
+fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
+    let Some(net) = &pkt.net else {
+        return Err(match &pkt.stop_err {
+            Some((_, Layer::Ethernet2Header | Layer::VlanHeader | Layer::LinuxSllHeader)) => {
+                SkipReason::TruncatedHeaders
+            }
+            Some((e, _)) if is_len_error(e) => SkipReason::TruncatedHeaders,
+            Some(_) => SkipReason::Malformed,
+            None => SkipReason::NotIp,
+        });
+    };
+    let (src_ip, dst_ip, ip_id, ttl, payload, wire_payload_len) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let p = v4.payload();
+            // The IP payload length the header states (TSO super-segments carry 0 there;
+            // then the lax slicer falls back to the captured length, which is the truth).
+            let stated = (h.total_len() as usize).saturating_sub(h.slice().len());
+            let wire = if h.total_len() == 0 {
+                p.payload.len()
+            } else {
+                stated
+            };
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.identification(),
+                h.ttl(),
+                p,
+                wire,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let p = v6.payload();
+            let ext_len = v6.extensions().slice().len();
+            let wire = (h.payload_length() as usize).saturating_sub(ext_len);
+            let wire = if h.payload_length() == 0 {
+                p.payload.len()
+            } else {
+                wire
+            };
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                0,
+                h.hop_limit(),
+                p,
+                wire,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(SkipReason::NotIp),
+    };
+    if payload.fragmented {
+        return Err(SkipReason::IpFragment);
+    }
+    if depth < MAX_TUNNEL_DEPTH {
+        if let Some(inner) = tunnel_payload(pkt, payload) {
+            let (kind, inner_pkt) = inner?;
+            let mut seg = tcp_of(&inner_pkt, depth + 1)?;
+            if seg.tunnel == Tunnel::None {
+                seg.tunnel = kind;
+            }
+            return Ok(seg);
+        }
+    }
+    if payload.ip_number != IpNumber::TCP {
+        return Err(SkipReason::NotTcp);
+    }
+    let tcp = match &pkt.transport {
+        Some(TransportSlice::Tcp(t)) => t,
+        _ => {
+            return Err(match &pkt.stop_err {
+                Some((e, _)) if is_len_error(e) => SkipReason::TruncatedHeaders,
+                _ => SkipReason::Malformed,
+            });
+        }
+    };
+    let payload_len = wire_payload_len.saturating_sub(tcp.header_len()) as u32;
+    Ok(Segment {
+        frame: 0,
+        ts: 0,
+        iface: 0,
+        src: Endpoint {
+            ip: src_ip,
+            port: tcp.source_port(),
+        },
+        dst: Endpoint {
+            ip: dst_ip,
+            port: tcp.destination_port(),
+        },
+        seq: Seq(tcp.sequence_number()),
+        ack: Seq(tcp.acknowledgment_number()),
+        flags: TcpFlags(tcp.header_slice()[13]),
+        window: tcp.window_size(),
+        payload_len,
+        ip_id,
+        ttl,
+        opts: options(tcp),
+        tunnel: Tunnel::None,
+        truncated: payload.incomplete || (tcp.payload().len() as u32) < payload_len,
+    })
+}
+
+fn is_len_error(e: &etherparse::err::packet::SliceError) -> bool {
+    matches!(e, etherparse::err::packet::SliceError::Len(_))
+}
+
+/// If the IP payload is a tunnel pcapdiag unwraps, the inner packet.
+fn tunnel_payload<'a>(
+    pkt: &LaxSlicedPacket<'a>,
+    payload: &LaxIpPayloadSlice<'a>,
+) -> Option<Result<(Tunnel, LaxSlicedPacket<'a>), SkipReason>> {
+    match payload.ip_number {
+        IpNumber::IPV4 | IpNumber::IPV6 => {
+            Some(from_ip(payload.payload).map(|p| (Tunnel::IpInIp, p)))
+        }
+        IpNumber::UDP => {
+            let Some(TransportSlice::Udp(udp)) = &pkt.transport else {
+                return None;
+            };
+            let body = udp.payload();
+            match udp.destination_port() {
+                VXLAN_PORT => {
+                    // 8-byte VXLAN header, then an Ethernet frame.
+                    let inner = body.get(8..)?;
+                    Some(
+                        LaxSlicedPacket::from_ethernet(inner)
+                            .map(|p| (Tunnel::Vxlan, p))
+                            .map_err(|_| SkipReason::TruncatedHeaders),
+                    )
+                }
+                GENEVE_PORT => {
+                    // 8-byte header plus options (length in 4-byte words), then the
+                    // protocol the header names.
+                    let opt_len = (*body.first()? & 0x3f) as usize * 4;
+                    let proto = be16(body, 2)?;
+                    let inner = body.get(8 + opt_len..)?;
+                    Some(if proto == ETHERTYPE_TEB {
+                        LaxSlicedPacket::from_ethernet(inner)
+                            .map(|p| (Tunnel::Geneve, p))
+                            .map_err(|_| SkipReason::TruncatedHeaders)
+                    } else {
+                        Ok((
+                            Tunnel::Geneve,
+                            LaxSlicedPacket::from_ether_type(EtherType(proto), inner),
+                        ))
+                    })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn options(tcp: &TcpSlice<'_>) -> TcpOpts {
+    let mut o = TcpOpts::default();
+    // The kinds, straight from the bytes (etherparse's iterator stops at an unknown kind).
+    let raw = tcp.options();
+    let (mut i, mut n) = (0usize, 0u32);
+    while i < raw.len() && n < 8 {
+        let kind = raw[i];
+        o.layout |= (kind as u64) << (8 * n);
+        n += 1;
+        match kind {
+            0 => break,
+            1 => i += 1,
+            _ => match raw.get(i + 1) {
+                Some(&len) if len >= 2 => i += len as usize,
+                _ => break,
+            },
+        }
+    }
+    for opt in tcp.options_iterator() {
+        match opt {
+            Ok(TcpOptionElement::MaximumSegmentSize(v)) => o.mss = Some(v),
+            Ok(TcpOptionElement::WindowScale(v)) => o.wscale = Some(v),
+            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => o.sack_perm = true,
+            Ok(TcpOptionElement::Timestamp(val, ecr)) => o.ts = Some((val, ecr)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    o
+}

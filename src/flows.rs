@@ -1,0 +1,692 @@
+//! Flows: TCP connections per 4-tuple, with incarnations, handshake timelines and
+//! connection attempts.
+//!
+//! Three levels, each a compact record kept for the report:
+//! - a [`Conn`] is one incarnation of a 4-tuple, split exactly where Wireshark starts a new
+//!   `tcp.stream`; it knows its predecessor on the
+//!   tuple and how long ago that one went quiet and closed. Wireshark 4.0 splits only on a
+//!   pure SYN with a new ISN, so a same-ISN SYN after a stale ACK and RST stays in its
+//!   incarnation: it is a retry;
+//! - an [`Attempt`] is one client connection attempt: one ISN from one client 4-tuple, all
+//!   its SYN tries, and its setup latency timed from the FIRST SYN to the SYN-ACK, which
+//!   Wireshark never shows;
+//! - each packet gets its [`Flags`] from [`classify`](crate::classify), which holds the
+//!   only per-direction sequence state.
+//!
+//! Live state is one small entry per 4-tuple; everything else is in the records.
+
+use crate::classify::{Analysis, Dir};
+use crate::decode::{Endpoint, Segment};
+use crate::flags::{Flag, Flags};
+use crate::seq::Seq;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+/// Retries closer than this to the previous SYN count as immediate.
+const QUICK_RETRY_NS: i64 = 100_000_000;
+
+/// Zeek's `conn_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ConnState {
+    S0,
+    S1,
+    SF,
+    REJ,
+    S2,
+    S3,
+    RSTO,
+    RSTR,
+    RSTOS0,
+    RSTRH,
+    SH,
+    SHR,
+    OTH,
+}
+
+impl ConnState {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConnState::S0 => "S0",
+            ConnState::S1 => "S1",
+            ConnState::SF => "SF",
+            ConnState::REJ => "REJ",
+            ConnState::S2 => "S2",
+            ConnState::S3 => "S3",
+            ConnState::RSTO => "RSTO",
+            ConnState::RSTR => "RSTR",
+            ConnState::RSTOS0 => "RSTOS0",
+            ConnState::RSTRH => "RSTRH",
+            ConnState::SH => "SH",
+            ConnState::SHR => "SHR",
+            ConnState::OTH => "OTH",
+        }
+    }
+    pub fn text(self) -> &'static str {
+        match self {
+            ConnState::S0 => "SYN seen, no reply",
+            ConnState::S1 => "established, not terminated",
+            ConnState::SF => "established and closed normally",
+            ConnState::REJ => "attempt rejected (RST)",
+            ConnState::S2 => "established, originator closed, no reply",
+            ConnState::S3 => "established, responder closed, no reply",
+            ConnState::RSTO => "established, originator aborted (RST)",
+            ConnState::RSTR => "established, responder aborted (RST)",
+            ConnState::RSTOS0 => "originator sent SYN then RST, no SYN-ACK",
+            ConnState::RSTRH => "responder sent SYN-ACK then RST, no SYN",
+            ConnState::SH => "originator sent SYN then FIN, no SYN-ACK",
+            ConnState::SHR => "responder sent SYN-ACK then FIN, no SYN",
+            ConnState::OTH => "no SYN seen (midstream)",
+        }
+    }
+}
+
+/// Zeek-style history: each letter once per direction, in order of first appearance;
+/// upper case from the originator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    letters: [u8; 16],
+    len: u8,
+}
+
+impl History {
+    fn push(&mut self, letter: u8) {
+        let len = self.len as usize;
+        if len < self.letters.len() && !self.letters[..len].contains(&letter) {
+            self.letters[len] = letter;
+            self.len += 1;
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.letters[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl Serialize for History {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A packet reference: where to find it in the capture, and when it was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Pkt {
+    pub frame: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub ts: i64,
+}
+
+impl Pkt {
+    fn of(seg: &Segment) -> Pkt {
+        Pkt {
+            frame: seg.frame,
+            ts: seg.ts,
+        }
+    }
+}
+
+/// Why a SYN was sent again, judged from the gap before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapClass {
+    /// Within milliseconds of a stale ACK or RST (Linux ≥ 5.6 re-sends at once).
+    AfterReset,
+    /// Within 100 ms, with no stale ACK or RST before it.
+    Immediate,
+    /// ≈ 1 s: the initial retransmission timeout (RFC 6298).
+    InitialRto1s,
+    /// ≈ 3 s: the old initial RTO (RFC 1122; older kernels, some non-Linux clients).
+    InitialRto3s,
+    /// About the same as the previous gap: linear SYN timeouts (`tcp_syn_linear_timeouts`).
+    Linear,
+    /// About twice the previous gap: exponential back-off.
+    Backoff,
+    Other,
+}
+
+impl GapClass {
+    fn of(gap: i64, prev_gap: Option<i64>, after_reset: bool) -> GapClass {
+        const S: i64 = 1_000_000_000;
+        if gap < QUICK_RETRY_NS {
+            return if after_reset {
+                GapClass::AfterReset
+            } else {
+                GapClass::Immediate
+            };
+        }
+        match prev_gap {
+            None if (800_000_000..1_600_000_000).contains(&gap) => GapClass::InitialRto1s,
+            None if (2_500_000_000..3_600_000_000).contains(&gap) => GapClass::InitialRto3s,
+            Some(p) if p >= QUICK_RETRY_NS => {
+                // Ratios in tenths: 0.8..1.25 linear, 1.6..2.5 doubling.
+                let r = gap * 10 / p;
+                if (8..=12).contains(&r) {
+                    GapClass::Linear
+                } else if (16..=25).contains(&r) {
+                    GapClass::Backoff
+                } else {
+                    GapClass::Other
+                }
+            }
+            // After a quick retry, the next gap is judged as a first timeout.
+            Some(_) if (800_000_000..1_600_000_000).contains(&gap) => GapClass::InitialRto1s,
+            Some(_) if (2_500_000_000..3_600_000_000).contains(&gap) => GapClass::InitialRto3s,
+            _ if gap >= S => GapClass::Other,
+            _ => GapClass::Other,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            GapClass::AfterReset => "after_reset",
+            GapClass::Immediate => "immediate",
+            GapClass::InitialRto1s => "initial_rto_1s",
+            GapClass::InitialRto3s => "initial_rto_3s",
+            GapClass::Linear => "linear",
+            GapClass::Backoff => "backoff",
+            GapClass::Other => "other",
+        }
+    }
+}
+
+/// One SYN of an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SynTry {
+    #[serde(flatten)]
+    pub pkt: Pkt,
+    pub tsval: Option<u32>,
+    /// Time since the previous SYN of the attempt (absent on the first).
+    pub gap_ns: Option<i64>,
+    pub gap_class: Option<GapClass>,
+}
+
+/// How an attempt ended, as far as this capture shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A SYN-ACK acknowledging the ISN was seen.
+    Established,
+    /// The responder answered with RST.
+    Refused,
+    /// The originator gave up with a RST (after a stale ACK, or otherwise).
+    Reset,
+    /// No answer seen.
+    NoAnswer,
+}
+
+/// One client connection attempt: one ISN from one client 4-tuple.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub id: u32,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub isn: Seq,
+    /// The SYN's TCP option layout and values (the first SYN's).
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_perm: bool,
+    #[serde(skip)]
+    pub opt_layout: u64,
+    pub ip_id: u16,
+    pub ttl: u8,
+    /// Every SYN with this ISN, first one first.
+    pub syns: Vec<SynTry>,
+    /// The first SYN-ACK acknowledging ISN + 1.
+    pub synack: Option<Pkt>,
+    /// The server's ISN, from that SYN-ACK.
+    pub server_isn: Option<Seq>,
+    /// The SYN-ACK's TSval.
+    pub synack_tsval: Option<u32>,
+    /// The originator's first ACK after the SYN-ACK.
+    pub first_ack: Option<Pkt>,
+    /// The first stale ACK answering one of the SYNs, and the ack number it carried.
+    pub stale_ack: Option<Pkt>,
+    pub stale_ack_number: Option<Seq>,
+    /// The originator's RST after the stale ACK.
+    pub stale_rst: Option<Pkt>,
+    /// The responder's RST answering a SYN.
+    pub refused: Option<Pkt>,
+    /// First SYN → SYN-ACK, nanoseconds.
+    pub setup_ns: Option<i64>,
+    pub outcome: Outcome,
+    /// The incarnations this attempt spans.
+    pub conns: Vec<u32>,
+}
+
+impl Attempt {
+    pub fn first_syn(&self) -> Pkt {
+        self.syns[0].pkt
+    }
+    pub fn tries(&self) -> usize {
+        self.syns.len()
+    }
+    /// The TSval of the first SYN.
+    pub fn tsval(&self) -> Option<u32> {
+        self.syns[0].tsval
+    }
+}
+
+/// The incarnation before this one on the same 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Predecessor {
+    pub conn: u32,
+    /// Time from the predecessor's last packet to this connection's first.
+    pub since_last_packet_ns: i64,
+    /// Time from the predecessor's first FIN or RST to this connection's first packet.
+    pub since_close_ns: Option<i64>,
+    pub state: ConnState,
+}
+
+/// One incarnation of a 4-tuple (one Wireshark `tcp.stream`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Conn {
+    pub id: u32,
+    /// The originator (the side that sent the SYN, or a guess when none was seen).
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first: Pkt,
+    pub last: Pkt,
+    /// First FIN or RST.
+    pub closed: Option<Pkt>,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub state: ConnState,
+    pub history: History,
+    pub predecessor: Option<Predecessor>,
+    pub attempt: Option<u32>,
+    #[serde(skip)]
+    seen: Seen,
+}
+
+/// What the state summary needs to know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    syn: bool,
+    synack: bool,
+    established: bool,
+    fin: [bool; 2],
+    rst: [bool; 2],
+}
+
+impl Conn {
+    fn conn_state(&self) -> ConnState {
+        let s = self.seen;
+        let (o, r) = (Dir::Orig as usize, Dir::Resp as usize);
+        match (s.syn, s.synack) {
+            (false, false) => ConnState::OTH,
+            (true, false) if s.rst[r] => ConnState::REJ,
+            (true, false) if s.rst[o] => ConnState::RSTOS0,
+            (true, false) if s.fin[o] => ConnState::SH,
+            (true, false) => ConnState::S0,
+            (false, true) if s.rst[r] => ConnState::RSTRH,
+            (false, true) if s.fin[r] => ConnState::SHR,
+            (false, true) => ConnState::OTH,
+            (true, true) if s.rst[o] => ConnState::RSTO,
+            (true, true) if s.rst[r] => ConnState::RSTR,
+            (true, true) if s.fin[o] && s.fin[r] => ConnState::SF,
+            (true, true) if s.fin[o] => ConnState::S2,
+            (true, true) if s.fin[r] => ConnState::S3,
+            (true, true) => ConnState::S1,
+        }
+    }
+}
+
+/// A packet with findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Flagged {
+    pub frame: u64,
+    pub ts: i64,
+    pub conn: u32,
+    pub flags: Flags,
+}
+
+/// Live state of a 4-tuple: its current incarnation and the classifier's state.
+struct Live {
+    conn: u32,
+    analysis: Analysis,
+}
+
+/// The connection table: feed it segments in capture order, then take the records.
+#[derive(Default)]
+pub struct Flows {
+    live: FxHashMap<(Endpoint, Endpoint), Live>,
+    conns: Vec<Conn>,
+    attempts: Vec<Attempt>,
+    flagged: Vec<Flagged>,
+    flag_counts: [u64; Flag::ALL.len()],
+    segments: u64,
+}
+
+/// The records of a finished capture.
+pub struct FlowRecords {
+    pub conns: Vec<Conn>,
+    pub attempts: Vec<Attempt>,
+    pub flagged: Vec<Flagged>,
+    pub flag_counts: [u64; Flag::ALL.len()],
+    pub segments: u64,
+}
+
+fn key(seg: &Segment) -> (Endpoint, Endpoint) {
+    if seg.src <= seg.dst {
+        (seg.src, seg.dst)
+    } else {
+        (seg.dst, seg.src)
+    }
+}
+
+impl Flows {
+    pub fn new() -> Flows {
+        Flows::default()
+    }
+
+    /// Adds one segment; returns its findings.
+    pub fn push(&mut self, seg: &Segment) -> Flags {
+        self.segments += 1;
+        let k = key(seg);
+        let mut flags = Flags::default();
+
+        let conn_id = match self.live.get_mut(&k) {
+            Some(live) => {
+                let conn = &self.conns[live.conn as usize];
+                let dir = if seg.src == conn.client {
+                    Dir::Orig
+                } else {
+                    Dir::Resp
+                };
+                if live.analysis.starts_new_stream(dir, seg) {
+                    flags.set(Flag::ReusedPorts);
+                    let prev = live.conn;
+                    let id = self.new_conn(seg, Some(prev));
+                    let live = self.live.get_mut(&k).expect("entry present");
+                    live.conn = id;
+                    live.analysis = Analysis::default();
+                    id
+                } else {
+                    live.conn
+                }
+            }
+            None => {
+                let id = self.new_conn(seg, None);
+                self.live.insert(
+                    k,
+                    Live {
+                        conn: id,
+                        analysis: Analysis::default(),
+                    },
+                );
+                id
+            }
+        };
+        let live = self.live.get_mut(&k).expect("entry present");
+        let conn = &mut self.conns[conn_id as usize];
+        let dir = if seg.src == conn.client {
+            Dir::Orig
+        } else {
+            Dir::Resp
+        };
+        flags.0 |= live.analysis.analyze(dir, seg).0;
+
+        // Counters and Zeek history.
+        let d = dir as usize;
+        conn.packets[d] += 1;
+        conn.bytes[d] += seg.payload_len as u64;
+        conn.last = Pkt::of(seg);
+        let up = |c: u8| {
+            if dir == Dir::Orig {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        };
+        let f = seg.flags;
+        if f.syn() {
+            conn.history.push(if f.ack() { up(b'h') } else { up(b's') });
+        }
+        if f.fin() {
+            conn.history.push(up(b'f'));
+            conn.seen.fin[d] = true;
+            conn.closed.get_or_insert(Pkt::of(seg));
+        }
+        if f.rst() {
+            conn.history.push(up(b'r'));
+            conn.seen.rst[d] = true;
+            conn.closed.get_or_insert(Pkt::of(seg));
+        }
+        if seg.payload_len > 0 {
+            conn.history.push(up(b'd'));
+        } else if f.ack() && !f.syn() && !f.fin() && !f.rst() {
+            conn.history.push(up(b'a'));
+        }
+        if flags.has(Flag::Retransmission) {
+            conn.history.push(up(b't'));
+        }
+        if flags.has(Flag::ZeroWindow) {
+            conn.history.push(up(b'w'));
+        }
+
+        self.handshake(conn_id, dir, seg, &mut flags);
+
+        if !flags.is_empty() {
+            for fl in flags.iter() {
+                self.flag_counts[fl as usize] += 1;
+            }
+            self.flagged.push(Flagged {
+                frame: seg.frame,
+                ts: seg.ts,
+                conn: conn_id,
+                flags,
+            });
+        }
+        flags
+    }
+
+    fn new_conn(&mut self, seg: &Segment, prev: Option<u32>) -> u32 {
+        let id = self.conns.len() as u32;
+        // The originator: the sender of a SYN, the receiver of a SYN-ACK; midstream, the
+        // side on the higher port (clients use ephemeral ports).
+        let src_is_client = if seg.flags.syn() {
+            !seg.flags.ack()
+        } else {
+            match prev {
+                Some(p) => self.conns[p as usize].client == seg.src,
+                None => seg.src.port >= seg.dst.port,
+            }
+        };
+        let (client, server) = if src_is_client {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let predecessor = prev.map(|p| {
+            let pc = &self.conns[p as usize];
+            Predecessor {
+                conn: p,
+                since_last_packet_ns: seg.ts - pc.last.ts,
+                since_close_ns: pc.closed.map(|c| seg.ts - c.ts),
+                state: pc.conn_state(),
+            }
+        });
+        self.conns.push(Conn {
+            id,
+            client,
+            server,
+            first: Pkt::of(seg),
+            last: Pkt::of(seg),
+            closed: None,
+            packets: [0; 2],
+            bytes: [0; 2],
+            state: ConnState::OTH,
+            history: History::default(),
+            predecessor,
+            attempt: None,
+            seen: Seen::default(),
+        });
+        id
+    }
+
+    /// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
+    fn handshake(&mut self, conn_id: u32, dir: Dir, seg: &Segment, flags: &mut Flags) {
+        let f = seg.flags;
+        let conn = &mut self.conns[conn_id as usize];
+        match dir {
+            Dir::Orig if f.syn() && !f.ack() => {
+                conn.seen.syn = true;
+                // Same ISN as the attempt this incarnation is working on: a retry. (A SYN
+                // with another ISN has already started a new incarnation.)
+                let current = conn.attempt;
+                match current.filter(|&a| self.attempts[a as usize].isn == seg.seq) {
+                    Some(a) => {
+                        let att = &mut self.attempts[a as usize];
+                        let last = att.syns.last().expect("an attempt has a SYN");
+                        let gap = seg.ts - last.pkt.ts;
+                        let after_reset = att.stale_ack.is_some() || att.stale_rst.is_some();
+                        let class = GapClass::of(gap, last.gap_ns, after_reset);
+                        att.syns.push(SynTry {
+                            pkt: Pkt::of(seg),
+                            tsval: seg.opts.ts.map(|t| t.0),
+                            gap_ns: Some(gap),
+                            gap_class: Some(class),
+                        });
+                        if !att.conns.contains(&conn_id) {
+                            att.conns.push(conn_id);
+                        }
+                        flags.set(Flag::SynRetry);
+                        self.conns[conn_id as usize].attempt = Some(a);
+                    }
+                    None => {
+                        let id = self.attempts.len() as u32;
+                        self.attempts.push(Attempt {
+                            id,
+                            client: seg.src,
+                            server: seg.dst,
+                            isn: seg.seq,
+                            mss: seg.opts.mss,
+                            wscale: seg.opts.wscale,
+                            sack_perm: seg.opts.sack_perm,
+                            opt_layout: seg.opts.layout,
+                            ip_id: seg.ip_id,
+                            ttl: seg.ttl,
+                            syns: vec![SynTry {
+                                pkt: Pkt::of(seg),
+                                tsval: seg.opts.ts.map(|t| t.0),
+                                gap_ns: None,
+                                gap_class: None,
+                            }],
+                            synack: None,
+                            server_isn: None,
+                            synack_tsval: None,
+                            first_ack: None,
+                            stale_ack: None,
+                            stale_ack_number: None,
+                            stale_rst: None,
+                            refused: None,
+                            setup_ns: None,
+                            outcome: Outcome::NoAnswer,
+                            conns: vec![conn_id],
+                        });
+                        self.conns[conn_id as usize].attempt = Some(id);
+                    }
+                }
+            }
+            Dir::Resp if f.syn() && f.ack() => {
+                conn.seen.synack = true;
+                if let Some(a) = conn.attempt {
+                    let att = &mut self.attempts[a as usize];
+                    if seg.ack == att.isn.add(1) && att.synack.is_none() {
+                        att.synack = Some(Pkt::of(seg));
+                        att.server_isn = Some(seg.seq);
+                        att.synack_tsval = seg.opts.ts.map(|t| t.0);
+                        att.setup_ns = Some(seg.ts - att.first_syn().ts);
+                        att.outcome = Outcome::Established;
+                    }
+                }
+            }
+            Dir::Resp if f.rst() => {
+                let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
+                match att {
+                    Some(att) if att.synack.is_none() && seg.ack == att.isn.add(1) => {
+                        flags.set(Flag::RstRefused);
+                        att.refused.get_or_insert(Pkt::of(seg));
+                        att.outcome = Outcome::Refused;
+                    }
+                    _ if conn.seen.established => flags.set(Flag::RstAbort),
+                    _ => flags.set(Flag::RstOther),
+                }
+            }
+            Dir::Resp if f.ack() && !f.syn() => {
+                // An ACK answering our SYN that does not acknowledge ISN + 1: the peer's
+                // socket is acknowledging something older.
+                if let Some(a) = conn.attempt {
+                    let att = &mut self.attempts[a as usize];
+                    if att.synack.is_none()
+                        && seg.ack != att.isn.add(1)
+                        && att.outcome != Outcome::Refused
+                    {
+                        flags.set(Flag::StaleAck);
+                        if att.stale_ack.is_none() {
+                            att.stale_ack = Some(Pkt::of(seg));
+                            att.stale_ack_number = Some(seg.ack);
+                        }
+                    }
+                }
+            }
+            Dir::Orig if f.rst() => {
+                let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
+                match att {
+                    Some(att)
+                        if att.synack.is_none()
+                            && att.stale_ack_number.is_some_and(|n| n == seg.seq) =>
+                    {
+                        flags.set(Flag::RstStaleReply);
+                        att.stale_rst.get_or_insert(Pkt::of(seg));
+                        if att.outcome == Outcome::NoAnswer {
+                            att.outcome = Outcome::Reset;
+                        }
+                    }
+                    _ if conn.seen.established => flags.set(Flag::RstAbort),
+                    Some(att) if att.synack.is_none() => {
+                        flags.set(Flag::RstOther);
+                        if att.outcome == Outcome::NoAnswer {
+                            att.outcome = Outcome::Reset;
+                        }
+                    }
+                    _ => flags.set(Flag::RstOther),
+                }
+            }
+            Dir::Orig if f.ack() && !f.syn() => {
+                if let Some(a) = conn.attempt {
+                    let att = &mut self.attempts[a as usize];
+                    if att.synack.is_some() && att.first_ack.is_none() {
+                        att.first_ack = Some(Pkt::of(seg));
+                        conn.seen.established = true;
+                    }
+                } else if conn.seen.synack {
+                    conn.seen.established = true;
+                }
+            }
+            _ => {}
+        }
+        if f.rst() && dir == Dir::Resp && !flags.has(Flag::RstRefused) {
+            // A responder RST after the handshake completed is an abort even when the
+            // originator's ACK was not captured.
+            let conn = &self.conns[conn_id as usize];
+            if conn.seen.synack && flags.has(Flag::RstOther) {
+                flags.0 &= !(1 << Flag::RstOther as u8);
+                flags.set(Flag::RstAbort);
+            }
+        }
+    }
+
+    /// Finishes the capture: computes every connection's state and hands over the records.
+    pub fn finish(mut self) -> FlowRecords {
+        for c in &mut self.conns {
+            c.state = c.conn_state();
+        }
+        FlowRecords {
+            conns: self.conns,
+            attempts: self.attempts,
+            flagged: self.flagged,
+            flag_counts: self.flag_counts,
+            segments: self.segments,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! pcapdiag: diagnose slow TCP connection setups from packet captures.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//! [`read`] (records from a capture) → [`decode`] (bytes to a [`decode::Segment`], once)
+//! → [`flows`] (connections, attempts; [`classify`] flags each packet) → [`report`]
+//! (one model, one renderer per format). [`cli`] turns flags into a validated config and
+//! `main.rs` only wires these together.
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod cli;
+pub mod decode;
+pub mod flags;
+pub mod flows;
+pub mod read;
+pub mod report;
+pub mod seq;
+pub mod skip;
+
+use read::{CaptureReader, ReadError};
+use report::{CaptureMeta, CaptureReport};
+use skip::SkipCounts;
+use std::path::Path;
+
+/// Reads, decodes and analyses one capture in a single streaming pass.
+///
+/// `Err` only when nothing could be read (not a capture, cannot open); a capture that
+/// stops early (cut off, corrupt) gives a report of everything before the problem, with
+/// the problem in [`CaptureReport::read_problem`].
+pub fn analyze_file(path: &Path, slow_ns: i64) -> Result<CaptureReport, ReadError> {
+    let reader = CaptureReader::open(path)?;
+    Ok(analyze_reader(reader, slow_ns))
+}
+
+/// [`analyze_file`] on an opened reader.
+pub fn analyze_reader(mut reader: CaptureReader, slow_ns: i64) -> CaptureReport {
+    let mut flows = flows::Flows::new();
+    let mut skipped = SkipCounts::default();
+    let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
+    let end = reader.for_each(|record| match record {
+        Ok(frame) => {
+            first_ts.get_or_insert(frame.ts);
+            last_ts = Some(frame.ts);
+            match decode::decode(&frame) {
+                Ok(seg) => {
+                    flows.push(&seg);
+                }
+                Err(reason) => skipped.add(reason),
+            }
+        }
+        Err(unreadable) => skipped.add(unreadable.reason),
+    });
+    let meta = CaptureMeta {
+        file: reader.name().to_string(),
+        format: reader.format(),
+        gzip: reader.gzip(),
+        frames_read: reader.frames(),
+        skipped,
+        blocks: reader.blocks(),
+        read_problem: end.err(),
+        first_ts,
+        last_ts,
+    };
+    CaptureReport::build(meta, flows.finish(), slow_ns)
+}

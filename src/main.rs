@@ -1,0 +1,88 @@
+//! `pcapdiag`: parse the flags, run, map the outcome to an exit code.
+
+use clap::Parser;
+use pcapdiag::cli::{Cli, Command, Config};
+use pcapdiag::report::{self, Report, SCHEMA_VERSION};
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.command {
+        Command::Analyze(args) => match Config::from_args(args) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("pcapdiag: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match run(&config) {
+        Ok(code) => code,
+        // A closed pipe (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pcapdiag: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: &Config) -> io::Result<ExitCode> {
+    // The captures are independent until pairing: read them side by side.
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = config
+            .captures
+            .iter()
+            .map(|p| s.spawn(move || pcapdiag::analyze_file(p, config.slow_ns)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("analysis thread panicked"))
+            .collect()
+    });
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        pcapdiag_version: env!("CARGO_PKG_VERSION"),
+        slow_threshold_ns: config.slow_ns,
+        captures: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for r in results {
+        match r {
+            Ok(c) => report.captures.push(c),
+            Err(e) => report.unreadable.push(e),
+        }
+    }
+    let failed = !report.unreadable.is_empty()
+        || report
+            .captures
+            .iter()
+            .any(|c| c.read_problem.as_ref().is_some_and(|p| !p.is_warning()));
+    for e in &report.unreadable {
+        eprintln!("pcapdiag: {e}");
+    }
+    for c in &report.captures {
+        if let Some(p) = &c.read_problem {
+            let level = if p.is_warning() { "warning" } else { "error" };
+            eprintln!("pcapdiag: {level}: {p}");
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if config.json {
+        report::json::write(&report, &mut out)?;
+    } else {
+        report::table::write(
+            &report,
+            report::table::TableOptions { top: config.top },
+            &mut out,
+        )?;
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,264 @@
+//! Report: one model of everything found, and one renderer per format, each writing to
+//! any `io::Write`. The model is what `--json` prints; field names are a stable schema
+//! (see `docs/schema.md`).
+
+pub mod json;
+pub mod table;
+
+use crate::decode::Endpoint;
+use crate::flags::Flag;
+use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords};
+use crate::read::{BlockCounts, Format, ReadError};
+use crate::skip::SkipCounts;
+use serde::Serialize;
+
+/// Bumped when a field changes meaning or disappears (additions keep the version).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole report of one run.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub pcapdiag_version: &'static str,
+    /// Attempts with a setup latency at or above this are "slow".
+    pub slow_threshold_ns: i64,
+    pub captures: Vec<CaptureReport>,
+    /// Files that could not be read at all.
+    pub unreadable: Vec<ReadError>,
+}
+
+/// Where every frame went.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FrameCounts {
+    pub read: u64,
+    pub analysed: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkipRow {
+    pub reason: &'static str,
+    pub text: &'static str,
+    pub frames: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountRow {
+    pub code: &'static str,
+    pub text: &'static str,
+    pub count: u64,
+}
+
+/// Setup-latency distribution over the attempts that completed their handshake.
+#[derive(Debug, Default, Serialize)]
+pub struct LatencySummary {
+    pub attempts: u64,
+    pub established: u64,
+    pub slow: u64,
+    pub with_retries: u64,
+    pub p50_ns: Option<i64>,
+    pub p90_ns: Option<i64>,
+    pub p99_ns: Option<i64>,
+    pub max_ns: Option<i64>,
+}
+
+/// Everything found in one capture.
+#[derive(Debug, Serialize)]
+pub struct CaptureReport {
+    pub file: String,
+    pub format: Option<Format>,
+    pub gzip: bool,
+    pub frames: FrameCounts,
+    pub skipped_by_reason: Vec<SkipRow>,
+    pub blocks: BlockCounts,
+    /// What stopped reading early (a cut-off file is a warning; the rest are errors).
+    pub read_problem: Option<ReadError>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    pub connection_states: Vec<CountRow>,
+    pub flag_counts: Vec<CountRow>,
+    pub setup: LatencySummary,
+    pub attempts: Vec<Attempt>,
+    pub connections: Vec<Conn>,
+    pub flagged_packets: Vec<Flagged>,
+}
+
+/// Nearest-rank percentile of a sorted slice.
+fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (sorted.len() * p as usize).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+/// The inputs of a [`CaptureReport`] besides the flow records.
+pub struct CaptureMeta {
+    pub file: String,
+    pub format: Option<Format>,
+    pub gzip: bool,
+    pub frames_read: u64,
+    pub skipped: SkipCounts,
+    pub blocks: BlockCounts,
+    pub read_problem: Option<ReadError>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+impl CaptureReport {
+    pub fn build(meta: CaptureMeta, rec: FlowRecords, slow_ns: i64) -> CaptureReport {
+        let mut states: Vec<(ConnState, u64)> = Vec::new();
+        for c in &rec.conns {
+            match states.iter_mut().find(|(s, _)| *s == c.state) {
+                Some((_, n)) => *n += 1,
+                None => states.push((c.state, 1)),
+            }
+        }
+        states.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.code().cmp(b.0.code())));
+
+        let mut setups: Vec<i64> = rec.attempts.iter().filter_map(|a| a.setup_ns).collect();
+        setups.sort_unstable();
+        let setup = LatencySummary {
+            attempts: rec.attempts.len() as u64,
+            established: setups.len() as u64,
+            slow: rec
+                .attempts
+                .iter()
+                .filter(|a| a.setup_ns.is_some_and(|s| s >= slow_ns))
+                .count() as u64,
+            with_retries: rec.attempts.iter().filter(|a| a.tries() > 1).count() as u64,
+            p50_ns: percentile(&setups, 50),
+            p90_ns: percentile(&setups, 90),
+            p99_ns: percentile(&setups, 99),
+            max_ns: setups.last().copied(),
+        };
+        let skipped = meta.skipped.total();
+        CaptureReport {
+            file: meta.file,
+            format: meta.format,
+            gzip: meta.gzip,
+            frames: FrameCounts {
+                read: meta.frames_read,
+                analysed: rec.segments,
+                skipped,
+            },
+            skipped_by_reason: meta
+                .skipped
+                .iter()
+                .map(|(r, n)| SkipRow {
+                    reason: r.code(),
+                    text: r.text(),
+                    frames: n,
+                })
+                .collect(),
+            blocks: meta.blocks,
+            read_problem: meta.read_problem,
+            first_ts: meta.first_ts,
+            last_ts: meta.last_ts,
+            connection_states: states
+                .into_iter()
+                .map(|(s, n)| CountRow {
+                    code: s.code(),
+                    text: s.text(),
+                    count: n,
+                })
+                .collect(),
+            flag_counts: Flag::ALL
+                .iter()
+                .filter(|f| rec.flag_counts[**f as usize] > 0)
+                .map(|f| CountRow {
+                    code: f.code(),
+                    text: f.text(),
+                    count: rec.flag_counts[*f as usize],
+                })
+                .collect(),
+            setup,
+            attempts: rec.attempts,
+            connections: rec.conns,
+            flagged_packets: rec.flagged,
+        }
+    }
+
+    /// The attempts sorted slowest first (no SYN-ACK counts as slowest), at most `n`.
+    pub fn slowest(&self, n: usize) -> Vec<&Attempt> {
+        let mut v: Vec<&Attempt> = self.attempts.iter().collect();
+        let key = |a: &Attempt| -> i64 {
+            a.setup_ns.unwrap_or_else(|| {
+                // Unanswered: as slow as the span of its tries, ranked above answered ones.
+                i64::MAX / 2 + (a.syns.last().map_or(0, |s| s.pkt.ts) - a.first_syn().ts)
+            })
+        };
+        v.sort_by(|a, b| key(b).cmp(&key(a)).then(a.id.cmp(&b.id)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// `a -> b` for a 4-tuple.
+pub fn tuple(a: &Endpoint, b: &Endpoint) -> String {
+    format!("{a} -> {b}")
+}
+
+/// Nanoseconds as milliseconds with three decimals, for humans.
+pub fn ms(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let ns = ns.unsigned_abs();
+    format!(
+        "{sign}{}.{:03} ms",
+        ns / 1_000_000,
+        (ns % 1_000_000) / 1_000
+    )
+}
+
+/// Nanoseconds since the epoch as UTC ISO-8601 with nanoseconds.
+pub fn utc(ts: i64) -> String {
+    let secs = ts.div_euclid(1_000_000_000);
+    let nanos = ts.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_percentile_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn test_utc_and_ms() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            utc(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(
+            utc(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(ms(1_008_123_999), "1008.123 ms");
+        assert_eq!(ms(-2_500_000), "-2.500 ms");
+    }
+}

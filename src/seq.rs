@@ -1,0 +1,81 @@
+//! TCP sequence numbers: a `u32` that compares modulo 2^32 (RFC 793 §3.3).
+//!
+//! Every comparison of sequence or acknowledgement numbers in the crate goes through
+//! [`Seq`], so wraparound is handled in one place.
+
+use serde::Serialize;
+use std::fmt;
+
+/// A TCP sequence (or acknowledgement) number; ordering is modulo 2^32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Seq(pub u32);
+
+impl Seq {
+    /// `self + n`, wrapping.
+    #[inline]
+    pub fn add(self, n: u32) -> Seq {
+        Seq(self.0.wrapping_add(n))
+    }
+    /// `self - n`, wrapping.
+    #[inline]
+    pub fn sub(self, n: u32) -> Seq {
+        Seq(self.0.wrapping_sub(n))
+    }
+    /// Signed distance from `other` to `self` (positive when `self` is after `other`).
+    #[inline]
+    pub fn diff(self, other: Seq) -> i32 {
+        self.0.wrapping_sub(other.0) as i32
+    }
+    /// `self > other` modulo 2^32 (Wireshark's `GT_SEQ`).
+    #[inline]
+    pub fn gt(self, other: Seq) -> bool {
+        self.diff(other) > 0
+    }
+    /// `self < other` modulo 2^32 (Wireshark's `LT_SEQ`).
+    #[inline]
+    pub fn lt(self, other: Seq) -> bool {
+        self.diff(other) < 0
+    }
+    /// `self >= other` modulo 2^32.
+    #[inline]
+    pub fn ge(self, other: Seq) -> bool {
+        self.diff(other) >= 0
+    }
+    /// `self <= other` modulo 2^32.
+    #[inline]
+    pub fn le(self, other: Seq) -> bool {
+        self.diff(other) <= 0
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_order_plain() {
+        assert!(Seq(10).gt(Seq(5)));
+        assert!(Seq(5).lt(Seq(10)));
+        assert!(Seq(5).le(Seq(5)) && Seq(5).ge(Seq(5)));
+        assert!(!Seq(5).gt(Seq(5)));
+    }
+
+    #[test]
+    fn test_order_across_wrap() {
+        let before = Seq(u32::MAX - 10);
+        let after = before.add(20);
+        assert_eq!(after, Seq(9));
+        assert!(after.gt(before));
+        assert!(before.lt(after));
+        assert_eq!(after.diff(before), 20);
+        assert_eq!(before.diff(after), -20);
+        assert_eq!(after.sub(20), before);
+    }
+}
