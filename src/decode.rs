@@ -288,15 +288,15 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
     if payload.fragmented {
         return Err(SkipReason::IpFragment);
     }
-    if depth < MAX_TUNNEL_DEPTH {
-        if let Some(inner) = tunnel_payload(pkt, payload) {
-            let (kind, inner_pkt) = inner?;
-            let mut seg = tcp_of(&inner_pkt, depth + 1)?;
-            if seg.tunnel == Tunnel::None {
-                seg.tunnel = kind;
-            }
-            return Ok(seg);
+    if depth < MAX_TUNNEL_DEPTH
+        && let Some(inner) = tunnel_payload(pkt, payload)
+    {
+        let (kind, inner_pkt) = inner?;
+        let mut seg = tcp_of(&inner_pkt, depth + 1)?;
+        if seg.tunnel == Tunnel::None {
+            seg.tunnel = kind;
         }
+        return Ok(seg);
     }
     if payload.ip_number != IpNumber::TCP {
         return Err(SkipReason::NotTcp);

@@ -125,8 +125,7 @@ impl Pkt {
 }
 
 /// Why a SYN was sent again, judged from the gap before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GapClass {
     /// Within milliseconds of a stale ACK or RST (Linux ≥ 5.6 re-sends at once).
     AfterReset,
@@ -141,6 +140,12 @@ pub enum GapClass {
     /// About twice the previous gap: exponential back-off.
     Backoff,
     Other,
+}
+
+impl Serialize for GapClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
 }
 
 impl GapClass {
@@ -241,6 +246,11 @@ pub struct Attempt {
     /// The first stale ACK answering one of the SYNs, and the ack number it carried.
     pub stale_ack: Option<Pkt>,
     pub stale_ack_number: Option<Seq>,
+    /// Stale ACKs in all (a retried SYN can be mapped onto another stale tuple).
+    pub stale_acks: u32,
+    /// The ack number of the latest stale ACK: what the originator's RST answers.
+    #[serde(skip)]
+    last_stale_ack: Option<Seq>,
     /// The originator's RST after the stale ACK.
     pub stale_rst: Option<Pkt>,
     /// The responder's RST answering a SYN.
@@ -425,6 +435,8 @@ impl Flows {
         };
         flags.0 |= live.analysis.analyze(dir, seg).0;
 
+        self.handshake(conn_id, dir, seg, &mut flags);
+        let conn = &mut self.conns[conn_id as usize];
         // Counters and Zeek history.
         let d = dir as usize;
         conn.packets[d] += 1;
@@ -446,7 +458,8 @@ impl Flows {
             conn.seen.fin[d] = true;
             conn.closed.get_or_insert(Pkt::of(seg));
         }
-        if f.rst() {
+        // A RST answering a stale ACK is part of the handshake, not an abort.
+        if f.rst() && !flags.has(Flag::RstStaleReply) {
             conn.history.push(up(b'r'));
             conn.seen.rst[d] = true;
             conn.closed.get_or_insert(Pkt::of(seg));
@@ -462,8 +475,6 @@ impl Flows {
         if flags.has(Flag::ZeroWindow) {
             conn.history.push(up(b'w'));
         }
-
-        self.handshake(conn_id, dir, seg, &mut flags);
 
         if !flags.is_empty() {
             for fl in flags.iter() {
@@ -577,6 +588,8 @@ impl Flows {
                             first_ack: None,
                             stale_ack: None,
                             stale_ack_number: None,
+                            stale_acks: 0,
+                            last_stale_ack: None,
                             stale_rst: None,
                             refused: None,
                             setup_ns: None,
@@ -591,7 +604,7 @@ impl Flows {
                 conn.seen.synack = true;
                 if let Some(a) = conn.attempt {
                     let att = &mut self.attempts[a as usize];
-                    if seg.ack == att.isn.add(1) && att.synack.is_none() {
+                    if seg.ack == att.isn + 1 && att.synack.is_none() {
                         att.synack = Some(Pkt::of(seg));
                         att.server_isn = Some(seg.seq);
                         att.synack_tsval = seg.opts.ts.map(|t| t.0);
@@ -603,7 +616,7 @@ impl Flows {
             Dir::Resp if f.rst() => {
                 let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
                 match att {
-                    Some(att) if att.synack.is_none() && seg.ack == att.isn.add(1) => {
+                    Some(att) if att.synack.is_none() && seg.ack == att.isn + 1 => {
                         flags.set(Flag::RstRefused);
                         att.refused.get_or_insert(Pkt::of(seg));
                         att.outcome = Outcome::Refused;
@@ -618,10 +631,12 @@ impl Flows {
                 if let Some(a) = conn.attempt {
                     let att = &mut self.attempts[a as usize];
                     if att.synack.is_none()
-                        && seg.ack != att.isn.add(1)
+                        && seg.ack != att.isn + 1
                         && att.outcome != Outcome::Refused
                     {
                         flags.set(Flag::StaleAck);
+                        att.stale_acks += 1;
+                        att.last_stale_ack = Some(seg.ack);
                         if att.stale_ack.is_none() {
                             att.stale_ack = Some(Pkt::of(seg));
                             att.stale_ack_number = Some(seg.ack);
@@ -632,10 +647,7 @@ impl Flows {
             Dir::Orig if f.rst() => {
                 let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
                 match att {
-                    Some(att)
-                        if att.synack.is_none()
-                            && att.stale_ack_number.is_some_and(|n| n == seg.seq) =>
-                    {
+                    Some(att) if att.synack.is_none() && att.last_stale_ack == Some(seg.seq) => {
                         flags.set(Flag::RstStaleReply);
                         att.stale_rst.get_or_insert(Pkt::of(seg));
                         if att.outcome == Outcome::NoAnswer {

@@ -22,8 +22,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-/// Initial size of the read buffer.
-const BUFFER: usize = 1 << 20;
+/// Initial size of the read buffer: one record of Wireshark's largest packet size fits;
+/// a larger record grows it once.
+const BUFFER: usize = 256 << 10;
 /// The largest single record (pcap record or pcapng block) pcapdiag accepts. Wireshark's
 /// own limit for a packet is 256 KiB; pcapng blocks other than packets can be larger.
 pub const MAX_RECORD: usize = 64 << 20;
@@ -337,7 +338,7 @@ impl CaptureReader {
                                 self.blocks.interfaces += 1;
                                 self.ifaces.push(Iface {
                                     linktype: idb.linktype.0 as u16,
-                                    units_per_sec: idb.ts_resolution(),
+                                    units_per_sec: ts_units(idb.if_tsresol),
                                     offset_s: idb.ts_offset(),
                                 });
                             }
@@ -454,6 +455,17 @@ impl CaptureReader {
     }
 }
 
+/// Timestamp units per second for a pcapng `if_tsresol` byte: 10^n, or 2^n with the top
+/// bit set. (pcap-parser 0.17's own `ts_resolution` rejects every 2^n value.)
+fn ts_units(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
+}
+
 /// Converts a pcapng timestamp in interface units to nanoseconds since the epoch.
 fn ticks_to_ns(ticks: u64, iface: &Iface) -> i64 {
     let units = iface.units_per_sec.unwrap_or(1_000_000) as u128;
@@ -510,7 +522,10 @@ mod tests {
         v.extend_from_slice(data);
     }
 
-    fn collect(r: &mut CaptureReader) -> (Vec<(u64, u64, i64, usize)>, Result<(), ReadError>) {
+    /// (frame number, offset, time, captured length) of each frame.
+    type Seen = Vec<(u64, u64, i64, usize)>;
+
+    fn collect(r: &mut CaptureReader) -> (Seen, Result<(), ReadError>) {
         let mut out = Vec::new();
         let res = r.for_each(|fr| {
             let fr = fr.unwrap();
@@ -601,6 +616,14 @@ mod tests {
         let (frames, res) = collect(&mut r);
         assert!(res.is_ok());
         assert_eq!(frames, vec![(1, 24, 3_000_000_000, 50)]);
+    }
+
+    #[test]
+    fn test_ts_units_decimal_and_binary() {
+        assert_eq!(ts_units(6), Some(1_000_000));
+        assert_eq!(ts_units(9), Some(1_000_000_000));
+        assert_eq!(ts_units(0x80 | 20), Some(1 << 20));
+        assert_eq!(ts_units(25), None);
     }
 
     #[test]

@@ -11,17 +11,25 @@ use std::fmt;
 #[serde(transparent)]
 pub struct Seq(pub u32);
 
-impl Seq {
+impl std::ops::Add<u32> for Seq {
+    type Output = Seq;
     /// `self + n`, wrapping.
     #[inline]
-    pub fn add(self, n: u32) -> Seq {
+    fn add(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
+}
+
+impl std::ops::Sub<u32> for Seq {
+    type Output = Seq;
     /// `self - n`, wrapping.
     #[inline]
-    pub fn sub(self, n: u32) -> Seq {
+    fn sub(self, n: u32) -> Seq {
         Seq(self.0.wrapping_sub(n))
     }
+}
+
+impl Seq {
     /// Signed distance from `other` to `self` (positive when `self` is after `other`).
     #[inline]
     pub fn diff(self, other: Seq) -> i32 {
@@ -70,12 +78,12 @@ mod tests {
     #[test]
     fn test_order_across_wrap() {
         let before = Seq(u32::MAX - 10);
-        let after = before.add(20);
+        let after = before + 20;
         assert_eq!(after, Seq(9));
         assert!(after.gt(before));
         assert!(before.lt(after));
         assert_eq!(after.diff(before), 20);
         assert_eq!(before.diff(after), -20);
-        assert_eq!(after.sub(20), before);
+        assert_eq!(after - 20, before);
     }
 }
