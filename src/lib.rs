@@ -16,6 +16,7 @@ pub mod read;
 pub mod report;
 pub mod seq;
 pub mod skip;
+pub mod synth;
 
 use read::{CaptureReader, ReadError};
 use report::{CaptureMeta, CaptureReport};
