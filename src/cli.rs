@@ -1,12 +1,15 @@
 //! Command line: flags (clap) become a validated [`Config`] before any work starts.
 
+use crate::correlate::Hints;
 use clap::{Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
   pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
-  pcapdiag analyze client.pcap rs.pcap         both sides of the VIP (each analysed on its own for now)
+  pcapdiag analyze client.pcap rs.pcap         both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
+  pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
   pcapdiag analyze --json capture.pcapng.gz    the full report as JSON on standard output
   tcpdump -i any -w - port 80 | pcapdiag analyze -
 
@@ -47,6 +50,12 @@ pub struct AnalyzeArgs {
     /// How many of the slowest connection attempts to list in the summary.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
+    /// Only client attempts to this virtual IP (IP or IP:PORT).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub vip: Option<String>,
+    /// Only real-server attempts to this port.
+    #[arg(long, value_name = "PORT")]
+    pub rs_port: Option<u16>,
 }
 
 /// What to do, validated.
@@ -56,6 +65,7 @@ pub struct Config {
     pub json: bool,
     pub slow_ns: i64,
     pub top: usize,
+    pub hints: Hints,
 }
 
 impl Config {
@@ -68,11 +78,48 @@ impl Config {
             .ok()
             .and_then(|v| v.checked_mul(1_000_000))
             .ok_or("--slow-ms is too large")?;
+        let vip = a.vip.as_deref().map(parse_vip).transpose()?;
         Ok(Config {
             captures: a.captures,
             json: a.json,
             slow_ns,
             top: a.top,
+            hints: Hints {
+                vip,
+                rs_port: a.rs_port,
+            },
         })
+    }
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`.
+fn parse_vip(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    s.parse::<SocketAddr>()
+        .map(|sa| (sa.ip(), Some(sa.port())))
+        .map_err(|_| format!("--vip {s}: expected IP, IP:PORT or [IPv6]:PORT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_parse_vip_forms() {
+        assert_eq!(
+            parse_vip("10.0.0.1").unwrap(),
+            ("10.0.0.1".parse().unwrap(), None)
+        );
+        assert_eq!(
+            parse_vip("10.0.0.1:80").unwrap(),
+            ("10.0.0.1".parse().unwrap(), Some(80))
+        );
+        assert_eq!(
+            parse_vip("[fd00::1]:443").unwrap(),
+            ("fd00::1".parse().unwrap(), Some(443))
+        );
+        assert!(parse_vip("nope").is_err());
     }
 }

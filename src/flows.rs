@@ -303,6 +303,8 @@ pub struct Conn {
     pub history: History,
     pub predecessor: Option<Predecessor>,
     pub attempt: Option<u32>,
+    /// The last TSval each side sent: what a TIME_WAIT socket compares a new SYN with (PAWS).
+    pub last_tsval: [Option<u32>; 2],
     #[serde(skip)]
     seen: Seen,
 }
@@ -442,6 +444,9 @@ impl Flows {
         conn.packets[d] += 1;
         conn.bytes[d] += seg.payload_len as u64;
         conn.last = Pkt::of(seg);
+        if let Some((tsval, _)) = seg.opts.ts {
+            conn.last_tsval[d] = Some(tsval);
+        }
         let up = |c: u8| {
             if dir == Dir::Orig {
                 c.to_ascii_uppercase()
@@ -529,6 +534,7 @@ impl Flows {
             history: History::default(),
             predecessor,
             attempt: None,
+            last_tsval: [None; 2],
             seen: Seen::default(),
         });
         id

@@ -3,12 +3,16 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! [`read`] (records from a capture) → [`decode`] (bytes to a [`decode::Segment`], once)
 //! → [`flows`] (connections, attempts; [`classify`] flags each packet) → [`report`]
-//! (one model, one renderer per format). [`cli`] turns flags into a validated config and
-//! `main.rs` only wires these together.
+//! (one model, one renderer per format). With two captures, [`correlate`] pairs the client
+//! side's attempts with the real server's through the NAT, [`clock`] puts both on one clock,
+//! and [`verdict`] names the cause of every slow attempt. [`cli`] turns flags into a
+//! validated config and `main.rs` only wires these together.
 #![forbid(unsafe_code)]
 
 pub mod classify;
 pub mod cli;
+pub mod clock;
+pub mod correlate;
 pub mod decode;
 pub mod flags;
 pub mod flows;
@@ -17,9 +21,10 @@ pub mod report;
 pub mod seq;
 pub mod skip;
 pub mod synth;
+pub mod verdict;
 
 use read::{CaptureReader, ReadError};
-use report::{CaptureMeta, CaptureReport};
+use report::{CaptureMeta, CaptureReport, PairingReport, VerdictReport};
 use skip::SkipCounts;
 use std::path::Path;
 
@@ -63,4 +68,31 @@ pub fn analyze_reader(mut reader: CaptureReader, slow_ns: i64) -> CaptureReport 
         last_ts,
     };
     CaptureReport::build(meta, flows.finish(), slow_ns)
+}
+
+/// Pairs the client capture with the RS capture (when given) and judges every client
+/// attempt.
+pub fn diagnose(
+    client: &CaptureReport,
+    rs: Option<&CaptureReport>,
+    hints: &correlate::Hints,
+    slow_ns: i64,
+) -> (Option<PairingReport>, VerdictReport) {
+    let pairing = rs.map(|rs| correlate::pair(client, rs, hints));
+    let ctx = verdict::Context {
+        client,
+        rs,
+        pairing: pairing.as_ref(),
+        slow_ns,
+    };
+    let attempts = verdict::judge_all(&ctx);
+    let report = VerdictReport {
+        sides: if rs.is_some() { "both" } else { "client_only" },
+        by_verdict: verdict::summarize(&attempts),
+        attempts,
+    };
+    let pairing = rs
+        .zip(pairing.as_ref())
+        .map(|(rs, p)| PairingReport::new(client, rs, p));
+    (pairing, report)
 }

@@ -47,12 +47,26 @@ fn run(config: &Config) -> io::Result<ExitCode> {
         slow_threshold_ns: config.slow_ns,
         captures: Vec::new(),
         unreadable: Vec::new(),
+        pairing: None,
+        verdicts: None,
     };
+    let both = results.iter().all(|r| r.is_ok());
     for r in results {
         match r {
             Ok(c) => report.captures.push(c),
             Err(e) => report.unreadable.push(e),
         }
+    }
+    // The client side is the first capture; the RS side the second, when it could be read.
+    if both && let Some(client) = report.captures.first() {
+        let (pairing, verdicts) = pcapdiag::diagnose(
+            client,
+            report.captures.get(1),
+            &config.hints,
+            config.slow_ns,
+        );
+        report.pairing = pairing;
+        report.verdicts = Some(verdicts);
     }
     let failed = !report.unreadable.is_empty()
         || report

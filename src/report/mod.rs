@@ -5,11 +5,14 @@
 pub mod json;
 pub mod table;
 
+use crate::clock::ClockModel;
+use crate::correlate::{NatMap, Pairing};
 use crate::decode::Endpoint;
 use crate::flags::Flag;
 use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords};
 use crate::read::{BlockCounts, Format, ReadError};
 use crate::skip::SkipCounts;
+use crate::verdict::{AttemptVerdict, VerdictRow};
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears (additions keep the version).
@@ -25,6 +28,57 @@ pub struct Report {
     pub captures: Vec<CaptureReport>,
     /// Files that could not be read at all.
     pub unreadable: Vec<ReadError>,
+    /// The two captures paired through the NAT (client side first), when two were given.
+    pub pairing: Option<PairingReport>,
+    /// A verdict per client attempt (from both captures, or inferred from the client's).
+    pub verdicts: Option<VerdictReport>,
+}
+
+/// How the two captures were paired.
+#[derive(Debug, Serialize)]
+pub struct PairingReport {
+    pub client_file: String,
+    pub rs_file: String,
+    pub client_attempts: u64,
+    pub rs_attempts: u64,
+    /// Client attempts found in the RS capture.
+    pub matched_attempts: u64,
+    pub matched_by_tsval: u64,
+    pub matched_by_time: u64,
+    /// RS attempts on a client's own 4-tuple (pre-NAT copies of `tcpdump -i any`), ignored.
+    pub pre_nat_copies: u64,
+    pub nat: NatMap,
+    /// RS clock − client clock; every time in `verdicts` is on the client's clock.
+    pub clock: ClockModel,
+    /// The RS capture's span on the client's clock.
+    pub rs_span: Option<(i64, i64)>,
+}
+
+impl PairingReport {
+    pub fn new(client: &CaptureReport, rs: &CaptureReport, p: &Pairing) -> PairingReport {
+        PairingReport {
+            client_file: client.file.clone(),
+            rs_file: rs.file.clone(),
+            client_attempts: p.selected.iter().filter(|&&s| s).count() as u64,
+            rs_attempts: rs.attempts.len() as u64,
+            matched_attempts: p.rs_of.iter().filter(|v| !v.is_empty()).count() as u64,
+            matched_by_tsval: p.matched_by_tsval,
+            matched_by_time: p.matched_by_time,
+            pre_nat_copies: p.pre_nat_copies,
+            nat: p.nat.clone(),
+            clock: p.clock.clone(),
+            rs_span: p.rs_span,
+        }
+    }
+}
+
+/// Verdicts and their summary.
+#[derive(Debug, Serialize)]
+pub struct VerdictReport {
+    /// `both`, or `client_only` when one capture was given.
+    pub sides: &'static str,
+    pub by_verdict: Vec<VerdictRow>,
+    pub attempts: Vec<AttemptVerdict>,
 }
 
 /// Where every frame went.

@@ -1,7 +1,8 @@
 //! Terminal renderer: the summary an on-call engineer reads first (comfy-table).
 
-use super::{CaptureReport, Report, ms, tuple, utc};
+use super::{CaptureReport, PairingReport, Report, VerdictReport, ms, tuple, utc};
 use crate::flows::Outcome;
+use crate::verdict::{Cause, Side};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::io::{self, Write};
 
@@ -34,6 +35,200 @@ pub fn write(report: &Report, opts: TableOptions, mut out: impl Write) -> io::Re
     }
     for e in &report.unreadable {
         writeln!(out, "error: {e}")?;
+    }
+    if let Some(p) = &report.pairing {
+        writeln!(out)?;
+        pairing(p, &mut out)?;
+    }
+    if let Some(v) = &report.verdicts {
+        writeln!(out)?;
+        verdicts(v, report.slow_threshold_ns, opts, &mut out)?;
+    }
+    Ok(())
+}
+
+fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "== pairing {} (client side) with {} (real-server side)",
+        p.client_file, p.rs_file
+    )?;
+    writeln!(
+        out,
+        "   {} of {} client attempts found on the RS side ({} by TSval, {} by time); {} RS attempts",
+        p.matched_attempts, p.client_attempts, p.matched_by_tsval, p.matched_by_time, p.rs_attempts
+    )?;
+    if p.pre_nat_copies > 0 {
+        writeln!(
+            out,
+            "   {} RS-side attempts on the client's own 4-tuple (pre-NAT copies) ignored",
+            p.pre_nat_copies
+        )?;
+    }
+    let mut t = table(&["NAT mapping", "seen on the RS side", "attempts"]);
+    for s in &p.nat.services {
+        for (b, n) in &s.backends {
+            t.add_row(vec![
+                Cell::new(format!("VIP {}", s.vip)),
+                Cell::new(format!("real server {b}")),
+                right(n),
+            ]);
+        }
+    }
+    for (c, r, n) in &p.nat.snat {
+        t.add_row(vec![
+            Cell::new(format!("client {c}")),
+            Cell::new(format!("source {r}")),
+            right(n),
+        ]);
+    }
+    t.add_row(vec![
+        Cell::new("client ports"),
+        Cell::new(format!(
+            "kept {} / rewritten {}",
+            p.nat.ports_kept, p.nat.ports_rewritten
+        )),
+        Cell::new(""),
+    ]);
+    writeln!(out, "{t}")?;
+    let c = &p.clock;
+    if c.segments.is_empty() {
+        writeln!(
+            out,
+            "clock: no handshake seen on both sides; RS times shown as recorded"
+        )?;
+    } else {
+        for (i, s) in c.segments.iter().enumerate() {
+            let from = if i == 0 {
+                String::new()
+            } else {
+                format!(" from {}", utc(s.from_ns))
+            };
+            writeln!(
+                out,
+                "clock{from}: RS clock = client clock {}{} ± {}, skew {} ppb ({} min-delay samples of {} handshakes)",
+                if s.offset_ns < 0 { "- " } else { "+ " },
+                ms(s.offset_ns.abs()),
+                ms(s.error_ns),
+                s.skew_ppb,
+                s.samples,
+                c.exchanges
+            )?;
+        }
+        for (at, size) in &c.steps {
+            writeln!(
+                out,
+                "clock step of {} at {} (client clock)",
+                ms(*size),
+                utc(*at)
+            )?;
+        }
+        writeln!(out, "all times below are on the client's clock")?;
+    }
+    Ok(())
+}
+
+fn verdicts(
+    v: &VerdictReport,
+    slow_ns: i64,
+    opts: TableOptions,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let sides = if v.sides == "both" {
+        "both captures"
+    } else {
+        "the client capture alone (inferred from one side)"
+    };
+    writeln!(
+        out,
+        "== verdicts (slow: setup >= {}), from {sides}",
+        ms(slow_ns)
+    )?;
+    let mut t = table(&[
+        "verdict",
+        "attempts",
+        "share",
+        "delay total",
+        "delay max",
+        "meaning",
+    ]);
+    for r in &v.by_verdict {
+        t.add_row(vec![
+            Cell::new(r.verdict.code()),
+            right(r.attempts),
+            right(format!(
+                "{}.{}%",
+                r.share_permille / 10,
+                r.share_permille % 10
+            )),
+            right(ms(r.delay_total_ns)),
+            right(ms(r.delay_max_ns)),
+            Cell::new(r.text),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    let mut quick: Vec<(&str, usize)> = Vec::new();
+    for a in v.attempts.iter().filter(|a| a.verdict == Cause::Ok) {
+        if let Some(s) = a.signature {
+            match quick.iter_mut().find(|(c, _)| *c == s.code()) {
+                Some((_, n)) => *n += 1,
+                None => quick.push((s.code(), 1)),
+            }
+        }
+    }
+    for (code, n) in quick {
+        writeln!(
+            out,
+            "also seen without a slow setup: {n} attempts with the signature {code}"
+        )?;
+    }
+    let mut worst: Vec<_> = v
+        .attempts
+        .iter()
+        .filter(|a| a.verdict != Cause::Ok)
+        .collect();
+    worst.sort_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)));
+    if worst.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "worst attempts:")?;
+    for a in worst.iter().take(opts.top) {
+        writeln!(out, "- [{}] {}", a.verdict.code(), a.explanation)?;
+        let ev: Vec<String> = a
+            .evidence
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} #{} {}",
+                    if e.side == Side::Client {
+                        "client"
+                    } else {
+                        "rs"
+                    },
+                    e.frame,
+                    e.what
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "    first SYN {}; evidence: {}",
+            utc(a.first_syn_ts),
+            ev.join(", ")
+        )?;
+        for (c, s) in &a.rs_tuples {
+            writeln!(out, "    on the RS side as {}", tuple(c, s))?;
+        }
+    }
+    for row in v
+        .by_verdict
+        .iter()
+        .filter(|r| r.verdict != Cause::Ok && !r.remedies.is_empty())
+    {
+        writeln!(out, "what to do about {}:", row.verdict.code())?;
+        for r in &row.remedies {
+            writeln!(out, "  * {} (side effect: {})", r.fix, r.side_effect)?;
+        }
     }
     Ok(())
 }

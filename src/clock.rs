@@ -1,0 +1,302 @@
+//! Clock: the offset between two captures' clocks, from handshakes seen on both sides.
+//!
+//! A SYN seen leaving the client (T1) and arriving at the real server (T2), and the SYN-ACK
+//! leaving the server (T3) and arriving at the client (T4), are an NTP exchange: the offset
+//! is θ = ((T2 − T1) + (T3 − T4)) / 2 with error at most δ / 2, δ = (T4 − T1) − (T3 − T2).
+//! Samples with the smallest δ are the most precise, so per time window the minimum-δ sample
+//! is kept; a line through them (least squares, integer arithmetic) gives the skew; a jump
+//! between windows larger than the error bounds is a clock step, and each side of a step
+//! gets its own line. Causality bounds every estimate: the server cannot see the SYN
+//! before the client sent it, so θ < T2 − T1 and θ > T3 − T4 for every sample.
+//!
+//! Offsets are RS clock minus client clock; every time shown in a report is on the client's
+//! clock: `t_client = t_rs − offset(t)`.
+
+use serde::Serialize;
+
+/// One NTP-style exchange, all times in ns on their own clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// SYN at the client capture point (client clock).
+    pub t1: i64,
+    /// Same SYN at the RS capture point (RS clock).
+    pub t2: i64,
+    /// SYN-ACK at the RS capture point (RS clock).
+    pub t3: i64,
+    /// Same SYN-ACK at the client capture point (client clock).
+    pub t4: i64,
+}
+
+impl Exchange {
+    /// 2θ: twice the offset estimate (kept doubled so it stays an integer).
+    fn theta2(&self) -> i64 {
+        (self.t2 - self.t1) + (self.t3 - self.t4)
+    }
+    /// δ: the round-trip time outside the server.
+    fn delta(&self) -> i64 {
+        (self.t4 - self.t1) - (self.t3 - self.t2)
+    }
+}
+
+/// A straight piece of the clock model, valid from `from_ns` (client clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    /// Client-clock time this piece starts at (the first exchange's T1).
+    pub from_ns: i64,
+    /// Offset at `from_ns`, ns (RS clock − client clock).
+    pub offset_ns: i64,
+    /// Drift of the offset, in parts per billion (ns of offset per s of client time).
+    pub skew_ppb: i64,
+    /// Half the smallest δ among the samples: the error bound of a single estimate.
+    pub error_ns: i64,
+    /// Exchanges used (one per window).
+    pub samples: usize,
+}
+
+/// The estimated relation between the two clocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClockModel {
+    /// One piece, or several when the clock was stepped.
+    pub segments: Vec<Segment>,
+    /// Exchanges available in all.
+    pub exchanges: usize,
+    /// Steps detected: (client time, size of the step in ns).
+    pub steps: Vec<(i64, i64)>,
+}
+
+impl ClockModel {
+    /// The identity: both captures on one clock (or nothing to estimate from).
+    pub fn identity() -> ClockModel {
+        ClockModel {
+            segments: Vec::new(),
+            exchanges: 0,
+            steps: Vec::new(),
+        }
+    }
+
+    /// RS clock − client clock at client time `t`.
+    pub fn offset_at(&self, t: i64) -> i64 {
+        let Some(seg) = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.from_ns <= t)
+            .or(self.segments.first())
+        else {
+            return 0;
+        };
+        seg.offset_ns + mul_div(t - seg.from_ns, seg.skew_ppb, 1_000_000_000)
+    }
+
+    /// An RS-clock time on the client's clock.
+    pub fn to_client(&self, t_rs: i64) -> i64 {
+        // offset_at wants a client time; the offset changes slowly, so one refinement is exact
+        // to well under a nanosecond for any sane skew.
+        let guess = t_rs - self.offset_at(t_rs);
+        t_rs - self.offset_at(guess)
+    }
+
+    /// A client-clock time on the RS's clock.
+    pub fn to_rs(&self, t_client: i64) -> i64 {
+        t_client + self.offset_at(t_client)
+    }
+
+    /// The error bound at client time `t` (that of the piece in force).
+    pub fn error_at(&self, t: i64) -> i64 {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.from_ns <= t)
+            .or(self.segments.first())
+            .map_or(0, |s| s.error_ns)
+    }
+}
+
+fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    ((a as i128 * b as i128) / c as i128) as i64
+}
+
+/// Windows of client time in which the minimum-δ exchange is kept.
+const WINDOW_NS: i64 = 1_000_000_000;
+/// A jump between neighbouring windows beyond this (and beyond their error bounds) is a step.
+const MIN_STEP_NS: i64 = 1_000_000;
+
+/// Estimates the clock model from exchanges (any order).
+pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
+    let mut ex: Vec<Exchange> = exchanges
+        .iter()
+        .copied()
+        .filter(|e| e.delta() >= 0)
+        .collect();
+    if ex.is_empty() {
+        return ClockModel {
+            segments: Vec::new(),
+            exchanges: exchanges.len(),
+            steps: Vec::new(),
+        };
+    }
+    ex.sort_by_key(|e| e.t1);
+    // The minimum-δ exchange of each window.
+    let mut best: Vec<Exchange> = Vec::new();
+    for e in ex {
+        match best.last_mut() {
+            Some(b) if e.t1.div_euclid(WINDOW_NS) == b.t1.div_euclid(WINDOW_NS) => {
+                if e.delta() < b.delta() {
+                    *b = e;
+                }
+            }
+            _ => best.push(e),
+        }
+    }
+    // Split at steps: a jump between neighbours larger than both error bounds.
+    let mut pieces: Vec<Vec<Exchange>> = vec![Vec::new()];
+    let mut steps = Vec::new();
+    for w in best.windows(2) {
+        pieces.last_mut().expect("non-empty").push(w[0]);
+        let jump2 = w[1].theta2() - w[0].theta2();
+        let bound2 = w[0].delta() + w[1].delta() + 2 * MIN_STEP_NS;
+        // Skew alone moves θ by at most ~0.1 ms per second between neighbouring windows.
+        let gap_s = ((w[1].t1 - w[0].t1) / 1_000_000_000).max(1);
+        if jump2.abs() > bound2 + 2 * 100_000 * gap_s {
+            steps.push((w[1].t1, jump2 / 2));
+            pieces.push(Vec::new());
+        }
+    }
+    pieces
+        .last_mut()
+        .expect("non-empty")
+        .push(*best.last().expect("non-empty"));
+    let segments = pieces
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| fit(p))
+        .collect();
+    ClockModel {
+        segments,
+        exchanges: exchanges.len(),
+        steps,
+    }
+}
+
+/// A line θ(t) = a + b·(t − t0) through the samples (least squares in i128).
+fn fit(samples: &[Exchange]) -> Segment {
+    let t0 = samples[0].t1;
+    let n = samples.len() as i128;
+    let xs: Vec<i128> = samples.iter().map(|e| (e.t1 - t0) as i128).collect();
+    // θ doubled, in ns.
+    let ys: Vec<i128> = samples.iter().map(|e| e.theta2() as i128).collect();
+    let error_ns = samples.iter().map(|e| e.delta()).min().unwrap_or(0) / 2;
+    let mean_x = xs.iter().sum::<i128>() / n;
+    let mean_y = ys.iter().sum::<i128>() / n;
+    let sxx: i128 = xs.iter().map(|x| (x - mean_x) * (x - mean_x)).sum();
+    let sxy: i128 = xs
+        .iter()
+        .zip(&ys)
+        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .sum();
+    // Skew needs a baseline of a few seconds to mean anything.
+    let span = xs.last().copied().unwrap_or(0);
+    let skew_ppb = if sxx > 0 && span >= 5 * WINDOW_NS as i128 {
+        // slope of 2θ per ns of t, in ppb: sxy / sxx * 1e9 / 2
+        (sxy * 1_000_000_000 / sxx / 2) as i64
+    } else {
+        0
+    };
+    // Intercept at t0: mean θ minus slope × mean x.
+    let offset_ns = (mean_y / 2 - mean_x * skew_ppb as i128 / 1_000_000_000) as i64;
+    Segment {
+        from_ns: t0,
+        offset_ns,
+        skew_ppb,
+        error_ns,
+        samples: samples.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exchange at client time `t` with the RS clock at `offset(t)` and one-way delays.
+    fn ex(t: i64, offset: i64, d_out: i64, server: i64, d_back: i64) -> Exchange {
+        let t2_true = t + d_out;
+        let t3_true = t2_true + server;
+        Exchange {
+            t1: t,
+            t2: t2_true + offset,
+            t3: t3_true + offset,
+            t4: t3_true + d_back,
+        }
+    }
+
+    #[test]
+    fn test_constant_offset_symmetric_delays_is_exact() {
+        let v: Vec<_> = (0..20)
+            .map(|i| ex(i * 500_000_000, 7_000_000, 200_000, 50_000, 200_000))
+            .collect();
+        let m = estimate(&v);
+        assert_eq!(m.segments.len(), 1);
+        assert_eq!(m.offset_at(3_000_000_000), 7_000_000);
+        assert_eq!(m.segments[0].error_ns, 200_000);
+        assert!(m.steps.is_empty());
+    }
+
+    #[test]
+    fn test_asymmetric_delay_error_within_bound_and_min_delta_wins() {
+        // One window, two samples: the one with the small delta must be chosen.
+        let v = vec![
+            ex(0, -3_000_000, 900_000, 10_000, 100_000),
+            ex(10_000, -3_000_000, 100_000, 10_000, 120_000),
+        ];
+        let m = estimate(&v);
+        let err = (m.offset_at(0) + 3_000_000).abs();
+        assert!(
+            err <= m.segments[0].error_ns,
+            "err {err} bound {}",
+            m.segments[0].error_ns
+        );
+        assert_eq!(m.segments[0].error_ns, 110_000);
+    }
+
+    #[test]
+    fn test_skew_is_fitted() {
+        // 50 ppm = 50_000 ppb: 50 µs of offset per second.
+        let v: Vec<_> = (0..60)
+            .map(|i| {
+                let t = 1_700_000_000_000_000_000 + i * 1_000_000_000;
+                let off = 2_000_000 + i * 50_000;
+                ex(t, off, 150_000, 30_000, 150_000)
+            })
+            .collect();
+        let m = estimate(&v);
+        assert_eq!(m.segments.len(), 1, "{m:?}");
+        assert!((m.segments[0].skew_ppb - 50_000).abs() < 100, "{m:?}");
+        let t = 1_700_000_000_000_000_000 + 30 * 1_000_000_000;
+        assert!((m.offset_at(t) - (2_000_000 + 30 * 50_000)).abs() < 1000);
+        // Round trip through both clocks.
+        assert!((m.to_client(m.to_rs(t)) - t).abs() <= 1);
+    }
+
+    #[test]
+    fn test_step_is_detected_and_split() {
+        let v: Vec<_> = (0..40)
+            .map(|i| {
+                let t = i * 1_000_000_000;
+                let off = if i < 20 { 1_000_000 } else { 251_000_000 };
+                ex(t, off, 100_000, 10_000, 100_000)
+            })
+            .collect();
+        let m = estimate(&v);
+        assert_eq!(m.steps.len(), 1, "{m:?}");
+        assert_eq!(m.steps[0], (20_000_000_000, 250_000_000));
+        assert_eq!(m.offset_at(5_000_000_000), 1_000_000);
+        assert_eq!(m.offset_at(25_000_000_000), 251_000_000);
+    }
+
+    #[test]
+    fn test_no_exchanges_is_identity() {
+        let m = estimate(&[]);
+        assert_eq!(m.offset_at(123), 0);
+        assert_eq!(m.to_client(5), 5);
+    }
+}

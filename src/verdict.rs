@@ -1,0 +1,841 @@
+//! Attribute: why each client connection attempt was slow, with the evidence from both
+//! captures and the remedies the evidence supports.
+//!
+//! Each attempt gets a *signature*, the anomaly the captures show (stale ACK from a
+//! TIME_WAIT socket, first SYN missing on the RS side, ...), and a *verdict*: the signature
+//! when the attempt was slow (setup ≥ the slow threshold) or failed, else `ok`. A quick
+//! collision (stale ACK, RST, SYN again 10 ms later) is thus visible as a signature without
+//! counting as a slow setup. With one capture only, the verdicts the client side supports
+//! are given and marked as inferred from one side.
+
+use crate::clock::ClockModel;
+use crate::correlate::Pairing;
+use crate::decode::Endpoint;
+use crate::flows::{Attempt, GapClass, Outcome};
+use crate::report::CaptureReport;
+use crate::seq::Seq;
+use serde::{Serialize, Serializer};
+use std::net::IpAddr;
+
+/// How long after its last packet the NAT still holds a tuple (conntrack TIME_WAIT).
+const NAT_HOLD_NS: i64 = 120_000_000_000;
+/// A client tuple reused within this time of its previous connection's close can still have
+/// an IPVS entry in TIME_WAIT (IPVS keeps them 120 s).
+const LB_REUSE_WINDOW_NS: i64 = 120_000_000_000;
+/// Share of the SNAT port range in use from which exhaustion is the explanation.
+const EXHAUSTED_PERMILLE: u64 = 900;
+/// Another SYN on the same SNAT tuple within this of the lost one: a conntrack clash.
+const RACE_WINDOW_NS: i64 = 5_000_000;
+/// A SYN-ACK the client never saw: the client's SYN-ACK is later than the RS's by this much.
+const SYNACK_LOST_NS: i64 = 100_000_000;
+
+/// The cause of an attempt's setup delay. Codes are stable snake_case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    Ok,
+    LbSynDropPortReuse,
+    RsTimewaitCollision,
+    SnatPortExhaustion,
+    ConntrackInsertRace,
+    SynLostBeforeRs,
+    SynackLostAfterRs,
+    RsSlowSynack,
+    RsRefused,
+    Unmatched,
+    /// Slow, and neither capture shows why.
+    Unexplained,
+}
+
+/// A fix people apply, and what it costs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Remedy {
+    pub fix: &'static str,
+    pub side_effect: &'static str,
+    /// When the evidence supports it.
+    #[serde(skip)]
+    pub when: When,
+}
+
+/// The evidence a remedy needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// The client waited a retransmission timeout (not milliseconds) to re-send its SYN
+    /// after a stale ACK: an old or non-Linux client.
+    SlowResendAfterStaleAck,
+}
+
+impl Remedy {
+    /// Whether the verdicts of this cause support the remedy.
+    pub fn applies(&self, verdicts: &[&AttemptVerdict]) -> bool {
+        match self.when {
+            When::Always => true,
+            When::SlowResendAfterStaleAck => verdicts.iter().any(|v| {
+                v.resend_after_stale
+                    .is_some_and(|g| g != GapClass::AfterReset && g != GapClass::Immediate)
+            }),
+        }
+    }
+}
+
+/// A `Remedy` literal (a struct literal, so the tables below are promoted to `'static`).
+macro_rules! r {
+    ($fix:expr, $side_effect:expr $(,)?) => {
+        Remedy {
+            fix: $fix,
+            side_effect: $side_effect,
+            when: When::Always,
+        }
+    };
+    ($fix:expr, $side_effect:expr, $when:expr $(,)?) => {
+        Remedy {
+            fix: $fix,
+            side_effect: $side_effect,
+            when: $when,
+        }
+    };
+}
+
+impl Cause {
+    pub const ALL: [Cause; 11] = [
+        Cause::Ok,
+        Cause::LbSynDropPortReuse,
+        Cause::RsTimewaitCollision,
+        Cause::SnatPortExhaustion,
+        Cause::ConntrackInsertRace,
+        Cause::SynLostBeforeRs,
+        Cause::SynackLostAfterRs,
+        Cause::RsSlowSynack,
+        Cause::RsRefused,
+        Cause::Unmatched,
+        Cause::Unexplained,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Cause::Ok => "ok",
+            Cause::LbSynDropPortReuse => "lb_syn_drop_port_reuse",
+            Cause::RsTimewaitCollision => "rs_timewait_collision",
+            Cause::SnatPortExhaustion => "snat_port_exhaustion",
+            Cause::ConntrackInsertRace => "conntrack_insert_race",
+            Cause::SynLostBeforeRs => "syn_lost_before_rs",
+            Cause::SynackLostAfterRs => "synack_lost_after_rs",
+            Cause::RsSlowSynack => "rs_slow_synack",
+            Cause::RsRefused => "rs_refused",
+            Cause::Unmatched => "unmatched",
+            Cause::Unexplained => "unexplained",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// One line for humans.
+    pub fn text(self) -> &'static str {
+        match self {
+            Cause::Ok => "no setup delay worth naming",
+            Cause::LbSynDropPortReuse => {
+                "client reused a recently closed 4-tuple; the load balancer dropped the first SYN (IPVS conn_reuse_mode=1)"
+            }
+            Cause::RsTimewaitCollision => {
+                "SNAT mapped the SYN onto a tuple the real server held in TIME_WAIT; it answered with a stale ACK"
+            }
+            Cause::SnatPortExhaustion => {
+                "SYN dropped before the real server: the SNAT ports toward it were nearly all in use"
+            }
+            Cause::ConntrackInsertRace => {
+                "another client's SYN took the same SNAT tuple within milliseconds; this SYN lost the conntrack insert race"
+            }
+            Cause::SynLostBeforeRs => {
+                "SYN lost before the real server, for no reason the captures show"
+            }
+            Cause::SynackLostAfterRs => "the real server sent a SYN-ACK the client never saw",
+            Cause::RsSlowSynack => "the real server saw the SYN and answered late",
+            Cause::RsRefused => "the real server refused the connection (RST)",
+            Cause::Unmatched => "no counterpart in the real-server capture",
+            Cause::Unexplained => "slow, and neither capture shows why",
+        }
+    }
+
+    /// Fixes that apply to this cause, with their side effects.
+    pub fn remedies(self) -> &'static [Remedy] {
+        match self {
+            Cause::Ok | Cause::Unmatched | Cause::Unexplained => &[],
+            Cause::LbSynDropPortReuse => &[
+                r!(
+                    "sysctl net.ipv4.vs.conn_reuse_mode=0 on the nodes",
+                    "reused connections stick to the old real server, including terminating pods (no rescheduling)",
+                ),
+                r!(
+                    "kernel >= 5.9 on the nodes (IPVS no longer drops the SYN unless the old conntrack entry is confirmed)",
+                    "a node upgrade"
+                ),
+                r!(
+                    "keep-alive / connection pooling in the client",
+                    "long-lived connections balance less evenly"
+                ),
+                r!(
+                    "wider net.ipv4.ip_local_port_range on the client, so tuples are reused less often",
+                    "none worth naming"
+                ),
+            ],
+            Cause::RsTimewaitCollision => &[
+                r!(
+                    "--random-fully on the MASQUERADE/SNAT rule (kube-proxy/CNI setting)",
+                    "SNAT ports no longer follow client ports"
+                ),
+                r!(
+                    "more SNAT addresses or a wider SNAT port range toward the real server",
+                    "more addresses to manage"
+                ),
+                r!(
+                    "keep-alive / connection pooling in the client",
+                    "long-lived connections balance less evenly"
+                ),
+                r!(
+                    "clients on Linux >= 5.6 re-send the SYN within milliseconds of the stale ACK instead of after 1 s",
+                    "a client upgrade",
+                    When::SlowResendAfterStaleAck,
+                ),
+            ],
+            Cause::SnatPortExhaustion => &[
+                r!(
+                    "keep-alive / connection pooling in the client: fewer new connections, fewer ports held in TIME_WAIT",
+                    "long-lived connections balance less evenly"
+                ),
+                r!(
+                    "more SNAT addresses or a wider port range (ip_local_port_range on the node for MASQUERADE)",
+                    "more addresses to manage"
+                ),
+                r!(
+                    "lower nf_conntrack_tcp_timeout_time_wait on the NAT box",
+                    "late packets of closed connections are no longer tracked"
+                ),
+            ],
+            Cause::ConntrackInsertRace => &[
+                r!(
+                    "--random-fully on the MASQUERADE/SNAT rule",
+                    "SNAT ports no longer follow client ports"
+                ),
+                r!(
+                    "kernel with the conntrack clash-resolution fixes (>= 5.0 for TCP on one CPU, later for UDP)",
+                    "a node upgrade"
+                ),
+            ],
+            Cause::SynLostBeforeRs => &[r!(
+                "look for drops on the path: conntrack -S (insert_failed, drop), nstat TcpExtListenDrops, firewall counters",
+                "none",
+            )],
+            Cause::SynackLostAfterRs => &[r!(
+                "check the return path: asymmetric routing, rp_filter, the RS's route back through the NAT (masquerade-all)",
+                "none",
+            )],
+            Cause::RsSlowSynack => &[r!(
+                "check the real server's accept backlog (somaxconn, listen backlog, SYN cookies) and load",
+                "none",
+            )],
+            Cause::RsRefused => &[r!(
+                "check that the real server listens on the port and is ready (readiness probe)",
+                "none"
+            )],
+        }
+    }
+}
+
+impl Serialize for Cause {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+/// Which capture a piece of evidence is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Client,
+    Rs,
+}
+
+/// A packet that supports a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub side: Side,
+    pub frame: u64,
+    /// On the client's clock.
+    pub ts: i64,
+    pub what: &'static str,
+}
+
+/// The connection that held a reused tuple before this attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Previous {
+    pub side: Side,
+    /// Index into that capture's `connections`.
+    pub conn: u32,
+    /// When it closed (first FIN/RST), client clock.
+    pub closed_ts: Option<i64>,
+    /// From its close (or its last packet) to this attempt's SYN.
+    pub age_ns: i64,
+}
+
+/// The verdict on one client attempt.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttemptVerdict {
+    pub attempt: u32,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub isn: Seq,
+    pub first_syn_ts: i64,
+    pub tries: usize,
+    pub setup_ns: Option<i64>,
+    pub verdict: Cause,
+    /// The anomaly the captures show, even when it cost too little to be the verdict.
+    pub signature: Option<Cause>,
+    /// The delay this attempt suffered: setup latency, or the time spent without an answer.
+    pub delay_ns: i64,
+    /// Judged from the client capture alone.
+    pub one_sided: bool,
+    /// The same attempt in the RS capture (index into its `attempts`), and its tuples.
+    pub rs_attempts: Vec<u32>,
+    pub rs_tuples: Vec<(Endpoint, Endpoint)>,
+    pub evidence: Vec<Evidence>,
+    /// For a reused tuple: the previous connection on it.
+    pub previous: Option<Previous>,
+    /// For a TIME_WAIT collision: `paws` (the SYN's TSval was not newer than the old
+    /// connection's) or `isn_not_after` (the ISN was not after the old rcv_nxt).
+    pub check_failed: Option<&'static str>,
+    /// The class of the longest SYN retry gap: what the delay looked like to the client.
+    pub retry: Option<GapClass>,
+    /// After a stale ACK: how soon the client re-sent its SYN (`after_reset` on Linux ≥ 5.6,
+    /// `initial_rto_1s` on older clients).
+    pub resend_after_stale: Option<GapClass>,
+    /// For exhaustion: SNAT ports toward that real server in use, and the range seen.
+    pub snat_ports_in_use: Option<(u64, u64)>,
+    /// For an unmatched attempt: whether it falls outside the RS capture's time span.
+    pub outside_rs_span: Option<bool>,
+    /// One sentence with the numbers.
+    pub explanation: String,
+}
+
+/// Count, share and delay per verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerdictRow {
+    pub verdict: Cause,
+    pub text: &'static str,
+    pub attempts: u64,
+    /// Per mille of the judged attempts.
+    pub share_permille: u64,
+    pub delay_total_ns: i64,
+    pub delay_max_ns: i64,
+    /// The fixes the evidence of these attempts supports.
+    pub remedies: Vec<Remedy>,
+}
+
+/// What the verdict stage needs besides the two reports.
+pub struct Context<'a> {
+    pub client: &'a CaptureReport,
+    pub rs: Option<&'a CaptureReport>,
+    pub pairing: Option<&'a Pairing>,
+    pub slow_ns: i64,
+}
+
+/// Judges every selected client attempt.
+pub fn judge_all(ctx: &Context<'_>) -> Vec<AttemptVerdict> {
+    let rs_index = ctx.rs.map(RsIndex::new);
+    ctx.client
+        .attempts
+        .iter()
+        .filter(|a| ctx.pairing.is_none_or(|p| p.selected[a.id as usize]))
+        .map(|a| judge(ctx, rs_index.as_ref(), a))
+        .collect()
+}
+
+/// Counts, shares and delays per verdict, most frequent first.
+pub fn summarize(verdicts: &[AttemptVerdict]) -> Vec<VerdictRow> {
+    let total = verdicts.len().max(1) as u64;
+    let mut rows: Vec<VerdictRow> = Cause::ALL
+        .iter()
+        .filter_map(|&cause| {
+            let v: Vec<&AttemptVerdict> = verdicts.iter().filter(|v| v.verdict == cause).collect();
+            (!v.is_empty()).then(|| VerdictRow {
+                verdict: cause,
+                text: cause.text(),
+                attempts: v.len() as u64,
+                share_permille: v.len() as u64 * 1000 / total,
+                delay_total_ns: v.iter().map(|v| v.delay_ns).sum(),
+                delay_max_ns: v.iter().map(|v| v.delay_ns).max().unwrap_or(0),
+                remedies: cause
+                    .remedies()
+                    .iter()
+                    .filter(|r| r.applies(&v))
+                    .copied()
+                    .collect(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.verdict.cmp(&b.verdict)));
+    rows
+}
+
+/// RS attempts in time order, for "what else happened on the RS at that moment".
+struct RsIndex {
+    /// (first SYN time on the RS clock, attempt id), sorted.
+    by_time: Vec<(i64, u32)>,
+}
+
+impl RsIndex {
+    fn new(rs: &CaptureReport) -> RsIndex {
+        let mut by_time: Vec<(i64, u32)> = rs
+            .attempts
+            .iter()
+            .map(|a| (a.first_syn().ts, a.id))
+            .collect();
+        by_time.sort_unstable();
+        RsIndex { by_time }
+    }
+    fn around(&self, t: i64, before: i64, after: i64) -> impl Iterator<Item = u32> + '_ {
+        let lo = self.by_time.partition_point(|&(ts, _)| ts < t - before);
+        self.by_time[lo..]
+            .iter()
+            .take_while(move |&&(ts, _)| ts <= t + after)
+            .map(|&(_, id)| id)
+    }
+}
+
+fn delay_of(a: &Attempt) -> i64 {
+    match (a.setup_ns, a.refused) {
+        (Some(s), _) => s,
+        (None, Some(r)) => r.ts - a.first_syn().ts,
+        (None, None) => a.syns.last().map_or(0, |s| s.pkt.ts) - a.first_syn().ts,
+    }
+}
+
+fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptVerdict {
+    let clock = ctx.pairing.map(|p| &p.clock);
+    let rs_ids: Vec<u32> = ctx
+        .pairing
+        .map(|p| p.rs_of[c.id as usize].clone())
+        .unwrap_or_default();
+    let rs_atts: Vec<&Attempt> = match ctx.rs {
+        Some(rs) => rs_ids.iter().map(|&i| &rs.attempts[i as usize]).collect(),
+        None => Vec::new(),
+    };
+    let delay = delay_of(c);
+    let failed = c.outcome != Outcome::Established;
+    let mut v = AttemptVerdict {
+        attempt: c.id,
+        client: c.client,
+        server: c.server,
+        isn: c.isn,
+        first_syn_ts: c.first_syn().ts,
+        tries: c.tries(),
+        setup_ns: c.setup_ns,
+        verdict: Cause::Ok,
+        signature: None,
+        delay_ns: delay,
+        one_sided: ctx.rs.is_none(),
+        rs_attempts: rs_ids.clone(),
+        rs_tuples: rs_atts.iter().map(|a| (a.client, a.server)).collect(),
+        evidence: client_evidence(c),
+        previous: None,
+        check_failed: None,
+        // The retry that cost the most time.
+        retry: c
+            .syns
+            .iter()
+            .skip(1)
+            .max_by_key(|s| s.gap_ns)
+            .and_then(|s| s.gap_class),
+        resend_after_stale: c
+            .stale_ack
+            .and_then(|st| c.syns.iter().find(|s| s.pkt.ts > st.ts))
+            .and_then(|s| s.gap_class),
+        snat_ports_in_use: None,
+        outside_rs_span: None,
+        explanation: String::new(),
+    };
+    let client_prev = client_previous(ctx.client, c);
+
+    let signature = match (ctx.rs, clock) {
+        (Some(rs), Some(clock)) => {
+            for a in &rs_atts {
+                v.evidence.extend(rs_evidence(a, clock));
+            }
+            two_sided(
+                ctx,
+                rs,
+                clock,
+                rs_index.expect("index with rs"),
+                c,
+                &rs_atts,
+                client_prev,
+                &mut v,
+            )
+        }
+        _ => one_sided(c, client_prev, &mut v),
+    };
+    v.signature = signature;
+    v.verdict = if delay >= ctx.slow_ns || failed {
+        signature.unwrap_or(if ctx.rs.is_some() {
+            Cause::Unexplained
+        } else {
+            Cause::SynLostBeforeRs
+        })
+    } else {
+        Cause::Ok
+    };
+    if v.verdict == Cause::Ok {
+        v.signature = signature.filter(|&s| s != Cause::Ok);
+    }
+    v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
+    v.explanation = explain(&v);
+    v
+}
+
+/// The previous connection on the client's own 4-tuple and how long ago it closed.
+fn client_previous(client: &CaptureReport, c: &Attempt) -> Option<Previous> {
+    let conn = &client.connections[*c.conns.first()? as usize];
+    let p = conn.predecessor?;
+    let prev = &client.connections[p.conn as usize];
+    Some(Previous {
+        side: Side::Client,
+        conn: p.conn,
+        closed_ts: prev.closed.map(|x| x.ts),
+        age_ns: p.since_close_ns.unwrap_or(p.since_last_packet_ns),
+    })
+}
+
+fn client_evidence(c: &Attempt) -> Vec<Evidence> {
+    let mut ev = Vec::new();
+    let mut push = |p: Option<crate::flows::Pkt>, what| {
+        if let Some(p) = p {
+            ev.push(Evidence {
+                side: Side::Client,
+                frame: p.frame,
+                ts: p.ts,
+                what,
+            });
+        }
+    };
+    for (i, s) in c.syns.iter().enumerate() {
+        push(Some(s.pkt), if i == 0 { "SYN" } else { "SYN retry" });
+    }
+    push(c.stale_ack, "stale ACK");
+    push(c.stale_rst, "client RST");
+    push(c.refused, "RST (refused)");
+    push(c.synack, "SYN-ACK");
+    ev
+}
+
+fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
+    let mut ev = Vec::new();
+    let mut push = |p: Option<crate::flows::Pkt>, what| {
+        if let Some(p) = p {
+            ev.push(Evidence {
+                side: Side::Rs,
+                frame: p.frame,
+                ts: clock.to_client(p.ts),
+                what,
+            });
+        }
+    };
+    for s in &a.syns {
+        push(Some(s.pkt), "SYN at RS");
+    }
+    push(a.stale_ack, "stale ACK sent by RS");
+    push(a.stale_rst, "client RST at RS");
+    push(a.refused, "RST sent by RS");
+    push(a.synack, "SYN-ACK sent by RS");
+    ev
+}
+
+#[allow(clippy::too_many_arguments)]
+fn two_sided(
+    ctx: &Context<'_>,
+    rs: &CaptureReport,
+    clock: &ClockModel,
+    index: &RsIndex,
+    c: &Attempt,
+    rs_atts: &[&Attempt],
+    client_prev: Option<Previous>,
+    v: &mut AttemptVerdict,
+) -> Option<Cause> {
+    if rs_atts.is_empty() {
+        let t = c.first_syn().ts;
+        let outside = ctx
+            .pairing
+            .and_then(|p| p.rs_span)
+            .map(|(a, b)| t < a - 1_000_000_000 || t > b);
+        v.outside_rs_span = outside;
+        if outside == Some(true) || c.outcome == Outcome::Established {
+            // Outside the RS capture, or answered although the RS capture has no trace of
+            // it: nothing to compare with.
+            return Some(Cause::Unmatched);
+        }
+        // No SYN ever reached the real server.
+        return Some(lost_syn_cause(
+            rs,
+            clock,
+            index,
+            ctx.pairing,
+            c,
+            None,
+            client_prev,
+            v,
+        ));
+    }
+    // A stale ACK from the RS: a TIME_WAIT socket on the SNAT tuple.
+    if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
+        collision_details(rs, clock, c, a, v);
+        return Some(Cause::RsTimewaitCollision);
+    }
+    if c.stale_ack.is_some() {
+        return Some(Cause::RsTimewaitCollision);
+    }
+    if rs_atts.iter().any(|a| a.refused.is_some()) || c.refused.is_some() {
+        return Some(Cause::RsRefused);
+    }
+    // Which client SYNs reached the RS (the same TSval is the same packet).
+    let rs_tsvals: Vec<u32> = rs_atts
+        .iter()
+        .flat_map(|a| a.syns.iter().filter_map(|s| s.tsval))
+        .collect();
+    let first_reached = match c.syns[0].tsval {
+        Some(t) => rs_tsvals.contains(&t),
+        None => rs_atts.iter().map(|a| a.tries()).sum::<usize>() >= c.tries(),
+    };
+    if !first_reached {
+        return Some(lost_syn_cause(
+            rs,
+            clock,
+            index,
+            ctx.pairing,
+            c,
+            Some(rs_atts[0]),
+            client_prev,
+            v,
+        ));
+    }
+    // The RS answered: late, or its SYN-ACK was lost on the way back.
+    let rs_first = rs_atts[0];
+    if let Some(rsa) = rs_first.synack {
+        let sent = clock.to_client(rsa.ts);
+        let seen = c.synack.map(|p| p.ts);
+        if seen.is_none_or(|s| s - sent > SYNACK_LOST_NS) {
+            return Some(Cause::SynackLostAfterRs);
+        }
+        if rsa.ts - rs_first.first_syn().ts >= ctx.slow_ns {
+            return Some(Cause::RsSlowSynack);
+        }
+    } else if c.synack.is_none() {
+        // The RS saw the SYN and never answered.
+        return Some(Cause::RsSlowSynack);
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lost_syn_cause(
+    rs: &CaptureReport,
+    clock: &ClockModel,
+    index: &RsIndex,
+    pairing: Option<&Pairing>,
+    c: &Attempt,
+    reached: Option<&Attempt>,
+    client_prev: Option<Previous>,
+    v: &mut AttemptVerdict,
+) -> Cause {
+    // The client reused its own tuple shortly after the previous connection closed, and the
+    // retry got through: the load balancer dropped the first SYN of a reused tuple.
+    if let (Some(prev), Some(_)) = (client_prev, reached)
+        && prev.age_ns <= LB_REUSE_WINDOW_NS
+    {
+        v.previous = Some(prev);
+        return Cause::LbSynDropPortReuse;
+    }
+    // Another attempt's SYN on the same SNAT tuple, within milliseconds of when the lost
+    // SYN would have reached the RS.
+    let lost_at = clock.to_rs(c.first_syn().ts);
+    let ports: Vec<u16> = std::iter::once(c.client.port)
+        .chain(reached.map(|a| a.client.port))
+        .collect();
+    for rid in index.around(lost_at, RACE_WINDOW_NS, RACE_WINDOW_NS) {
+        let other = &rs.attempts[rid as usize];
+        let mine = pairing.is_some_and(|p| p.client_of[rid as usize] == Some(c.id));
+        if !mine
+            && ports.contains(&other.client.port)
+            && reached.is_none_or(|r| r.server == other.server)
+        {
+            v.evidence.push(Evidence {
+                side: Side::Rs,
+                frame: other.first_syn().frame,
+                ts: clock.to_client(other.first_syn().ts),
+                what: "another client's SYN on the same SNAT tuple",
+            });
+            return Cause::ConntrackInsertRace;
+        }
+    }
+    // The SNAT ports toward the real server nearly all held.
+    if let Some((in_use, range)) = ports_in_use(rs, lost_at, reached.map(|a| a.server)) {
+        v.snat_ports_in_use = Some((in_use, range));
+        if range > 0 && in_use * 1000 >= range * EXHAUSTED_PERMILLE {
+            return Cause::SnatPortExhaustion;
+        }
+    }
+    Cause::SynLostBeforeRs
+}
+
+/// SNAT tuples held toward a real server at RS time `t`: ports with a connection that
+/// started before `t` and whose last packet is less than the NAT's TIME_WAIT before it;
+/// and the port range seen toward that server in the whole capture. Without a server,
+/// the busiest (SNAT address, server) pair.
+fn ports_in_use(rs: &CaptureReport, t: i64, server: Option<Endpoint>) -> Option<(u64, u64)> {
+    use rustc_hash::FxHashMap;
+    let mut groups: FxHashMap<(IpAddr, Endpoint), (u16, u16, rustc_hash::FxHashSet<u16>)> =
+        FxHashMap::default();
+    for conn in &rs.connections {
+        if server.is_some_and(|s| s != conn.server) {
+            continue;
+        }
+        let g = groups.entry((conn.client.ip, conn.server)).or_insert((
+            u16::MAX,
+            0,
+            Default::default(),
+        ));
+        g.0 = g.0.min(conn.client.port);
+        g.1 = g.1.max(conn.client.port);
+        if conn.first.ts <= t && conn.last.ts + NAT_HOLD_NS >= t {
+            g.2.insert(conn.client.port);
+        }
+    }
+    groups
+        .values()
+        .map(|(lo, hi, used)| {
+            (
+                used.len() as u64,
+                (*hi as u64).saturating_sub(*lo as u64) + 1,
+            )
+        })
+        .max_by_key(|&(used, range)| used * 1000 / range.max(1))
+}
+
+/// For a collision: the previous connection on the RS tuple and which check failed.
+fn collision_details(
+    rs: &CaptureReport,
+    clock: &ClockModel,
+    c: &Attempt,
+    a: &Attempt,
+    v: &mut AttemptVerdict,
+) {
+    let Some(&conn_id) = a.conns.first() else {
+        return;
+    };
+    let conn = &rs.connections[conn_id as usize];
+    if let Some(p) = conn.predecessor {
+        let prev = &rs.connections[p.conn as usize];
+        v.previous = Some(Previous {
+            side: Side::Rs,
+            conn: p.conn,
+            closed_ts: prev.closed.map(|x| clock.to_client(x.ts)),
+            age_ns: p.since_close_ns.unwrap_or(p.since_last_packet_ns),
+        });
+        if let Some(x) = prev.closed {
+            v.evidence.push(Evidence {
+                side: Side::Rs,
+                frame: x.frame,
+                ts: clock.to_client(x.ts),
+                what: "previous connection on the tuple closed",
+            });
+        }
+        // Linux accepts a SYN on a TIME_WAIT socket when its TSval is newer than the old
+        // connection's, or (no timestamps) its ISN is after the old rcv_nxt.
+        let syn_tsval = a
+            .syns
+            .iter()
+            .find(|s| a.stale_ack.is_none_or(|st| s.pkt.ts < st.ts))
+            .and_then(|s| s.tsval);
+        v.check_failed = match (syn_tsval, prev.last_tsval[0]) {
+            (Some(new), Some(old)) if (new.wrapping_sub(old) as i32) <= 0 => Some("paws"),
+            _ => match a.stale_ack_number {
+                Some(rcv_nxt) if !a.isn.gt(rcv_nxt) => Some("isn_not_after"),
+                _ => None,
+            },
+        };
+    }
+    let _ = c;
+}
+
+fn one_sided(c: &Attempt, client_prev: Option<Previous>, v: &mut AttemptVerdict) -> Option<Cause> {
+    if c.stale_ack.is_some() {
+        return Some(Cause::RsTimewaitCollision);
+    }
+    if c.refused.is_some() {
+        return Some(Cause::RsRefused);
+    }
+    if c.tries() > 1 {
+        if let Some(prev) = client_prev.filter(|p| p.age_ns <= LB_REUSE_WINDOW_NS) {
+            v.previous = Some(prev);
+            return Some(Cause::LbSynDropPortReuse);
+        }
+        return Some(Cause::SynLostBeforeRs);
+    }
+    if c.setup_ns.is_some() {
+        return Some(Cause::RsSlowSynack);
+    }
+    None
+}
+
+fn explain(v: &AttemptVerdict) -> String {
+    use crate::report::ms;
+    let mut s = format!(
+        "{} -> {}: {} tries, {}",
+        v.client,
+        v.server,
+        v.tries,
+        match v.setup_ns {
+            Some(x) => format!("set up in {}", ms(x)),
+            None => format!("no SYN-ACK after {}", ms(v.delay_ns)),
+        }
+    );
+    let cause = if v.verdict == Cause::Ok {
+        v.signature
+    } else {
+        Some(v.verdict)
+    };
+    if let Some(cause) = cause {
+        s.push_str(&format!("; {}", cause.text()));
+    }
+    if let Some(p) = v.previous {
+        let side = match p.side {
+            Side::Client => "client",
+            Side::Rs => "RS",
+        };
+        s.push_str(&format!(
+            "; previous connection on the tuple ({side} conn {}) closed {} earlier",
+            p.conn,
+            ms(p.age_ns)
+        ));
+    }
+    if let Some(check) = v.check_failed {
+        s.push_str(match check {
+            "paws" => "; the SYN's TSval was not newer than the old connection's (PAWS)",
+            _ => "; the SYN's ISN was not after the old connection's rcv_nxt",
+        });
+    }
+    if let Some(r) = v.retry {
+        s.push_str(&format!("; retry class {}", r.code()));
+    }
+    if let Some((used, range)) = v.snat_ports_in_use {
+        s.push_str(&format!(
+            "; {used} of {range} SNAT ports toward the RS in use"
+        ));
+    }
+    if v.outside_rs_span == Some(true) {
+        s.push_str("; outside the RS capture's time span");
+    }
+    if v.one_sided {
+        s.push_str(" (inferred from one side)");
+    }
+    s
+}
