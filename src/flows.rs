@@ -24,6 +24,9 @@ use serde::Serialize;
 
 /// Retries closer than this to the previous SYN count as immediate.
 const QUICK_RETRY_NS: i64 = 100_000_000;
+/// The same SYN (same TSval, or same IP ID without timestamps) again within this is the
+/// same packet captured twice (`tcpdump -i any` on several interfaces), not a retry.
+const COPY_WINDOW_NS: i64 = 1_000_000;
 
 /// Zeek's `conn_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -199,6 +202,7 @@ pub struct SynTry {
     #[serde(flatten)]
     pub pkt: Pkt,
     pub tsval: Option<u32>,
+    pub ip_id: u16,
     /// Time since the previous SYN of the attempt (absent on the first).
     pub gap_ns: Option<i64>,
     pub gap_class: Option<GapClass>,
@@ -235,6 +239,9 @@ pub struct Attempt {
     pub ttl: u8,
     /// Every SYN with this ISN, first one first.
     pub syns: Vec<SynTry>,
+    /// SYNs that were the same packet captured again (on another interface), not counted
+    /// as tries.
+    pub copies: u32,
     /// The first SYN-ACK acknowledging ISN + 1.
     pub synack: Option<Pkt>,
     /// The server's ISN, from that SYN-ACK.
@@ -555,11 +562,21 @@ impl Flows {
                         let att = &mut self.attempts[a as usize];
                         let last = att.syns.last().expect("an attempt has a SYN");
                         let gap = seg.ts - last.pkt.ts;
+                        let tsval = seg.opts.ts.map(|t| t.0);
+                        let same_packet = match tsval {
+                            Some(v) => last.tsval == Some(v),
+                            None => last.ip_id == seg.ip_id,
+                        };
+                        if same_packet && (0..COPY_WINDOW_NS).contains(&gap) {
+                            att.copies += 1;
+                            return;
+                        }
                         let after_reset = att.stale_ack.is_some() || att.stale_rst.is_some();
                         let class = GapClass::of(gap, last.gap_ns, after_reset);
                         att.syns.push(SynTry {
                             pkt: Pkt::of(seg),
-                            tsval: seg.opts.ts.map(|t| t.0),
+                            tsval,
+                            ip_id: seg.ip_id,
                             gap_ns: Some(gap),
                             gap_class: Some(class),
                         });
@@ -585,9 +602,11 @@ impl Flows {
                             syns: vec![SynTry {
                                 pkt: Pkt::of(seg),
                                 tsval: seg.opts.ts.map(|t| t.0),
+                                ip_id: seg.ip_id,
                                 gap_ns: None,
                                 gap_class: None,
                             }],
+                            copies: 0,
                             synack: None,
                             server_isn: None,
                             synack_tsval: None,
