@@ -116,6 +116,21 @@ fn since(now: i64, then: i64) -> u64 {
 }
 
 impl Analysis {
+    /// The base sequence number of each direction: all that [`Analysis::starts_new_stream`]
+    /// needs once the connection is over.
+    pub fn base_seqs(&self) -> [Option<u32>; 2] {
+        [self.half[0].base_seq, self.half[1].base_seq]
+    }
+
+    /// Fresh state for a connection whose state was dropped, keeping its base sequence
+    /// numbers so that a later SYN is judged as Wireshark would.
+    pub fn resumed(base: [Option<u32>; 2]) -> Analysis {
+        let mut a = Analysis::default();
+        a.half[0].base_seq = base[0];
+        a.half[1].base_seq = base[1];
+        a
+    }
+
     /// §4.3: a pure SYN whose sequence number differs from the one this direction started
     /// with starts a new stream ("TCP Port numbers reused"). Nothing else does in 4.0:
     /// not a FIN, not a RST, not time.

@@ -358,10 +358,38 @@ pub struct Flagged {
     pub flags: Flags,
 }
 
-/// Live state of a 4-tuple: its current incarnation and the classifier's state.
+/// A closed connection's classifier state is dropped this long after its last packet.
+const CLOSED_IDLE_NS: i64 = 60_000_000_000;
+/// Any connection's is dropped after this long without a packet.
+const IDLE_NS: i64 = 600_000_000_000;
+/// The tuple itself (for reuse detection) is forgotten after this long without a packet.
+const FORGET_NS: i64 = 3_600_000_000_000;
+/// How often (in segments) the table is swept.
+const SWEEP_EVERY: u64 = 1 << 16;
+
+/// The state of a 4-tuple: its current incarnation and, while the connection can still
+/// see packets, the classifier's state; once it has gone quiet, only its base sequence
+/// numbers (so that a SYN on the tuple is still recognised as reuse).
 struct Live {
     conn: u32,
-    analysis: Analysis,
+    state: TupleState,
+}
+
+enum TupleState {
+    Active(Box<Analysis>),
+    Quiet([Option<u32>; 2]),
+}
+
+impl Live {
+    fn analysis(&mut self) -> &mut Analysis {
+        if let TupleState::Quiet(base) = self.state {
+            self.state = TupleState::Active(Box::new(Analysis::resumed(base)));
+        }
+        match &mut self.state {
+            TupleState::Active(a) => a,
+            TupleState::Quiet(_) => unreachable!("made active above"),
+        }
+    }
 }
 
 /// The connection table: feed it segments in capture order, then take the records.
@@ -373,6 +401,23 @@ pub struct Flows {
     flagged: Vec<Flagged>,
     flag_counts: [u64; Flag::ALL.len()],
     segments: u64,
+    memory: StateCounts,
+    /// Sweep period in segments (0: the default); small in tests.
+    sweep_every: u64,
+}
+
+/// What happened to per-connection state (memory is per live connection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    /// Connections whose classifier state was dropped after they went quiet.
+    pub quieted: u64,
+    /// Packets that arrived for a quiet connection (its state was rebuilt; Wireshark's
+    /// flags on such a packet may differ).
+    pub revived: u64,
+    /// Tuples forgotten after an hour without a packet.
+    pub forgotten: u64,
+    /// Most tuples with classifier state at any sweep.
+    pub peak_active: u64,
 }
 
 /// The records of a finished capture.
@@ -382,6 +427,7 @@ pub struct FlowRecords {
     pub flagged: Vec<Flagged>,
     pub flag_counts: [u64; Flag::ALL.len()],
     pub segments: u64,
+    pub memory: StateCounts,
 }
 
 fn key(seg: &Segment) -> (Endpoint, Endpoint) {
@@ -403,6 +449,14 @@ impl Flows {
         let k = key(seg);
         let mut flags = Flags::default();
 
+        let every = if self.sweep_every == 0 {
+            SWEEP_EVERY
+        } else {
+            self.sweep_every
+        };
+        if self.segments.is_multiple_of(every) {
+            self.sweep(seg.ts);
+        }
         let conn_id = match self.live.get_mut(&k) {
             Some(live) => {
                 let conn = &self.conns[live.conn as usize];
@@ -411,13 +465,16 @@ impl Flows {
                 } else {
                     Dir::Resp
                 };
-                if live.analysis.starts_new_stream(dir, seg) {
+                if matches!(live.state, TupleState::Quiet(_)) && !seg.flags.syn() {
+                    self.memory.revived += 1;
+                }
+                if live.analysis().starts_new_stream(dir, seg) {
                     flags.set(Flag::ReusedPorts);
                     let prev = live.conn;
                     let id = self.new_conn(seg, Some(prev));
                     let live = self.live.get_mut(&k).expect("entry present");
                     live.conn = id;
-                    live.analysis = Analysis::default();
+                    live.state = TupleState::Active(Box::default());
                     id
                 } else {
                     live.conn
@@ -429,7 +486,7 @@ impl Flows {
                     k,
                     Live {
                         conn: id,
-                        analysis: Analysis::default(),
+                        state: TupleState::Active(Box::default()),
                     },
                 );
                 id
@@ -442,7 +499,7 @@ impl Flows {
         } else {
             Dir::Resp
         };
-        flags.0 |= live.analysis.analyze(dir, seg).0;
+        flags.0 |= live.analysis().analyze(dir, seg).0;
 
         self.handshake(conn_id, dir, seg, &mut flags);
         let conn = &mut self.conns[conn_id as usize];
@@ -713,6 +770,33 @@ impl Flows {
         }
     }
 
+    /// Drops the classifier state of connections that have gone quiet, and forgets tuples
+    /// unused for an hour. `now` is the capture time of the current segment.
+    fn sweep(&mut self, now: i64) {
+        let conns = &self.conns;
+        let mut active = 0;
+        let mut m = self.memory;
+        self.live.retain(|_, live| {
+            let c = &conns[live.conn as usize];
+            let idle = now - c.last.ts;
+            if idle > FORGET_NS {
+                m.forgotten += 1;
+                return false;
+            }
+            if let TupleState::Active(a) = &live.state {
+                if idle > IDLE_NS || (c.closed.is_some() && idle > CLOSED_IDLE_NS) {
+                    live.state = TupleState::Quiet(a.base_seqs());
+                    m.quieted += 1;
+                } else {
+                    active += 1;
+                }
+            }
+            true
+        });
+        m.peak_active = m.peak_active.max(active);
+        self.memory = m;
+    }
+
     /// Finishes the capture: computes every connection's state and hands over the records.
     pub fn finish(mut self) -> FlowRecords {
         for c in &mut self.conns {
@@ -724,6 +808,93 @@ impl Flows {
             flagged: self.flagged,
             flag_counts: self.flag_counts,
             segments: self.segments,
+            memory: self.memory,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOpts, Tunnel};
+
+    const S: i64 = 1_000_000_000;
+
+    fn ep(last: u8, port: u16) -> Endpoint {
+        Endpoint {
+            ip: std::net::IpAddr::from([10, 0, 0, last]),
+            port,
+        }
+    }
+
+    fn seg(
+        frame: u64,
+        ts: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+    ) -> Segment {
+        Segment {
+            frame,
+            ts,
+            iface: 0,
+            src,
+            dst,
+            seq: Seq(seq),
+            ack: Seq(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: 0,
+            ip_id: frame as u16,
+            ttl: 64,
+            opts: TcpOpts::default(),
+            tunnel: Tunnel::None,
+            truncated: false,
+        }
+    }
+
+    /// A closed connection's state is dropped once quiet; a late packet rebuilds it (and
+    /// is counted), and a SYN with a new ISN on the tuple is still reuse, with its
+    /// predecessor named.
+    #[test]
+    fn test_quiet_connection_state_dropped_reuse_still_seen() {
+        let (c, s, other) = (ep(1, 40000), ep(2, 80), ep(3, 50000));
+        let (syn, ack, fin) = (TcpFlags::SYN, TcpFlags::ACK, TcpFlags::FIN);
+        let mut f = Flows {
+            sweep_every: 4,
+            ..Flows::default()
+        };
+        f.push(&seg(1, 0, c, s, 100, 0, syn));
+        f.push(&seg(2, 1000, s, c, 500, 101, syn | ack));
+        f.push(&seg(3, 2000, c, s, 101, 501, ack));
+        f.push(&seg(4, 3000, s, c, 501, 101, fin | ack));
+        f.push(&seg(5, 4000, c, s, 101, 502, fin | ack));
+        f.push(&seg(6, 5000, s, c, 502, 102, ack));
+        // Other traffic 70 s later: the sweep sees the first connection closed and quiet.
+        for i in 0..4 {
+            f.push(&seg(
+                7 + i,
+                70 * S + i as i64,
+                other,
+                s,
+                7 + i as u32,
+                0,
+                ack,
+            ));
+        }
+        assert_eq!(f.memory.quieted, 1);
+        // A late ACK of the old connection: state rebuilt, counted.
+        f.push(&seg(11, 71 * S, c, s, 102, 503, ack));
+        assert_eq!(f.memory.revived, 1);
+        // A new connection on the tuple: reuse, as Wireshark would flag it.
+        let flags = f.push(&seg(12, 72 * S, c, s, 9000, 0, syn));
+        assert!(flags.has(Flag::ReusedPorts));
+        let rec = f.finish();
+        let last = rec.conns.last().unwrap();
+        let p = last.predecessor.unwrap();
+        assert_eq!(p.conn, 0);
+        assert_eq!(p.since_close_ns, Some(72 * S - 3000));
     }
 }

@@ -9,7 +9,7 @@ use crate::clock::ClockModel;
 use crate::correlate::{NatMap, Pairing};
 use crate::decode::Endpoint;
 use crate::flags::Flag;
-use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords};
+use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
 use crate::read::{BlockCounts, Format, ReadError};
 use crate::skip::SkipCounts;
 use crate::verdict::{AttemptVerdict, VerdictRow};
@@ -132,6 +132,8 @@ pub struct CaptureReport {
     pub connection_states: Vec<CountRow>,
     pub flag_counts: Vec<CountRow>,
     pub setup: LatencySummary,
+    /// Per-connection state dropped and rebuilt (memory is per live connection).
+    pub state: StateCounts,
     pub attempts: Vec<Attempt>,
     pub connections: Vec<Conn>,
     pub flagged_packets: Vec<Flagged>,
@@ -227,6 +229,7 @@ impl CaptureReport {
                 })
                 .collect(),
             setup,
+            state: rec.memory,
             attempts: rec.attempts,
             connections: rec.conns,
             flagged_packets: rec.flagged,
