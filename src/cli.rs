@@ -56,6 +56,9 @@ pub struct AnalyzeArgs {
     /// Only real-server attempts to this port.
     #[arg(long, value_name = "PORT")]
     pub rs_port: Option<u16>,
+    /// No progress bar (it is drawn only when standard error is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// What to do, validated.
@@ -66,6 +69,7 @@ pub struct Config {
     pub slow_ns: i64,
     pub top: usize,
     pub hints: Hints,
+    pub quiet: bool,
 }
 
 impl Config {
@@ -88,6 +92,7 @@ impl Config {
                 vip,
                 rs_port: a.rs_port,
             },
+            quiet: a.quiet,
         })
     }
 }

@@ -35,16 +35,27 @@ use std::path::Path;
 /// the problem in [`CaptureReport::read_problem`].
 pub fn analyze_file(path: &Path, slow_ns: i64) -> Result<CaptureReport, ReadError> {
     let reader = CaptureReader::open(path)?;
-    Ok(analyze_reader(reader, slow_ns))
+    Ok(analyze_reader(reader, slow_ns, &mut |_| {}))
 }
 
-/// [`analyze_file`] on an opened reader.
-pub fn analyze_reader(mut reader: CaptureReader, slow_ns: i64) -> CaptureReport {
+/// How often (in frames) [`analyze_reader`] reports progress.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// [`analyze_file`] on an opened reader; `progress` is called with the bytes read so far
+/// every [`PROGRESS_EVERY`] frames.
+pub fn analyze_reader(
+    mut reader: CaptureReader,
+    slow_ns: i64,
+    progress: &mut dyn FnMut(u64),
+) -> CaptureReport {
     let mut flows = flows::Flows::new();
     let mut skipped = SkipCounts::default();
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
     let end = reader.for_each(|record| match record {
         Ok(frame) => {
+            if frame.number.is_multiple_of(PROGRESS_EVERY) {
+                progress(frame.offset);
+            }
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(frame.ts);
             match decode::decode(&frame) {

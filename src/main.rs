@@ -1,9 +1,12 @@
 //! `pcapdiag`: parse the flags, run, map the outcome to an exit code.
 
 use clap::Parser;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pcapdiag::cli::{Cli, Command, Config};
+use pcapdiag::read::CaptureReader;
 use pcapdiag::report::{self, Report, SCHEMA_VERSION};
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -28,13 +31,56 @@ fn main() -> ExitCode {
     }
 }
 
+/// A progress bar per capture on standard error; drawn only on a terminal.
+fn progress_bar(bars: &MultiProgress, path: &Path) -> ProgressBar {
+    // The reader counts bytes of the decompressed stream: a known total only for plain files.
+    let gzip = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 2];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic == [0x1f, 0x8b])
+        })
+        .unwrap_or(true);
+    let len = std::fs::metadata(path)
+        .map(|m| m.len())
+        .ok()
+        .filter(|_| !gzip);
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{msg:30!} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{msg:30!} {spinner} {bytes} {bytes_per_sec}")
+                .expect("valid template"),
+        ),
+    };
+    bars.add(bar.with_message(path.display().to_string()))
+}
+
 fn run(config: &Config) -> io::Result<ExitCode> {
+    let bars = MultiProgress::new();
+    if config.quiet {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
+    }
     // The captures are independent until pairing: read them side by side.
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = config
             .captures
             .iter()
-            .map(|p| s.spawn(move || pcapdiag::analyze_file(p, config.slow_ns)))
+            .map(|p| {
+                let bar = progress_bar(&bars, p);
+                s.spawn(move || {
+                    let r = CaptureReader::open(p).map(|reader| {
+                        pcapdiag::analyze_reader(reader, config.slow_ns, &mut |pos| {
+                            bar.set_position(pos)
+                        })
+                    });
+                    bar.finish_and_clear();
+                    r
+                })
+            })
             .collect();
         handles
             .into_iter()
