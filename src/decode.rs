@@ -5,7 +5,9 @@
 //! TCP, unwrapping IP-in-IP (IPv4 or IPv6 inside), VXLAN (UDP 4789) and Geneve (UDP 6081)
 //! to reach the inner TCP. Parsing is etherparse's lax slicer, which keeps what it can of a
 //! packet cut by the snapshot length: the TCP payload length is taken from the IP header's
-//! length field, so a snaplen-truncated segment still counts its real bytes.
+//! length field (never past the packet's end on the wire, as Wireshark does), so a
+//! snaplen-truncated segment still counts its real bytes, and a segment whose options were
+//! cut still decodes from its fixed header.
 //!
 //! Nothing after this module touches packet bytes. A frame that is not a TCP segment comes
 //! back as the [`SkipReason`] the report counts it under.
@@ -15,7 +17,7 @@ use crate::seq::Seq;
 use crate::skip::SkipReason;
 use etherparse::{
     EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
-    TcpSlice, TransportSlice, err::Layer,
+    TcpOptionsIterator, TransportSlice, err::Layer,
 };
 use serde::Serialize;
 use std::net::IpAddr;
@@ -203,7 +205,9 @@ pub fn decode(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
         }
         _ => return Err(SkipReason::UnsupportedLinktype),
     };
-    let mut seg = tcp_of(&pkt, 0)?;
+    // The bytes of the packet on the wire that the snapshot length left out.
+    let uncaptured = (frame.orig_len as usize).saturating_sub(d.len());
+    let mut seg = tcp_of(&pkt, 0, uncaptured)?;
     seg.frame = frame.number;
     seg.ts = frame.ts;
     seg.iface = frame.iface;
@@ -231,8 +235,9 @@ fn from_ip(d: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
     }
 }
 
-/// Finds the TCP segment in a sliced packet, unwrapping tunnels.
-fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
+/// Finds the TCP segment in a sliced packet, unwrapping tunnels. `uncaptured`: how many
+/// bytes of the packet on the wire follow the end of `pkt`'s bytes (the snaplen cut).
+fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8, uncaptured: usize) -> Result<Segment, SkipReason> {
     let Some(net) = &pkt.net else {
         return Err(match &pkt.stop_err {
             Some((_, Layer::Ethernet2Header | Layer::VlanHeader | Layer::LinuxSllHeader)) => {
@@ -247,13 +252,16 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             let p = v4.payload();
-            // The IP payload length the header states (TSO super-segments carry 0 there;
-            // then the lax slicer falls back to the captured length, which is the truth).
+            // The IP payload length the header states, but never past the end of the packet
+            // on the wire: Wireshark keeps the shorter (docs/wireshark-tcp-analysis.md §4.1),
+            // so a bogus total length cannot invent payload. TSO super-segments carry 0
+            // there; then the wire length is the truth.
             let stated = (h.total_len() as usize).saturating_sub(h.slice().len());
+            let on_wire = p.payload.len() + uncaptured;
             let wire = if h.total_len() == 0 {
-                p.payload.len()
+                on_wire
             } else {
-                stated
+                stated.min(on_wire)
             };
             (
                 IpAddr::V4(h.source_addr()),
@@ -268,11 +276,14 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
             let h = v6.header();
             let p = v6.payload();
             let ext_len = v6.extensions().slice().len();
-            let wire = (h.payload_length() as usize).saturating_sub(ext_len);
+            // As for IPv4 (§4.1): the stated length, cut at the end of the packet on the
+            // wire; 0 (BIG TCP, TSO) means the wire length.
+            let stated = (h.payload_length() as usize).saturating_sub(ext_len);
+            let on_wire = p.payload.len() + uncaptured;
             let wire = if h.payload_length() == 0 {
-                p.payload.len()
+                on_wire
             } else {
-                wire
+                stated.min(on_wire)
             };
             (
                 IpAddr::V6(h.source_addr()),
@@ -292,7 +303,9 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
         && let Some(inner) = tunnel_payload(pkt, payload)
     {
         let (kind, inner_pkt) = inner?;
-        let mut seg = tcp_of(&inner_pkt, depth + 1)?;
+        // The inner packet reaches the end of the frame only if the outer one was cut.
+        let inner_uncaptured = if payload.incomplete { uncaptured } else { 0 };
+        let mut seg = tcp_of(&inner_pkt, depth + 1, inner_uncaptured)?;
         if seg.tunnel == Tunnel::None {
             seg.tunnel = kind;
         }
@@ -301,8 +314,18 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
     if payload.ip_number != IpNumber::TCP {
         return Err(SkipReason::NotTcp);
     }
-    let tcp = match &pkt.transport {
-        Some(TransportSlice::Tcp(t)) => t,
+    // The TCP header (with its options, or as much of them as was captured) and the
+    // captured payload bytes.
+    let (hdr, captured_payload) = match &pkt.transport {
+        Some(TransportSlice::Tcp(t)) => (t.header_slice(), t.payload().len()),
+        // The snapshot length cut the options: Wireshark still analyses the segment when
+        // the 20-byte fixed header is there (§4.1, §4.5), and so do we.
+        _ if matches!(&pkt.stop_err, Some((e, Layer::TcpHeader)) if is_len_error(e))
+            && payload.payload.len() >= 20
+            && payload.payload[12] >> 4 >= 5 =>
+        {
+            (payload.payload, 0)
+        }
         _ => {
             return Err(match &pkt.stop_err {
                 Some((e, _)) if is_len_error(e) => SkipReason::TruncatedHeaders,
@@ -310,29 +333,31 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8) -> Result<Segment, SkipReason> {
             });
         }
     };
-    let payload_len = wire_payload_len.saturating_sub(tcp.header_len()) as u32;
+    let header_len = usize::from(hdr[12] >> 4) * 4;
+    let payload_len = wire_payload_len.saturating_sub(header_len) as u32;
+    let be32 = |at: usize| u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
     Ok(Segment {
         frame: 0,
         ts: 0,
         iface: 0,
         src: Endpoint {
             ip: src_ip,
-            port: tcp.source_port(),
+            port: u16::from_be_bytes([hdr[0], hdr[1]]),
         },
         dst: Endpoint {
             ip: dst_ip,
-            port: tcp.destination_port(),
+            port: u16::from_be_bytes([hdr[2], hdr[3]]),
         },
-        seq: Seq(tcp.sequence_number()),
-        ack: Seq(tcp.acknowledgment_number()),
-        flags: TcpFlags(tcp.header_slice()[13]),
-        window: tcp.window_size(),
+        seq: Seq(be32(4)),
+        ack: Seq(be32(8)),
+        flags: TcpFlags(hdr[13]),
+        window: u16::from_be_bytes([hdr[14], hdr[15]]),
         payload_len,
         ip_id,
         ttl,
-        opts: options(tcp),
+        opts: options(&hdr[20..header_len.min(hdr.len())]),
         tunnel: Tunnel::None,
-        truncated: payload.incomplete || (tcp.payload().len() as u32) < payload_len,
+        truncated: hdr.len() < header_len || (captured_payload as u32) < payload_len,
     })
 }
 
@@ -388,10 +413,11 @@ fn tunnel_payload<'a>(
     }
 }
 
-fn options(tcp: &TcpSlice<'_>) -> TcpOpts {
+/// The options of interest from the option bytes of a TCP header (all of them, or as many
+/// as were captured).
+fn options(raw: &[u8]) -> TcpOpts {
     let mut o = TcpOpts::default();
     // The kinds, straight from the bytes (etherparse's iterator stops at an unknown kind).
-    let raw = tcp.options();
     let (mut i, mut n) = (0usize, 0u32);
     while i < raw.len() && n < 8 {
         let kind = raw[i];
@@ -406,7 +432,7 @@ fn options(tcp: &TcpSlice<'_>) -> TcpOpts {
             },
         }
     }
-    for opt in tcp.options_iterator() {
+    for opt in TcpOptionsIterator::from_slice(raw) {
         match opt {
             Ok(TcpOptionElement::MaximumSegmentSize(v)) => o.mss = Some(v),
             Ok(TcpOptionElement::WindowScale(v)) => o.wscale = Some(v),
@@ -417,4 +443,112 @@ fn options(tcp: &TcpSlice<'_>) -> TcpOpts {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TCP header: ports 40000 → 80, seq 1000, ack 2000, window 512, `flags`, `opts`
+    /// (padded to 4 bytes).
+    fn tcp_header(flags: u8, opts: &[u8]) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&40000u16.to_be_bytes());
+        h.extend_from_slice(&80u16.to_be_bytes());
+        h.extend_from_slice(&1000u32.to_be_bytes());
+        h.extend_from_slice(&2000u32.to_be_bytes());
+        let len = 20 + opts.len().div_ceil(4) * 4;
+        h.push(((len / 4) as u8) << 4);
+        h.push(flags);
+        h.extend_from_slice(&512u16.to_be_bytes());
+        h.extend_from_slice(&[0; 4]);
+        h.extend_from_slice(opts);
+        h.resize(len, 0);
+        h
+    }
+
+    /// A raw-IP frame: an IPv4 header stating `total_len`, then `rest`.
+    fn ipv4(total_len: u16, rest: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x45, 0];
+        v.extend_from_slice(&total_len.to_be_bytes());
+        v.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
+        v.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        v.extend_from_slice(rest);
+        v
+    }
+
+    fn decode_raw(data: &[u8], orig_len: usize) -> Result<Segment, SkipReason> {
+        decode(&Frame {
+            number: 1,
+            offset: 0,
+            ts: 0,
+            iface: 0,
+            linktype: linktype::RAW,
+            data,
+            orig_len: orig_len as u32,
+        })
+    }
+
+    /// tcpdump's kday4.pcap frame 10: a bare ACK whose IPv4 total length (820) runs past
+    /// the 52-byte packet. Wireshark takes the packet's end (§4.1): no payload, so the ACK
+    /// is a duplicate ACK, not a data segment.
+    #[test]
+    fn test_ip_total_length_past_the_packet_end_is_cut_there() {
+        let tcp = tcp_header(TcpFlags::ACK, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let data = ipv4(820, &tcp);
+        assert_eq!(data.len(), 52);
+        let seg = decode_raw(&data, 52).unwrap();
+        assert_eq!(seg.payload_len, 0);
+        assert!(!seg.truncated);
+        // The same packet cut by the snapshot length at 52 of 1000 bytes: the stated
+        // length is within the wire length and counts.
+        let seg = decode_raw(&data, 1000).unwrap();
+        assert_eq!(seg.payload_len, 820 - 20 - 32);
+        assert!(seg.truncated);
+    }
+
+    /// tcpdump's heapoverflow-tcp_print.pcap and beep-oobr.pcap: the snapshot length cut the
+    /// TCP options. The fixed header is there, so the segment is decoded (Wireshark analyses
+    /// it) with the options that were captured whole.
+    #[test]
+    fn test_tcp_options_cut_by_snaplen_still_decode() {
+        // SYN with MSS 1460, SACK permitted, timestamps, window scale: a 40-byte header.
+        let opts = [
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        let tcp = tcp_header(TcpFlags::SYN, &opts);
+        assert_eq!(tcp.len(), 40);
+        let full = ipv4(20 + 40 + 32, &tcp);
+        // Captured: IP header, the fixed TCP header and the first 6 option bytes.
+        let cut = &full[..20 + 26];
+        let seg = decode_raw(cut, 20 + 40 + 32).unwrap();
+        assert_eq!((seg.src.port, seg.dst.port), (40000, 80));
+        assert_eq!((seg.seq, seg.ack), (Seq(1000), Seq(2000)));
+        assert_eq!(seg.flags, TcpFlags(TcpFlags::SYN));
+        assert_eq!(seg.window, 512);
+        assert_eq!(seg.payload_len, 32);
+        assert!(seg.truncated);
+        assert_eq!(seg.opts.mss, Some(1460));
+        assert!(seg.opts.sack_perm);
+        assert_eq!(seg.opts.ts, None);
+        // Less than the fixed header: still not decodable.
+        assert_eq!(
+            decode_raw(&full[..20 + 19], 92),
+            Err(SkipReason::TruncatedHeaders)
+        );
+    }
+
+    /// A TSO super-segment (IPv4 total length 0) cut by the snapshot length: its length is
+    /// the wire length, not the captured one (§4.1).
+    #[test]
+    fn test_tso_zero_total_length_counts_uncaptured_bytes() {
+        let mut data = ipv4(0, &tcp_header(TcpFlags::ACK, &[]));
+        data.extend_from_slice(&[0xab; 10]);
+        let seg = decode_raw(&data, 20 + 20 + 5000).unwrap();
+        assert_eq!(seg.payload_len, 5000);
+        assert!(seg.truncated);
+        let seg = decode_raw(&data, data.len()).unwrap();
+        assert_eq!(seg.payload_len, 10);
+        assert!(!seg.truncated);
+    }
 }
