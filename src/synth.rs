@@ -5,15 +5,22 @@
 //! segment under an encapsulation (Ethernet, VLAN, Linux cooked, raw IP, tunnels, ...);
 //! [`scenario`] simulates client connections with chosen anomalies and records the truth of
 //! each attempt. [`write_capture`] streams a scenario to a file in constant memory.
+//! [`pair`] simulates the same clients through a NAT and writes two captures (client side
+//! and real-server side, on two clocks) with the truth of every attempt.
 //! Everything is deterministic for a given seed, and time is integer nanoseconds throughout.
 
 pub mod frame;
+pub mod pair;
 pub mod rng;
 pub mod scenario;
 pub mod writer;
 
 pub use frame::{
     Encap, Flags, OtherSpec, TcpSpec, frame, frame_into, linktype, mac_of, other_frame,
+};
+pub use pair::{
+    ClockModel, NatTruth, PairConfig, PairKind, PairScenario, PairStats, PairTruth, PairWeights,
+    PrevConn, Role, SynFate, SynTruth, TwCheck, Verdict, generate_pair, write_pair,
 };
 pub use rng::Rng;
 pub use scenario::{
