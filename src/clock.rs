@@ -120,6 +120,10 @@ fn mul_div(a: i64, b: i64, c: i64) -> i64 {
 const WINDOW_NS: i64 = 1_000_000_000;
 /// A jump between neighbouring windows beyond this (and beyond their error bounds) is a step.
 const MIN_STEP_NS: i64 = 1_000_000;
+/// Below this, a window's round trip is never an outlier.
+const OUTLIER_FLOOR_NS: i64 = 5_000_000;
+/// Real oscillators drift by at most a few hundred ppm; a fit beyond this is noise.
+const MAX_SKEW_PPB: i64 = 1_000_000;
 
 /// Estimates the clock model from exchanges (any order).
 pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
@@ -148,6 +152,12 @@ pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
             _ => best.push(e),
         }
     }
+    // A window whose best exchange took far longer than the typical one holds no precise
+    // sample (a queue, a retransmission mismatched): leave it out.
+    let mut deltas: Vec<i64> = best.iter().map(|e| e.delta()).collect();
+    deltas.sort_unstable();
+    let typical = deltas[deltas.len() / 2];
+    best.retain(|e| e.delta() <= (20 * typical).max(OUTLIER_FLOOR_NS));
     // Split at steps: a jump between neighbours larger than both error bounds.
     let mut pieces: Vec<Vec<Exchange>> = vec![Vec::new()];
     let mut steps = Vec::new();
@@ -166,11 +176,9 @@ pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
         .last_mut()
         .expect("non-empty")
         .push(*best.last().expect("non-empty"));
-    let segments = pieces
-        .iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| fit(p))
-        .collect();
+    pieces.retain(|p| !p.is_empty());
+    let skew_ppb = shared_skew(&pieces);
+    let segments = pieces.iter().map(|p| piece(p, skew_ppb)).collect();
     ClockModel {
         segments,
         exchanges: exchanges.len(),
@@ -178,30 +186,42 @@ pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
     }
 }
 
-/// A line θ(t) = a + b·(t − t0) through the samples (least squares in i128).
-fn fit(samples: &[Exchange]) -> Segment {
+/// The skew, fitted once over every piece (a step changes the offset, not the rate):
+/// pooled least squares of 2θ against time within each piece, in i128.
+fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
+    let (mut sxx, mut sxy, mut span) = (0i128, 0i128, 0i128);
+    for p in pieces {
+        let n = p.len() as i128;
+        let t0 = p[0].t1;
+        let xs: Vec<i128> = p.iter().map(|e| (e.t1 - t0) as i128).collect();
+        let ys: Vec<i128> = p.iter().map(|e| e.theta2() as i128).collect();
+        let mx = xs.iter().sum::<i128>() / n;
+        let my = ys.iter().sum::<i128>() / n;
+        sxx += xs.iter().map(|x| (x - mx) * (x - mx)).sum::<i128>();
+        sxy += xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| (x - mx) * (y - my))
+            .sum::<i128>();
+        span = span.max(*xs.last().unwrap_or(&0));
+    }
+    // Skew needs a baseline of a few seconds to mean anything; real clocks drift by at most
+    // a few hundred ppm, so anything beyond is noise.
+    if sxx == 0 || span < 5 * WINDOW_NS as i128 {
+        return 0;
+    }
+    // The slope of 2θ per ns of t, in ppb: sxy / sxx · 1e9 / 2.
+    let ppb = (sxy * 1_000_000_000 / sxx / 2) as i64;
+    ppb.clamp(-MAX_SKEW_PPB, MAX_SKEW_PPB)
+}
+
+/// One piece: its offset at its first exchange, given the shared skew.
+fn piece(samples: &[Exchange], skew_ppb: i64) -> Segment {
     let t0 = samples[0].t1;
     let n = samples.len() as i128;
-    let xs: Vec<i128> = samples.iter().map(|e| (e.t1 - t0) as i128).collect();
-    // θ doubled, in ns.
-    let ys: Vec<i128> = samples.iter().map(|e| e.theta2() as i128).collect();
+    let mean_x = samples.iter().map(|e| (e.t1 - t0) as i128).sum::<i128>() / n;
+    let mean_y = samples.iter().map(|e| e.theta2() as i128).sum::<i128>() / n;
     let error_ns = samples.iter().map(|e| e.delta()).min().unwrap_or(0) / 2;
-    let mean_x = xs.iter().sum::<i128>() / n;
-    let mean_y = ys.iter().sum::<i128>() / n;
-    let sxx: i128 = xs.iter().map(|x| (x - mean_x) * (x - mean_x)).sum();
-    let sxy: i128 = xs
-        .iter()
-        .zip(&ys)
-        .map(|(x, y)| (x - mean_x) * (y - mean_y))
-        .sum();
-    // Skew needs a baseline of a few seconds to mean anything.
-    let span = xs.last().copied().unwrap_or(0);
-    let skew_ppb = if sxx > 0 && span >= 5 * WINDOW_NS as i128 {
-        // slope of 2θ per ns of t, in ppb: sxy / sxx * 1e9 / 2
-        (sxy * 1_000_000_000 / sxx / 2) as i64
-    } else {
-        0
-    };
     // Intercept at t0: mean θ minus slope × mean x.
     let offset_ns = (mean_y / 2 - mean_x * skew_ppb as i128 / 1_000_000_000) as i64;
     Segment {
@@ -291,6 +311,28 @@ mod tests {
         assert_eq!(m.steps[0], (20_000_000_000, 250_000_000));
         assert_eq!(m.offset_at(5_000_000_000), 1_000_000);
         assert_eq!(m.offset_at(25_000_000_000), 251_000_000);
+    }
+
+    #[test]
+    fn test_step_with_skew_and_a_short_piece_after_it_keeps_the_skew() {
+        // 40 s at -50 ppm, then a +30 ms step and only 4 s of samples.
+        let v: Vec<_> = (0..44)
+            .map(|i| {
+                let t = i * 1_000_000_000;
+                let off = -1_250_000_000 - i * 50_000 + if i >= 40 { 30_000_000 } else { 0 };
+                ex(t, off, 200_000, 10_000, 200_000)
+            })
+            .collect();
+        let m = estimate(&v);
+        assert_eq!(m.segments.len(), 2, "{m:?}");
+        assert!((m.segments[1].skew_ppb + 50_000).abs() < 200, "{m:?}");
+        let t = 42_500_000_000;
+        let truth = -1_250_000_000 - 42_500 * 50 + 30_000_000;
+        assert!(
+            (m.offset_at(t) - truth).abs() < 10_000,
+            "{} vs {truth}",
+            m.offset_at(t)
+        );
     }
 
     #[test]

@@ -146,55 +146,57 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
         }
         by_tsval += 1;
         strong.sort_by_key(|&r| rs.attempts[r as usize].first_syn().ts);
-        // The answered SYN seen on both sides, and its SYN-ACK on both sides: an exchange.
+        // The answered SYN seen on both sides, and the same SYN-ACK on both sides: an
+        // exchange. The same packet: equal TSvals, or without timestamps a single SYN on
+        // both sides (a lost SYN-ACK makes the client retry).
         for &rid in &strong {
             let r = &rs.attempts[rid as usize];
-            if let (Some(cs), Some(rsa)) = (c.synack, r.synack) {
-                if c.server_isn != r.server_isn {
-                    continue;
-                }
-                let (Some(clast), Some(rlast)) = (c.syns.last(), r.syns.last()) else {
-                    continue;
-                };
-                if clast.tsval == rlast.tsval {
-                    exchanges.push(Exchange {
-                        t1: clast.pkt.ts,
-                        t2: rlast.pkt.ts,
-                        t3: rsa.ts,
-                        t4: cs.ts,
-                    });
-                }
+            let (Some(cs), Some(rsa)) = (c.synack, r.synack) else {
+                continue;
+            };
+            let (Some(clast), Some(rlast)) = (c.syns.last(), r.syns.last()) else {
+                continue;
+            };
+            let same_synack = match (c.synack_tsval, r.synack_tsval) {
+                (Some(a), Some(b)) => a == b,
+                _ => c.tries() == 1 && r.tries() == 1,
+            };
+            if c.server_isn == r.server_isn && clast.tsval == rlast.tsval && same_synack {
+                exchanges.push(Exchange {
+                    t1: clast.pkt.ts,
+                    t2: rlast.pkt.ts,
+                    t3: rsa.ts,
+                    t4: cs.ts,
+                });
             }
         }
         rs_of[c.id as usize] = strong;
     }
     let clock = clock::estimate(&exchanges);
 
-    // Without timestamps: the candidate whose first SYN is nearest in time (client clock),
-    // within the span of the client's tries plus a second either side.
+    // Without timestamps: the candidates whose first SYN falls within the span of the
+    // client's tries plus a second either side (client clock). Several can be right: a
+    // retry after a stale ACK may leave on another SNAT port, to another real server.
     weak.sort_unstable();
     weak.dedup();
     for cid in weak {
         let c = &client.attempts[cid as usize];
         let lo = c.first_syn().ts - 1_000_000_000;
         let hi = c.syns.last().map_or(lo, |s| s.pkt.ts) + 1_000_000_000;
-        let mut best: Option<(i64, u32)> = None;
-        for &rid in by_isn.get(&c.isn.0).into_iter().flatten() {
-            let r = &rs.attempts[rid as usize];
-            if !compatible(c, r) {
-                continue;
-            }
-            let t = clock.to_client(r.first_syn().ts);
-            if (lo..=hi).contains(&t) {
-                let d = (t - c.first_syn().ts).abs();
-                if best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, rid));
-                }
-            }
-        }
-        if let Some((_, rid)) = best {
+        let mut found: Vec<u32> = by_isn
+            .get(&c.isn.0)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&rid| {
+                let r = &rs.attempts[rid as usize];
+                compatible(c, r) && (lo..=hi).contains(&clock.to_client(r.first_syn().ts))
+            })
+            .collect();
+        if !found.is_empty() {
             by_time += 1;
-            rs_of[cid as usize] = vec![rid];
+            found.sort_by_key(|&r| rs.attempts[r as usize].first_syn().ts);
+            rs_of[cid as usize] = found;
         }
     }
 

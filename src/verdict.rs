@@ -24,8 +24,10 @@ const NAT_HOLD_NS: i64 = 120_000_000_000;
 const LB_REUSE_WINDOW_NS: i64 = 120_000_000_000;
 /// Share of the SNAT port range in use from which exhaustion is the explanation.
 const EXHAUSTED_PERMILLE: u64 = 900;
-/// Another SYN on the same SNAT tuple within this of the lost one: a conntrack clash.
-const RACE_WINDOW_NS: i64 = 5_000_000;
+/// Another SYN on the same SNAT address and port within this of when the lost one would
+/// have arrived at the RS (one-way delay and clock error included): a conntrack clash.
+const RACE_BEFORE_NS: i64 = 1_000_000;
+const RACE_AFTER_NS: i64 = 3_000_000;
 /// A SYN-ACK the client never saw: the client's SYN-ACK is later than the RS's by this much.
 const SYNACK_LOST_NS: i64 = 100_000_000;
 
@@ -476,7 +478,10 @@ fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptV
         _ => one_sided(c, client_prev, &mut v),
     };
     v.signature = signature;
-    v.verdict = if delay >= ctx.slow_ns || failed {
+    // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
+    v.verdict = if signature == Some(Cause::Unmatched) {
+        Cause::Unmatched
+    } else if delay >= ctx.slow_ns || failed {
         signature.unwrap_or(if ctx.rs.is_some() {
             Cause::Unexplained
         } else {
@@ -585,14 +590,8 @@ fn two_sided(
             v,
         ));
     }
-    // A stale ACK from the RS: a TIME_WAIT socket on the SNAT tuple.
-    if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
-        collision_details(rs, clock, c, a, v);
-        return Some(Cause::RsTimewaitCollision);
-    }
-    if c.stale_ack.is_some() {
-        return Some(Cause::RsTimewaitCollision);
-    }
+    // The first thing that went wrong is the verdict: a refusal of the SYN, the first SYN
+    // not reaching the RS, then a stale ACK from a TIME_WAIT socket on the SNAT tuple.
     if rs_atts.iter().any(|a| a.refused.is_some()) || c.refused.is_some() {
         return Some(Cause::RsRefused);
     }
@@ -616,6 +615,13 @@ fn two_sided(
             client_prev,
             v,
         ));
+    }
+    if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
+        collision_details(rs, clock, c, a, v);
+        return Some(Cause::RsTimewaitCollision);
+    }
+    if c.stale_ack.is_some() {
+        return Some(Cause::RsTimewaitCollision);
     }
     // The RS answered: late, or its SYN-ACK was lost on the way back.
     let rs_first = rs_atts[0];
@@ -660,12 +666,14 @@ fn lost_syn_cause(
     let ports: Vec<u16> = std::iter::once(c.client.port)
         .chain(reached.map(|a| a.client.port))
         .collect();
-    for rid in index.around(lost_at, RACE_WINDOW_NS, RACE_WINDOW_NS) {
+    for rid in index.around(lost_at, RACE_BEFORE_NS, RACE_AFTER_NS) {
         let other = &rs.attempts[rid as usize];
         let mine = pairing.is_some_and(|p| p.client_of[rid as usize] == Some(c.id));
+        // The same SNAT address and port; the real server may differ (the retry is
+        // scheduled anew by DNAT).
         if !mine
             && ports.contains(&other.client.port)
-            && reached.is_none_or(|r| r.server == other.server)
+            && reached.is_none_or(|r| r.client.ip == other.client.ip)
         {
             v.evidence.push(Evidence {
                 side: Side::Rs,

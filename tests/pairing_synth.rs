@@ -1,0 +1,207 @@
+//! Pairing, clock estimate and verdicts against generated capture pairs whose truth is
+//! known (`pcapdiag::synth::pair`): a client side and a real-server side through DNAT and
+//! SNAT, with a clock offset, skew and step between them, and every verdict made on
+//! purpose. Across seeds: every attempt gets its true verdict, every pair is right, and
+//! the offset error is under 1 ms.
+
+use pcapdiag::correlate::Hints;
+use pcapdiag::synth::{self, CaptureFormat, ClockModel, Encap, PairConfig, PairKind, Verdict};
+use pcapdiag::verdict::Cause;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+const SLOW_NS: i64 = 200_000_000;
+
+fn script() -> Vec<PairKind> {
+    [
+        "ok",
+        "lb_syn_drop_port_reuse",
+        "rs_timewait_collision:slow",
+        "rs_timewait_collision:fast",
+        "rs_timewait_collision:fast:again",
+        "rs_timewait_collision:slow:isn_not_after",
+        "snat_port_exhaustion:2",
+        "conntrack_insert_race",
+        "syn_lost_before_rs",
+        "syn_lost_before_rs:2",
+        "synack_lost_after_rs",
+        "rs_slow_synack:400",
+        "rs_refused",
+        "unmatched",
+    ]
+    .iter()
+    .map(|k| k.parse().unwrap())
+    .collect()
+}
+
+fn check(label: &str, cfg: PairConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cp, rp) = (dir.path().join("c.pcap"), dir.path().join("r.pcap"));
+    let scenario = synth::generate_pair(&cfg);
+    let format = CaptureFormat::Pcap { nanos: true };
+    synth::pair::write_packets(
+        &Encap::Ethernet,
+        format,
+        &scenario.client,
+        std::fs::File::create(&cp).unwrap(),
+    )
+    .unwrap();
+    synth::pair::write_packets(
+        &Encap::Sll2,
+        format,
+        &scenario.rs,
+        std::fs::File::create(&rp).unwrap(),
+    )
+    .unwrap();
+    let client = pcapdiag::analyze_file(&cp, SLOW_NS).unwrap();
+    let rs = pcapdiag::analyze_file(&rp, SLOW_NS).unwrap();
+    let (pairing, verdicts) = pcapdiag::diagnose(&client, Some(&rs), &Hints::default(), SLOW_NS);
+    let pairing = pairing.unwrap();
+
+    let ours: HashMap<(SocketAddr, u32), &pcapdiag::verdict::AttemptVerdict> = verdicts
+        .attempts
+        .iter()
+        .map(|v| ((SocketAddr::new(v.client.ip, v.client.port), v.isn.0), v))
+        .collect();
+    assert_eq!(ours.len(), scenario.truth.len(), "{label}: attempts");
+    let mut seen: HashMap<Verdict, usize> = HashMap::new();
+    let mut worst_offset_err = 0i64;
+    for t in &scenario.truth {
+        let v = ours
+            .get(&(t.client, t.isn))
+            .unwrap_or_else(|| panic!("{label}: no attempt for {t:?}"));
+        *seen.entry(t.verdict).or_default() += 1;
+        // The verdict: the true cause when it made the setup slow or fail; `ok` with the
+        // cause as signature when it cost less than the threshold.
+        let failed = t.setup_latency_ns.is_none();
+        let expect = if t.verdict == Verdict::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS {
+            t.verdict
+        } else {
+            Cause::Ok
+        };
+        assert_eq!(v.verdict, expect, "{label}: {}\ntruth {t:?}", v.explanation);
+        if expect == Cause::Ok && t.verdict != Verdict::Ok {
+            assert_eq!(
+                v.signature,
+                Some(t.verdict),
+                "{label}: {}\ntruth {t:?}",
+                v.explanation
+            );
+        }
+        // The pair: the SNAT tuple and real server of the answered SYN are among ours.
+        if t.verdict != Verdict::Unmatched
+            && let Some(fin) = t.final_syn()
+            && let (Some(snat), Some(rip), Some(_)) = (fin.snat, fin.rip, fin.rs_ns)
+        {
+            let found = v.rs_tuples.iter().any(|(c, s)| {
+                SocketAddr::new(c.ip, c.port) == snat && SocketAddr::new(s.ip, s.port) == rip
+            });
+            assert!(
+                found,
+                "{label}: pair {snat} -> {rip} not in {:?}\ntruth {t:?}",
+                v.rs_tuples
+            );
+        }
+        if t.verdict != Verdict::Unmatched {
+            let err = pairing.clock.offset_at(t.first_syn_ns as i64) - t.offset_at_syn_ns;
+            worst_offset_err = worst_offset_err.max(err.abs());
+        }
+    }
+    assert!(
+        worst_offset_err < 1_000_000,
+        "{label}: offset error {worst_offset_err} ns"
+    );
+    // Every scripted kind happened.
+    for k in [
+        Verdict::LbSynDropPortReuse,
+        Verdict::RsTimewaitCollision,
+        Verdict::SnatPortExhaustion,
+        Verdict::ConntrackInsertRace,
+        Verdict::SynLostBeforeRs,
+        Verdict::SynackLostAfterRs,
+        Verdict::RsSlowSynack,
+        Verdict::RsRefused,
+        Verdict::Unmatched,
+    ] {
+        assert!(
+            seen.contains_key(&k),
+            "{label}: no {k:?} generated: {seen:?}"
+        );
+    }
+    // The NAT mapping: the VIP to the real servers, the client addresses to the SNAT address.
+    assert!(
+        pairing
+            .nat
+            .services
+            .iter()
+            .all(|s| SocketAddr::new(s.vip.ip, s.vip.port) == cfg.vip)
+    );
+    assert!(
+        pairing
+            .nat
+            .snat
+            .iter()
+            .all(|(_, snat, _)| *snat == cfg.snat_ip)
+    );
+}
+
+#[test]
+fn test_pairs_verdicts_and_clock_offset_skew() {
+    let cfg = PairConfig {
+        seed: 11,
+        attempts: 400,
+        anomaly_ppm: 150_000,
+        clock: ClockModel {
+            offset_ns: 37_500_000,
+            skew_ppb: 20_000,
+            step: None,
+        },
+        script: script(),
+        ..Default::default()
+    };
+    check("seed 11, +37.5 ms, 20 ppm", cfg);
+}
+
+#[test]
+fn test_pairs_verdicts_negative_offset_and_step() {
+    let start = PairConfig::default().start_ns;
+    let cfg = PairConfig {
+        seed: 12,
+        attempts: 400,
+        anomaly_ppm: 150_000,
+        clock: ClockModel {
+            offset_ns: -1_250_000_000,
+            skew_ppb: -50_000,
+            step: Some((start + 300_000_000_000, 30_000_000)),
+        },
+        script: script(),
+        ..Default::default()
+    };
+    check("seed 12, -1.25 s, -50 ppm, +30 ms step", cfg);
+}
+
+#[test]
+fn test_pairs_verdicts_ipv6_classic_schedule() {
+    let base = PairConfig::default();
+    let v6 = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let cfg = PairConfig {
+        seed: 13,
+        attempts: 300,
+        anomaly_ppm: 200_000,
+        vip: v6("[fd00:10:96::a]:80"),
+        rss: vec![
+            v6("[fd00:10:244:2::11]:8080"),
+            v6("[fd00:10:244:3::12]:8080"),
+        ],
+        snat_ip: "fd00:18::2".parse().unwrap(),
+        syn_schedule: synth::SynSchedule::Classic,
+        clock: ClockModel {
+            offset_ns: 2_000_000,
+            skew_ppb: 0,
+            step: None,
+        },
+        script: script(),
+        ..base
+    };
+    check("seed 13, IPv6, classic schedule", cfg);
+}
