@@ -56,6 +56,10 @@ pub struct AnalyzeArgs {
     /// Only real-server attempts to this port.
     #[arg(long, value_name = "PORT")]
     pub rs_port: Option<u16>,
+    /// Keep live state for at most this many connections; beyond it the least recently
+    /// active are evicted (counted in the report). Bounds memory on SYN floods.
+    #[arg(long, default_value_t = pcapdiag_default_max(), value_name = "N")]
+    pub max_connections: usize,
     /// No progress bar (it is drawn only when standard error is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
@@ -70,6 +74,11 @@ pub struct Config {
     pub top: usize,
     pub hints: Hints,
     pub quiet: bool,
+    pub max_connections: usize,
+}
+
+const fn pcapdiag_default_max() -> usize {
+    crate::flows::DEFAULT_MAX_CONNECTIONS
 }
 
 impl Config {
@@ -93,6 +102,7 @@ impl Config {
                 rs_port: a.rs_port,
             },
             quiet: a.quiet,
+            max_connections: a.max_connections,
         })
     }
 }

@@ -265,8 +265,9 @@ pub struct Attempt {
     /// First SYN → SYN-ACK, nanoseconds.
     pub setup_ns: Option<i64>,
     pub outcome: Outcome,
-    /// The incarnations this attempt spans.
-    pub conns: Vec<u32>,
+    /// The connection incarnation this attempt belongs to (a same-ISN retry never leaves
+    /// its incarnation: Wireshark 4.0 splits only on a new ISN).
+    pub conn: u32,
 }
 
 impl Attempt {
@@ -404,7 +405,13 @@ pub struct Flows {
     memory: StateCounts,
     /// Sweep period in segments (0: the default); small in tests.
     sweep_every: u64,
+    /// Most 4-tuples with state (0: the default, [`DEFAULT_MAX_CONNECTIONS`]).
+    max_live: usize,
 }
+
+/// Default cap on 4-tuples with live state: about 300 MB of state at most, whatever the
+/// capture (a SYN flood from millions of ports, connections never closed).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1 << 20;
 
 /// What happened to per-connection state (memory is per live connection).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -418,6 +425,9 @@ pub struct StateCounts {
     pub forgotten: u64,
     /// Most tuples with classifier state at any sweep.
     pub peak_active: u64,
+    /// Tuples evicted because the table was full (`--max-connections`): a later packet on
+    /// one starts a new connection record, without its history.
+    pub evicted: u64,
 }
 
 /// The records of a finished capture.
@@ -441,6 +451,31 @@ fn key(seg: &Segment) -> (Endpoint, Endpoint) {
 impl Flows {
     pub fn new() -> Flows {
         Flows::default()
+    }
+
+    /// A table holding live state for at most `max` 4-tuples; beyond it the least recently
+    /// active tenth is evicted (and counted).
+    pub fn with_max_connections(max: usize) -> Flows {
+        Flows {
+            max_live: max.max(10),
+            ..Flows::default()
+        }
+    }
+
+    /// Evicts the least recently active tenth of the 4-tuples (at least one).
+    fn evict_oldest(&mut self) {
+        let conns = &self.conns;
+        let mut last: Vec<i64> = self
+            .live
+            .values()
+            .map(|l| conns[l.conn as usize].last.ts)
+            .collect();
+        let k = last.len() / 10;
+        let (_, &mut cut, _) = last.select_nth_unstable(k);
+        let before = self.live.len();
+        self.live
+            .retain(|_, l| conns[l.conn as usize].last.ts > cut);
+        self.memory.evicted += (before - self.live.len()) as u64;
     }
 
     /// Adds one segment; returns its findings.
@@ -481,6 +516,14 @@ impl Flows {
                 }
             }
             None => {
+                let max = if self.max_live == 0 {
+                    DEFAULT_MAX_CONNECTIONS
+                } else {
+                    self.max_live
+                };
+                if self.live.len() >= max {
+                    self.evict_oldest();
+                }
                 let id = self.new_conn(seg, None);
                 self.live.insert(
                     k,
@@ -637,9 +680,6 @@ impl Flows {
                             gap_ns: Some(gap),
                             gap_class: Some(class),
                         });
-                        if !att.conns.contains(&conn_id) {
-                            att.conns.push(conn_id);
-                        }
                         flags.set(Flag::SynRetry);
                         self.conns[conn_id as usize].attempt = Some(a);
                     }
@@ -676,7 +716,7 @@ impl Flows {
                             refused: None,
                             setup_ns: None,
                             outcome: Outcome::NoAnswer,
-                            conns: vec![conn_id],
+                            conn: conn_id,
                         });
                         self.conns[conn_id as usize].attempt = Some(id);
                     }
@@ -853,6 +893,33 @@ mod tests {
             tunnel: Tunnel::None,
             truncated: false,
         }
+    }
+
+    /// Millions of SYNs from distinct tuples (a SYN flood) keep the live table under its
+    /// cap, evicting the least recently active and counting them.
+    #[test]
+    fn test_syn_flood_live_state_capped() {
+        let s = ep(2, 80);
+        let mut f = Flows::with_max_connections(100);
+        for i in 0..1000u32 {
+            let c = Endpoint {
+                ip: std::net::IpAddr::from([10, 1, (i >> 8) as u8, i as u8]),
+                port: 1024 + i as u16,
+            };
+            f.push(&seg(
+                i as u64 + 1,
+                i as i64 * 1000,
+                c,
+                s,
+                i,
+                0,
+                TcpFlags::SYN,
+            ));
+            assert!(f.live.len() <= 100);
+        }
+        assert!(f.memory.evicted >= 900, "{:?}", f.memory);
+        let rec = f.finish();
+        assert_eq!(rec.conns.len(), 1000, "every connection is still reported");
     }
 
     /// A closed connection's state is dropped once quiet; a late packet rebuilds it (and

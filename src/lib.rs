@@ -44,11 +44,43 @@ pub const PROGRESS_EVERY: u64 = 1 << 16;
 /// [`analyze_file`] on an opened reader; `progress` is called with the bytes read so far
 /// every [`PROGRESS_EVERY`] frames.
 pub fn analyze_reader(
-    mut reader: CaptureReader,
+    reader: CaptureReader,
     slow_ns: i64,
     progress: &mut dyn FnMut(u64),
 ) -> CaptureReport {
-    let mut flows = flows::Flows::new();
+    let opts = Options {
+        slow_ns,
+        ..Options::default()
+    };
+    analyze_reader_with(reader, &opts, progress)
+}
+
+/// What shapes the analysis of one capture.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Setups at least this long count as slow.
+    pub slow_ns: i64,
+    /// Most 4-tuples with live state ([`flows::DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            slow_ns: 200_000_000,
+            max_connections: flows::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// [`analyze_reader`] with every option.
+pub fn analyze_reader_with(
+    mut reader: CaptureReader,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> CaptureReport {
+    let slow_ns = opts.slow_ns;
+    let mut flows = flows::Flows::with_max_connections(opts.max_connections);
     let mut skipped = SkipCounts::default();
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
     let end = reader.for_each(|record| match record {

@@ -72,8 +72,12 @@ fn run(config: &Config) -> io::Result<ExitCode> {
             .map(|p| {
                 let bar = progress_bar(&bars, p);
                 s.spawn(move || {
+                    let opts = pcapdiag::Options {
+                        slow_ns: config.slow_ns,
+                        max_connections: config.max_connections,
+                    };
                     let r = CaptureReader::open(p).map(|reader| {
-                        pcapdiag::analyze_reader(reader, config.slow_ns, &mut |pos| {
+                        pcapdiag::analyze_reader_with(reader, &opts, &mut |pos| {
                             bar.set_position(pos)
                         })
                     });

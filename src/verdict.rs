@@ -301,6 +301,7 @@ pub struct AttemptVerdict {
     /// The same attempt in the RS capture (index into its `attempts`), and its tuples.
     pub rs_attempts: Vec<u32>,
     pub rs_tuples: Vec<(Endpoint, Endpoint)>,
+    /// The packets that support the verdict (none for a clean `ok` attempt).
     pub evidence: Vec<Evidence>,
     /// For a reused tuple: the previous connection on it.
     pub previous: Option<Previous>,
@@ -316,7 +317,7 @@ pub struct AttemptVerdict {
     pub snat_ports_in_use: Option<(u64, u64)>,
     /// For an unmatched attempt: whether it falls outside the RS capture's time span.
     pub outside_rs_span: Option<bool>,
-    /// One sentence with the numbers.
+    /// One sentence with the numbers (empty for a clean `ok` attempt).
     pub explanation: String,
 }
 
@@ -493,14 +494,20 @@ fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptV
     if v.verdict == Cause::Ok {
         v.signature = signature.filter(|&s| s != Cause::Ok);
     }
-    v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
-    v.explanation = explain(&v);
+    // A clean attempt needs no evidence or explanation beyond its attempt record: keeping
+    // them only where there is something to explain keeps the report small.
+    if v.verdict == Cause::Ok && v.signature.is_none() {
+        v.evidence = Vec::new();
+    } else {
+        v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
+        v.explanation = explain(&v);
+    }
     v
 }
 
 /// The previous connection on the client's own 4-tuple and how long ago it closed.
 fn client_previous(client: &CaptureReport, c: &Attempt) -> Option<Previous> {
-    let conn = &client.connections[*c.conns.first()? as usize];
+    let conn = &client.connections[c.conn as usize];
     let p = conn.predecessor?;
     let prev = &client.connections[p.conn as usize];
     Some(Previous {
@@ -736,10 +743,7 @@ fn collision_details(
     a: &Attempt,
     v: &mut AttemptVerdict,
 ) {
-    let Some(&conn_id) = a.conns.first() else {
-        return;
-    };
-    let conn = &rs.connections[conn_id as usize];
+    let conn = &rs.connections[a.conn as usize];
     if let Some(p) = conn.predecessor {
         let prev = &rs.connections[p.conn as usize];
         v.previous = Some(Previous {

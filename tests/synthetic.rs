@@ -70,7 +70,7 @@ fn check_truth(label: &str, rep: &Value, truth: &[AttemptTruth]) {
             _ => assert_eq!(outcome, "established", "{label}: {t:?}"),
         }
         if let Some(prev) = t.prev_close_ns {
-            let conn = &rep["connections"][a["conns"][0].as_u64().unwrap() as usize];
+            let conn = &rep["connections"][a["conn"].as_u64().unwrap() as usize];
             let p = &conn["predecessor"];
             assert!(p.is_object(), "{label}: predecessor of {t:?}");
             assert_eq!(
