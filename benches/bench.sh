@@ -3,7 +3,10 @@
 # references: the floor (examples/count.rs: pcap-parser's streaming reader counting
 # records, nothing else) and, if installed, tshark computing its tcp.analysis flags.
 #
-# Usage: benches/bench.sh [--packets N]     (from any directory; default N = 1000000)
+# Usage: benches/bench.sh [--packets N] [--pair]   (from any directory; default N = 1000000)
+#   --pair: a client-side and an RS-side capture of N packets each (examples/gen --pair),
+#   measured as a pair: (a) counts both files one after the other, (b) analyses the pair
+#   (both read in parallel, then paired), (c) runs tshark on each file in turn.
 #
 # Builds the release binary and the examples gen and count, generates the capture once
 # (cached as target/bench/short-<N>.pcap: short connections, 3 % anomalous attempts,
@@ -12,8 +15,13 @@
 set -euo pipefail
 
 packets=1000000
+pair=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
+        --pair)
+            pair=1
+            shift
+            ;;
         --packets)
             [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "--packets needs a number" >&2; exit 2; }
             packets=$2
@@ -48,14 +56,28 @@ PCAPDIAG="$TARGET/release/pcapdiag"
 GEN="$TARGET/release/examples/gen"
 COUNT="$TARGET/release/examples/count"
 
-capture="$BENCH_DIR/short-$packets.pcap"
-if [[ ! -s $capture ]]; then
-    echo "generating $capture ..." >&2
-    "$GEN" --packets "$packets" --anomaly-rate 0.03 --seed 1 --clients 256 -o "$capture.tmp"
-    mv -f "$capture.tmp" "$capture"
+if [[ -n $pair ]]; then
+    prefix="$BENCH_DIR/pair-$packets"
+    if [[ ! -s $prefix.rs.pcap ]]; then
+        echo "generating $prefix.{client,rs}.pcap ..." >&2
+        "$GEN" --pair --packets "$packets" --anomaly-rate 0.03 --seed 1 --offset-ms 12.5 --skew-ppm 20 -o "$prefix" >&2
+    fi
+    files=("$prefix.client.pcap" "$prefix.rs.pcap")
+else
+    capture="$BENCH_DIR/short-$packets.pcap"
+    if [[ ! -s $capture ]]; then
+        echo "generating $capture ..." >&2
+        "$GEN" --packets "$packets" --anomaly-rate 0.03 --seed 1 --clients 256 -o "$capture.tmp"
+        mv -f "$capture.tmp" "$capture"
+    fi
+    files=("$capture")
 fi
-bytes=$(stat -c %s "$capture")
-records=$("$COUNT" "$capture" | awk '{print $2}')
+capture="${files[*]}"
+bytes=0 records=0
+for f in "${files[@]}"; do
+    bytes=$((bytes + $(stat -c %s "$f")))
+    records=$((records + $("$COUNT" "$f" | awk '{print $2}')))
+done
 
 now() { date +%s.%N; }
 
@@ -91,20 +113,21 @@ best_of() {
     done
 }
 
-echo "(a) count: $COUNT $capture" >&2
-best_of 3 "$COUNT" "$capture"
+# The floor: every file read and counted, one after the other.
+echo "(a) count: $COUNT on ${capture}" >&2
+best_of 3 bash -c 'for f in "$@"; do "'"$COUNT"'" "$f"; done' _ "${files[@]}"
 a_s=$BEST_S a_rss=$BEST_RSS_KB
 
-echo "(b) pcapdiag: $PCAPDIAG analyze --json $capture > /dev/null" >&2
-best_of 3 "$PCAPDIAG" analyze --json "$capture"
+echo "(b) pcapdiag: $PCAPDIAG analyze --json ${capture} > /dev/null" >&2
+best_of 3 "$PCAPDIAG" analyze --quiet --json "${files[@]}"
 b_s=$BEST_S b_rss=$BEST_RSS_KB
 
 c_s="" c_rss=0
 if command -v tshark >/dev/null; then
     echo "(c) tshark: tshark -r $capture -Y tcp.analysis.flags -T fields -e frame.number > /dev/null (once)" >&2
     conf=$(mktemp -d)
-    measure env WIRESHARK_CONFIG_DIR="$conf" \
-        tshark -n -r "$capture" -Y tcp.analysis.flags -T fields -e frame.number
+    measure env WIRESHARK_CONFIG_DIR="$conf" bash -c \
+        'for f in "$@"; do tshark -n -r "$f" -Y tcp.analysis.flags -T fields -e frame.number; done' _ "${files[@]}"
     rm -rf "$conf"
     c_s=$LAST_S c_rss=$LAST_RSS_KB
     echo "  run 1: ${c_s} s, peak RSS $((c_rss / 1024)) MiB" >&2
