@@ -10,13 +10,17 @@ Examples:
   pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
   pcapdiag analyze client.pcap rs.pcap         both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
-  pcapdiag analyze --json capture.pcapng.gz    the full report as JSON on standard output
+  pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
+  pcapdiag analyze --json capture.pcapng.gz | jq .verdicts.by_verdict
   tcpdump -i any -w - port 80 | pcapdiag analyze -
+  pcapdiag flows --port 80 capture.pcap        list the connections
+  pcapdiag explain rs_timewait_collision       what a verdict, flag or state means and what to do
 
 Exit status:
   0  every capture was read to its end (a file cut off mid-record counts: it is analysed
      up to the cut and the report says so)
-  1  a capture could not be read, or stopped at corrupt data (the report covers what was read)
+  1  a capture could not be read, or stopped at corrupt data (the report covers what was read);
+     explain: unknown code
   2  usage error";
 
 /// Diagnose slow TCP connection setups from tcpdump captures taken on both sides of a
@@ -30,9 +34,45 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Reconstruct every TCP connection and report handshake anomalies and setup latency.
+    /// Reconstruct every TCP connection and report handshake anomalies and setup latency;
+    /// with two captures, pair them through the NAT and give each attempt a verdict.
     #[command(after_help = EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// List the TCP connections of a capture (one row per incarnation of a 4-tuple).
+    #[command(after_help = EXAMPLES)]
+    Flows(FlowsArgs),
+    /// Explain a verdict, packet flag, gap class, connection state or skip reason.
+    Explain {
+        /// The code, e.g. rs_timewait_collision, reused_ports, initial_rto_1s, RSTO.
+        code: String,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What selects the packets of a capture.
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Only TCP segments to or from this port (on the client side: the VIP's port).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Only packets at or after this time (RFC 3339, e.g. 2026-11-25T01:55:40Z, or seconds
+    /// since the epoch), on each capture's own clock.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only packets before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Keep live state for at most this many connections; beyond it the least recently
+    /// active are evicted (counted in the report). Bounds memory on SYN floods.
+    #[arg(long, default_value_t = crate::flows::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: usize,
+    /// No progress bar (it is drawn only when standard error is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,13 +96,20 @@ pub struct AnalyzeArgs {
     /// Only real-server attempts to this port.
     #[arg(long, value_name = "PORT")]
     pub rs_port: Option<u16>,
-    /// Keep live state for at most this many connections; beyond it the least recently
-    /// active are evicted (counted in the report). Bounds memory on SYN floods.
-    #[arg(long, default_value_t = pcapdiag_default_max(), value_name = "N")]
-    pub max_connections: usize,
-    /// No progress bar (it is drawn only when standard error is a terminal anyway).
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FlowsArgs {
+    /// A capture file (`-` for standard input).
+    #[arg(value_name = "CAPTURE")]
+    pub capture: PathBuf,
+    /// Print the connections as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub select: CaptureArgs,
 }
 
 /// What to do, validated.
@@ -70,18 +117,17 @@ pub struct AnalyzeArgs {
 pub struct Config {
     pub captures: Vec<PathBuf>,
     pub json: bool,
-    pub slow_ns: i64,
     pub top: usize,
     pub hints: Hints,
     pub quiet: bool,
-    pub max_connections: usize,
-}
-
-const fn pcapdiag_default_max() -> usize {
-    crate::flows::DEFAULT_MAX_CONNECTIONS
+    pub options: crate::Options,
 }
 
 impl Config {
+    pub fn slow_ns(&self) -> i64 {
+        self.options.slow_ns
+    }
+
     pub fn from_args(a: AnalyzeArgs) -> Result<Config, String> {
         let stdin_uses = a.captures.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_uses > 1 {
@@ -92,19 +138,83 @@ impl Config {
             .and_then(|v| v.checked_mul(1_000_000))
             .ok_or("--slow-ms is too large")?;
         let vip = a.vip.as_deref().map(parse_vip).transpose()?;
+        let mut options = options(&a.capture)?;
+        options.slow_ns = slow_ns;
         Ok(Config {
             captures: a.captures,
             json: a.json,
-            slow_ns,
             top: a.top,
             hints: Hints {
                 vip,
                 rs_port: a.rs_port,
             },
-            quiet: a.quiet,
-            max_connections: a.max_connections,
+            quiet: a.capture.quiet,
+            options,
         })
     }
+
+    pub fn from_flows(a: FlowsArgs) -> Result<Config, String> {
+        Ok(Config {
+            options: options(&a.select)?,
+            captures: vec![a.capture],
+            json: a.json,
+            top: 0,
+            hints: Hints::default(),
+            quiet: a.select.quiet,
+        })
+    }
+}
+
+fn options(a: &CaptureArgs) -> Result<crate::Options, String> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err("--since must be before --until".into());
+    }
+    Ok(crate::Options {
+        max_connections: a.max_connections,
+        filter: crate::Filter {
+            port: a.port,
+            since,
+            until,
+        },
+        ..crate::Options::default()
+    })
+}
+
+/// RFC 3339 (`2026-11-25T01:55:40.5Z`, humantime's reading) or seconds since the epoch
+/// (`1795571740.5`), as nanoseconds since the epoch.
+fn parse_time(flag: &str, s: &str) -> Result<i64, String> {
+    let bad = || {
+        format!("{flag} {s}: expected RFC 3339 (2026-11-25T01:55:40Z) or seconds since the epoch")
+    };
+    if let Some((secs, frac)) = s.split_once('.').or(Some((s, ""))).filter(|(a, b)| {
+        !a.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    }) {
+        let secs: i64 = secs.parse().map_err(|_| bad())?;
+        let mut digits = frac.to_string();
+        digits.truncate(9);
+        let nanos: i64 = format!("{digits:0<9}").parse().map_err(|_| bad())?;
+        return secs
+            .checked_mul(1_000_000_000)
+            .and_then(|v| v.checked_add(nanos))
+            .ok_or_else(bad);
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|_| bad())?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?;
+    i64::try_from(d.as_nanos()).map_err(|_| bad())
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -120,6 +230,27 @@ fn parse_vip(s: &str) -> Result<(IpAddr, Option<u16>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_parse_time_forms() {
+        assert_eq!(
+            parse_time("--since", "1795571740").unwrap(),
+            1_795_571_740_000_000_000
+        );
+        assert_eq!(
+            parse_time("--since", "1795571740.25").unwrap(),
+            1_795_571_740_250_000_000
+        );
+        assert_eq!(
+            parse_time("--since", "2026-11-25T01:55:40Z").unwrap(),
+            1_795_571_740_000_000_000
+        );
+        assert_eq!(
+            parse_time("--since", "2026-11-25T01:55:40.5Z").unwrap(),
+            1_795_571_740_500_000_000
+        );
+        assert!(parse_time("--since", "yesterday").is_err());
+    }
 
     #[test]
     fn test_parse_vip_forms() {

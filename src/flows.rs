@@ -47,6 +47,22 @@ pub enum ConnState {
 }
 
 impl ConnState {
+    pub const ALL: [ConnState; 13] = [
+        ConnState::S0,
+        ConnState::S1,
+        ConnState::SF,
+        ConnState::REJ,
+        ConnState::S2,
+        ConnState::S3,
+        ConnState::RSTO,
+        ConnState::RSTR,
+        ConnState::RSTOS0,
+        ConnState::RSTRH,
+        ConnState::SH,
+        ConnState::SHR,
+        ConnState::OTH,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             ConnState::S0 => "S0",
@@ -182,6 +198,39 @@ impl GapClass {
             _ => GapClass::Other,
         }
     }
+
+    /// What the gap tells, in one line.
+    pub fn text(self) -> &'static str {
+        match self {
+            GapClass::AfterReset => {
+                "SYN re-sent within 100 ms of a stale ACK or RST: Linux >= 5.6 re-sends at once"
+            }
+            GapClass::Immediate => {
+                "SYN re-sent within 100 ms, nothing before it (a duplicate or an application retry)"
+            }
+            GapClass::InitialRto1s => {
+                "SYN re-sent after ~1 s: the initial retransmission timeout; the first SYN or its answer was lost"
+            }
+            GapClass::InitialRto3s => {
+                "SYN re-sent after ~3 s: the old initial RTO of older kernels and some non-Linux clients"
+            }
+            GapClass::Linear => {
+                "the same gap as before: linear SYN timeouts (tcp_syn_linear_timeouts)"
+            }
+            GapClass::Backoff => "twice the previous gap: exponential back-off",
+            GapClass::Other => "a gap that fits no known schedule",
+        }
+    }
+
+    pub const ALL: [GapClass; 7] = [
+        GapClass::AfterReset,
+        GapClass::Immediate,
+        GapClass::InitialRto1s,
+        GapClass::InitialRto3s,
+        GapClass::Linear,
+        GapClass::Backoff,
+        GapClass::Other,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -361,10 +410,12 @@ pub struct Flagged {
 
 /// A closed connection's classifier state is dropped this long after its last packet.
 const CLOSED_IDLE_NS: i64 = 60_000_000_000;
-/// Any connection's is dropped after this long without a packet.
-const IDLE_NS: i64 = 600_000_000_000;
+/// An open connection's is dropped after this long without a packet: longer than Linux's
+/// default keep-alive interval (2 h), so a keep-alive finds its state (Wireshark flags it
+/// against the connection's sequence numbers).
+const IDLE_NS: i64 = 4 * 3_600_000_000_000;
 /// The tuple itself (for reuse detection) is forgotten after this long without a packet.
-const FORGET_NS: i64 = 3_600_000_000_000;
+const FORGET_NS: i64 = 8 * 3_600_000_000_000;
 /// How often (in segments) the table is swept.
 const SWEEP_EVERY: u64 = 1 << 16;
 
@@ -421,7 +472,7 @@ pub struct StateCounts {
     /// Packets that arrived for a quiet connection (its state was rebuilt; Wireshark's
     /// flags on such a packet may differ).
     pub revived: u64,
-    /// Tuples forgotten after an hour without a packet.
+    /// Tuples forgotten after 8 hours without a packet.
     pub forgotten: u64,
     /// Most tuples with classifier state at any sweep.
     pub peak_active: u64,
@@ -811,7 +862,7 @@ impl Flows {
     }
 
     /// Drops the classifier state of connections that have gone quiet, and forgets tuples
-    /// unused for an hour. `now` is the capture time of the current segment.
+    /// unused for 8 hours. `now` is the capture time of the current segment.
     fn sweep(&mut self, now: i64) {
         let conns = &self.conns;
         let mut active = 0;

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod correlate;
 pub mod decode;
+pub mod explain;
 pub mod flags;
 pub mod flows;
 pub mod read;
@@ -62,6 +63,8 @@ pub struct Options {
     pub slow_ns: i64,
     /// Most 4-tuples with live state ([`flows::DEFAULT_MAX_CONNECTIONS`]).
     pub max_connections: usize,
+    /// Which TCP segments to analyse; the rest are counted as `filtered`.
+    pub filter: Filter,
 }
 
 impl Default for Options {
@@ -69,7 +72,27 @@ impl Default for Options {
         Options {
             slow_ns: 200_000_000,
             max_connections: flows::DEFAULT_MAX_CONNECTIONS,
+            filter: Filter::default(),
         }
+    }
+}
+
+/// Segments to analyse: a port on either side, a time window (on the capture's own clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub port: Option<u16>,
+    /// Nanoseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    /// Nanoseconds since the epoch, exclusive.
+    pub until: Option<i64>,
+}
+
+impl Filter {
+    fn keeps(&self, seg: &decode::Segment) -> bool {
+        self.port
+            .is_none_or(|p| seg.src.port == p || seg.dst.port == p)
+            && self.since.is_none_or(|t| seg.ts >= t)
+            && self.until.is_none_or(|t| seg.ts < t)
     }
 }
 
@@ -91,9 +114,10 @@ pub fn analyze_reader_with(
             first_ts.get_or_insert(frame.ts);
             last_ts = Some(frame.ts);
             match decode::decode(&frame) {
-                Ok(seg) => {
+                Ok(seg) if opts.filter.keeps(&seg) => {
                     flows.push(&seg);
                 }
+                Ok(_) => skipped.add(skip::SkipReason::Filtered),
                 Err(reason) => skipped.add(reason),
             }
         }

@@ -1,9 +1,10 @@
 //! `pcapdiag`: parse the flags, run, map the outcome to an exit code.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pcapdiag::cli::{Cli, Command, Config};
-use pcapdiag::read::CaptureReader;
+use pcapdiag::read::{CaptureReader, ReadError};
+use pcapdiag::report::CaptureReport;
 use pcapdiag::report::{self, Report, SCHEMA_VERSION};
 use std::io::{self, Write};
 use std::path::Path;
@@ -11,16 +12,23 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.command {
-        Command::Analyze(args) => match Config::from_args(args) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("pcapdiag: {e}");
-                return ExitCode::from(2);
-            }
-        },
+    let result = match cli.command {
+        Command::Analyze(args) => Config::from_args(args).map(|c| run(&c)),
+        Command::Flows(args) => Config::from_flows(args).map(|c| run_flows(&c)),
+        Command::Explain { code } => return explain(&code),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pcapdiag", &mut io::stdout());
+            return ExitCode::SUCCESS;
+        }
     };
-    match run(&config) {
+    let result = match result {
+        Ok(r) => r,
+        Err(usage) => {
+            eprintln!("pcapdiag: {usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
         Ok(code) => code,
         // A closed pipe (`| head`) is not an error worth a message.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -59,25 +67,37 @@ fn progress_bar(bars: &MultiProgress, path: &Path) -> ProgressBar {
     bars.add(bar.with_message(path.display().to_string()))
 }
 
-fn run(config: &Config) -> io::Result<ExitCode> {
+fn explain(code: &str) -> ExitCode {
+    match pcapdiag::explain::explain(code) {
+        Some(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "pcapdiag: unknown code {code}; known codes: {}",
+                pcapdiag::explain::codes().join(", ")
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Reads and analyses every capture, side by side (they are independent until pairing).
+fn analyze_all(config: &Config) -> Vec<Result<CaptureReport, ReadError>> {
     let bars = MultiProgress::new();
     if config.quiet {
         bars.set_draw_target(ProgressDrawTarget::hidden());
     }
-    // The captures are independent until pairing: read them side by side.
-    let results: Vec<_> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = config
             .captures
             .iter()
             .map(|p| {
                 let bar = progress_bar(&bars, p);
                 s.spawn(move || {
-                    let opts = pcapdiag::Options {
-                        slow_ns: config.slow_ns,
-                        max_connections: config.max_connections,
-                    };
                     let r = CaptureReader::open(p).map(|reader| {
-                        pcapdiag::analyze_reader_with(reader, &opts, &mut |pos| {
+                        pcapdiag::analyze_reader_with(reader, &config.options, &mut |pos| {
                             bar.set_position(pos)
                         })
                     });
@@ -90,11 +110,58 @@ fn run(config: &Config) -> io::Result<ExitCode> {
             .into_iter()
             .map(|h| h.join().expect("analysis thread panicked"))
             .collect()
-    });
+    })
+}
+
+/// Prints what stopped reading early; true when a capture failed (exit status 1).
+fn report_problems(captures: &[CaptureReport], unreadable: &[ReadError]) -> bool {
+    for e in unreadable {
+        eprintln!("pcapdiag: {e}");
+    }
+    for c in captures {
+        if let Some(p) = &c.read_problem {
+            let level = if p.is_warning() { "warning" } else { "error" };
+            eprintln!("pcapdiag: {level}: {p}");
+        }
+    }
+    !unreadable.is_empty()
+        || captures
+            .iter()
+            .any(|c| c.read_problem.as_ref().is_some_and(|p| !p.is_warning()))
+}
+
+fn run_flows(config: &Config) -> io::Result<ExitCode> {
+    let (mut captures, mut unreadable) = (Vec::new(), Vec::new());
+    for r in analyze_all(config) {
+        match r {
+            Ok(c) => captures.push(c),
+            Err(e) => unreadable.push(e),
+        }
+    }
+    let failed = report_problems(&captures, &unreadable);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for c in &captures {
+        if config.json {
+            serde_json::to_writer(&mut out, &c.connections).map_err(io::Error::other)?;
+            writeln!(out)?;
+        } else {
+            report::table::write_flows(c, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run(config: &Config) -> io::Result<ExitCode> {
+    let results = analyze_all(config);
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
         pcapdiag_version: env!("CARGO_PKG_VERSION"),
-        slow_threshold_ns: config.slow_ns,
+        slow_threshold_ns: config.slow_ns(),
         captures: Vec::new(),
         unreadable: Vec::new(),
         pairing: None,
@@ -113,25 +180,12 @@ fn run(config: &Config) -> io::Result<ExitCode> {
             client,
             report.captures.get(1),
             &config.hints,
-            config.slow_ns,
+            config.slow_ns(),
         );
         report.pairing = pairing;
         report.verdicts = Some(verdicts);
     }
-    let failed = !report.unreadable.is_empty()
-        || report
-            .captures
-            .iter()
-            .any(|c| c.read_problem.as_ref().is_some_and(|p| !p.is_warning()));
-    for e in &report.unreadable {
-        eprintln!("pcapdiag: {e}");
-    }
-    for c in &report.captures {
-        if let Some(p) = &c.read_problem {
-            let level = if p.is_warning() { "warning" } else { "error" };
-            eprintln!("pcapdiag: {level}: {p}");
-        }
-    }
+    let failed = report_problems(&report.captures, &report.unreadable);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if config.json {

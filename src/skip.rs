@@ -24,11 +24,13 @@ pub enum SkipReason {
     UnknownInterface,
     /// A pcapng Simple Packet Block: it carries no timestamp.
     NoTimestamp,
+    /// Left out by `--port`, `--since` or `--until`.
+    Filtered,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 9] = [
         SkipReason::UnsupportedLinktype,
         SkipReason::NotIp,
         SkipReason::NotTcp,
@@ -37,6 +39,7 @@ impl SkipReason {
         SkipReason::Malformed,
         SkipReason::UnknownInterface,
         SkipReason::NoTimestamp,
+        SkipReason::Filtered,
     ];
 
     /// Stable snake_case code.
@@ -50,6 +53,7 @@ impl SkipReason {
             SkipReason::Malformed => "malformed",
             SkipReason::UnknownInterface => "unknown_interface",
             SkipReason::NoTimestamp => "no_timestamp",
+            SkipReason::Filtered => "filtered",
         }
     }
 
@@ -64,6 +68,7 @@ impl SkipReason {
             SkipReason::Malformed => "malformed header",
             SkipReason::UnknownInterface => "pcapng packet for an undeclared interface",
             SkipReason::NoTimestamp => "pcapng simple packet block (no timestamp)",
+            SkipReason::Filtered => "left out by --port/--since/--until",
         }
     }
 }

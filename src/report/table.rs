@@ -378,3 +378,48 @@ fn capture(
     }
     Ok(())
 }
+
+/// The connections of a capture, one row each (`pcapdiag flows`).
+pub fn write_flows(cap: &CaptureReport, mut out: impl Write) -> io::Result<()> {
+    let mut t = table(&[
+        "conn",
+        "client -> server",
+        "state",
+        "history",
+        "packets",
+        "bytes",
+        "first",
+        "duration",
+        "reuses",
+    ]);
+    for c in &cap.connections {
+        let reuse = c
+            .predecessor
+            .map_or(String::new(), |p| match p.since_close_ns {
+                Some(age) => format!("conn {} closed {} before", p.conn, ms(age)),
+                None => format!(
+                    "conn {}, last packet {} before",
+                    p.conn,
+                    ms(p.since_last_packet_ns)
+                ),
+            });
+        t.add_row(vec![
+            right(c.id),
+            Cell::new(tuple(&c.client, &c.server)),
+            Cell::new(c.state.code()),
+            Cell::new(c.history.as_str()),
+            right(format!("{} / {}", c.packets[0], c.packets[1])),
+            right(format!("{} / {}", c.bytes[0], c.bytes[1])),
+            Cell::new(utc(c.first.ts)),
+            right(ms(c.last.ts - c.first.ts)),
+            Cell::new(reuse),
+        ]);
+    }
+    writeln!(
+        out,
+        "== {}: {} connections",
+        cap.file,
+        cap.connections.len()
+    )?;
+    writeln!(out, "{t}")
+}

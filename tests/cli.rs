@@ -1,0 +1,135 @@
+//! The command line as people use it: subcommands, filters, help, exit codes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn stdout(args: &[&str]) -> (i32, String, String) {
+    let out = run(args);
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_explain_known_and_unknown_codes() {
+    let (code, out, _) = stdout(&["explain", "rs_timewait_collision"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("TIME_WAIT") && out.contains("random-fully"),
+        "{out}"
+    );
+    for known in [
+        "reused_ports",
+        "stale_ack",
+        "initial_rto_1s",
+        "RSTO",
+        "truncated_headers",
+    ] {
+        let (code, out, _) = stdout(&["explain", known]);
+        assert_eq!(code, 0, "{known}");
+        assert!(out.starts_with(known), "{out}");
+    }
+    let (code, _, err) = stdout(&["explain", "no_such_thing"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unknown code no_such_thing") && err.contains("rs_refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_flows_lists_every_connection() {
+    let cap = testdata("lab/client_port_reuse.client.pcap");
+    let (code, out, _) = stdout(&["flows", "--json", cap.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let conns: Value = serde_json::from_str(out.trim()).unwrap();
+    let analysed = report(&cap)["connections"].as_array().unwrap().len();
+    assert_eq!(conns.as_array().unwrap().len(), analysed);
+    let (code, out, _) = stdout(&["flows", cap.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("{analysed} connections")) && out.contains("closed"),
+        "{out}"
+    );
+}
+
+/// --port, --since and --until select packets; what they leave out is counted, so every
+/// frame is still accounted for.
+#[test]
+fn test_filters_count_what_they_leave_out() {
+    let cap = testdata("lab/rs_timewait.client.pcap");
+    let full = report(&cap);
+    let first = full["first_ts"].as_i64().unwrap();
+    let last = full["last_ts"].as_i64().unwrap();
+    let mid = first + (last - first) / 2;
+    let since = format!("{}.{:09}", mid / 1_000_000_000, mid % 1_000_000_000);
+    let out = pcapdiag()
+        .args(["analyze", "--json", "--since", &since])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["captures"][0];
+    let f = &c["frames"];
+    assert_eq!(f["read"], full["frames"]["read"]);
+    assert_eq!(
+        f["analysed"].as_u64().unwrap() + f["skipped"].as_u64().unwrap(),
+        f["read"].as_u64().unwrap()
+    );
+    let filtered = c["skipped_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "filtered")
+        .unwrap();
+    assert!(filtered["frames"].as_u64().unwrap() > 0);
+    assert!(
+        c["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["syns"][0]["ts"].as_i64().unwrap() >= mid)
+    );
+    // A port nobody used leaves every TCP frame out.
+    let out = pcapdiag()
+        .args(["analyze", "--json", "--port", "9"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["captures"][0]["frames"]["analysed"], 0);
+    // Bad values are usage errors.
+    let (code, _, err) = stdout(&["analyze", "--since", "yesterday", cap.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--since yesterday"), "{err}");
+    let (code, _, _) = stdout(&[
+        "analyze",
+        "--since",
+        "20",
+        "--until",
+        "10",
+        cap.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn test_completions_and_help() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, _) = stdout(&["completions", shell]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("pcapdiag") && out.contains("analyze"),
+            "{shell}"
+        );
+    }
+    let (code, out, _) = stdout(&["--help"]);
+    assert_eq!(code, 0);
+    for word in ["analyze", "flows", "explain", "completions", "Exit status:"] {
+        assert!(out.contains(word), "{word}: {out}");
+    }
+}
