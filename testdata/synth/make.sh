@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the synthetic captures of testdata/synth, their ground truth and their tshark
-# goldens. Deterministic: the same seeds give byte-identical captures and truth files.
+# goldens. Deterministic: the same seeds give byte-identical captures and truth files, and
+# crafted.pcap is written from fixed sequences.
 #
 # Usage: testdata/synth/make.sh        (from any directory; needs cargo and tshark 4.0)
 set -euo pipefail
@@ -28,6 +29,12 @@ for line in "${captures[@]}"; do
         -o "$HERE/$name" --truth "$HERE/$base.truth.tsv"
     files+=("$HERE/$name")
 done
+
+# Hand-written connections for the flags and quirks the generator does not reach
+# (examples/craft.rs; one line per connection: client port, frames, scenario).
+cargo build --quiet --example craft
+"$REPO/target/debug/examples/craft" "$HERE/crafted.pcap"
+files+=("$HERE/crafted.pcap")
 
 "$REPO/lab/tshark-golden.sh" "${files[@]}"
 
