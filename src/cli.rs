@@ -12,6 +12,7 @@ Examples:
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
   pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
   pcapdiag analyze --json capture.pcapng.gz | jq .verdicts.by_verdict
+  pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md --html report.html client.pcap rs.pcap
   tcpdump -i any -w - port 80 | pcapdiag analyze -
   pcapdiag flows --port 80 capture.pcap        list the connections
   pcapdiag explain rs_timewait_collision       what a verdict, flag or state means and what to do
@@ -84,6 +85,21 @@ pub struct AnalyzeArgs {
     /// Print the full report as JSON (schema in docs/schema.md) instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write the full report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json_file: Option<PathBuf>,
+    /// Also write attempts.csv, events.csv and summary.csv into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+    /// Also write the same tables as Parquet into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+    /// Also write a postmortem section in Markdown to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report with charts to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Connection setups at least this slow (milliseconds) count as slow.
     #[arg(long, default_value_t = 200, value_name = "MS")]
     pub slow_ms: u64,
@@ -112,11 +128,22 @@ pub struct FlowsArgs {
     pub select: CaptureArgs,
 }
 
+/// Files to write besides what goes to standard output.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub parquet: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+}
+
 /// What to do, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub captures: Vec<PathBuf>,
     pub json: bool,
+    pub exports: Exports,
     pub top: usize,
     pub hints: Hints,
     pub quiet: bool,
@@ -143,6 +170,13 @@ impl Config {
         Ok(Config {
             captures: a.captures,
             json: a.json,
+            exports: Exports {
+                json: a.json_file,
+                csv: a.csv,
+                parquet: a.parquet,
+                markdown: a.markdown,
+                html: a.html,
+            },
             top: a.top,
             hints: Hints {
                 vip,
@@ -158,6 +192,7 @@ impl Config {
             options: options(&a.select)?,
             captures: vec![a.capture],
             json: a.json,
+            exports: Exports::default(),
             top: 0,
             hints: Hints::default(),
             quiet: a.select.quiet,

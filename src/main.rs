@@ -156,6 +156,49 @@ fn run_flows(config: &Config) -> io::Result<ExitCode> {
     })
 }
 
+/// Writes the requested files, naming the one that failed.
+fn write_exports(report: &Report, e: &pcapdiag::cli::Exports) -> io::Result<()> {
+    let named = |path: &Path, r: io::Result<()>| {
+        r.map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+    };
+    let create = |path: &Path| {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::File::create(path).map(io::BufWriter::new)
+    };
+    let dir = |path: &Path| std::fs::create_dir_all(path);
+    if let Some(p) = &e.json {
+        named(
+            p,
+            create(p).and_then(|mut f| report::json::write(report, &mut f).and_then(|_| f.flush())),
+        )?;
+    }
+    if let Some(p) = &e.csv {
+        named(p, dir(p).and_then(|_| report::csv::write_dir(report, p)))?;
+    }
+    if let Some(p) = &e.parquet {
+        named(
+            p,
+            dir(p).and_then(|_| report::parquet::write_dir(report, p)),
+        )?;
+    }
+    if let Some(p) = &e.markdown {
+        named(
+            p,
+            create(p)
+                .and_then(|mut f| report::markdown::write(report, &mut f).and_then(|_| f.flush())),
+        )?;
+    }
+    if let Some(p) = &e.html {
+        named(
+            p,
+            create(p).and_then(|mut f| report::html::write(report, &mut f).and_then(|_| f.flush())),
+        )?;
+    }
+    Ok(())
+}
+
 fn run(config: &Config) -> io::Result<ExitCode> {
     let results = analyze_all(config);
     let mut report = Report {
@@ -186,6 +229,7 @@ fn run(config: &Config) -> io::Result<ExitCode> {
         report.verdicts = Some(verdicts);
     }
     let failed = report_problems(&report.captures, &report.unreadable);
+    write_exports(&report, &config.exports)?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if config.json {

@@ -133,3 +133,59 @@ fn test_completions_and_help() {
         assert!(out.contains(word), "{word}: {out}");
     }
 }
+
+/// One command on the sample pair writes all five outputs, and they agree with each other.
+#[test]
+fn test_one_run_writes_every_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let c = testdata("lab/rs_timewait.client.pcap");
+    let r = testdata("lab/rs_timewait.rs.pcap");
+    let out = pcapdiag()
+        .args(["analyze", "-q", "--csv"])
+        .arg(d.join("csv"))
+        .arg("--parquet")
+        .arg(d.join("pq"))
+        .arg("--markdown")
+        .arg(d.join("pm.md"))
+        .arg("--html")
+        .arg(d.join("r.html"))
+        .arg("--json-file")
+        .arg(d.join("r.json"))
+        .arg(&c)
+        .arg(&r)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let attempts = json["verdicts"]["attempts"].as_array().unwrap().len();
+    let csv = std::fs::read_to_string(d.join("csv/attempts.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        attempts + 1,
+        "a header and one row per attempt"
+    );
+    for f in ["attempts.parquet", "events.parquet", "summary.parquet"] {
+        assert!(
+            std::fs::metadata(d.join("pq").join(f)).unwrap().len() > 0,
+            "{f}"
+        );
+    }
+    let md = std::fs::read_to_string(d.join("pm.md")).unwrap();
+    assert!(md.contains("rs_timewait_collision"));
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("rs_timewait_collision"));
+    // An unwritable destination is an error that names it.
+    let out = pcapdiag()
+        .args(["analyze", "-q", "--markdown", "/proc/nope/pm.md"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/proc/nope/pm.md"));
+}

@@ -2,7 +2,13 @@
 //! any `io::Write`. The model is what `--json` prints; field names are a stable schema
 //! (see `docs/schema.md`).
 
+pub mod csv;
+pub mod frames;
+pub mod html;
 pub mod json;
+pub mod markdown;
+pub mod parquet;
+pub mod postmortem;
 pub mod table;
 
 use crate::clock::ClockModel;

@@ -1,0 +1,42 @@
+//! CSV renderer: `attempts.csv`, `events.csv` and `summary.csv` for spreadsheets. A header
+//! row; fields quoted only when needed, quotes doubled (RFC 4180), lines ended by `\n`;
+//! null as an empty field; every time as integer nanoseconds with a UTC ISO-8601 column
+//! beside it. Columns: `docs/schema.md`, "Tables".
+
+use super::Report;
+use super::frames::{self, io_err};
+use polars::prelude::*;
+use std::io::{self, Write};
+use std::path::Path;
+
+fn write_df(df: &mut DataFrame, out: impl Write) -> PolarsResult<()> {
+    CsvWriter::new(out)
+        .include_header(true)
+        .with_quote_style(QuoteStyle::Necessary)
+        .finish(df)
+}
+
+/// Writes `attempts.csv`, `events.csv` and `summary.csv` into `dir` (created if missing).
+pub fn write_dir(report: &Report, dir: &Path) -> io::Result<()> {
+    frames::write_tables(report, dir, "csv", |df, out| write_df(df, out))
+}
+
+/// The attempts table as CSV.
+pub fn write_attempts(report: &Report, out: impl Write) -> io::Result<()> {
+    let mut df = frames::attempts(report).map_err(io_err)?;
+    write_df(&mut df, out).map_err(io_err)
+}
+
+/// The events table as CSV.
+pub fn write_events(report: &Report, out: impl Write) -> io::Result<()> {
+    let mut df = frames::events(report).map_err(io_err)?;
+    write_df(&mut df, out).map_err(io_err)
+}
+
+/// The summary table as CSV.
+pub fn write_summary(report: &Report, out: impl Write) -> io::Result<()> {
+    let mut df = frames::attempts(report)
+        .and_then(|a| frames::summary(&a))
+        .map_err(io_err)?;
+    write_df(&mut df, out).map_err(io_err)
+}
