@@ -85,20 +85,26 @@ impl ClockModel {
         else {
             return 0;
         };
-        seg.offset_ns + mul_div(t - seg.from_ns, seg.skew_ppb, 1_000_000_000)
+        // Saturating here and below: frame times are within ±2^62 ns (read::MAX_TS), but an
+        // offset between two hostile captures can be as large, and their sum is not.
+        seg.offset_ns.saturating_add(mul_div(
+            t.saturating_sub(seg.from_ns),
+            seg.skew_ppb,
+            1_000_000_000,
+        ))
     }
 
     /// An RS-clock time on the client's clock.
     pub fn to_client(&self, t_rs: i64) -> i64 {
         // offset_at wants a client time; the offset changes slowly, so one refinement is exact
         // to well under a nanosecond for any sane skew.
-        let guess = t_rs - self.offset_at(t_rs);
-        t_rs - self.offset_at(guess)
+        let guess = t_rs.saturating_sub(self.offset_at(t_rs));
+        t_rs.saturating_sub(self.offset_at(guess))
     }
 
     /// A client-clock time on the RS's clock.
     pub fn to_rs(&self, t_client: i64) -> i64 {
-        t_client + self.offset_at(t_client)
+        t_client.saturating_add(self.offset_at(t_client))
     }
 
     /// The error bound at client time `t` (that of the piece in force).
@@ -113,7 +119,7 @@ impl ClockModel {
 }
 
 fn mul_div(a: i64, b: i64, c: i64) -> i64 {
-    ((a as i128 * b as i128) / c as i128) as i64
+    ((a as i128 * b as i128) / c as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// Windows of client time in which the minimum-δ exchange is kept.

@@ -181,8 +181,9 @@ impl GapClass {
             None if (800_000_000..1_600_000_000).contains(&gap) => GapClass::InitialRto1s,
             None if (2_500_000_000..3_600_000_000).contains(&gap) => GapClass::InitialRto3s,
             Some(p) if p >= QUICK_RETRY_NS => {
-                // Ratios in tenths: 0.8..1.25 linear, 1.6..2.5 doubling.
-                let r = gap * 10 / p;
+                // Ratios in tenths: 0.8..1.25 linear, 1.6..2.5 doubling. In i128: a gap
+                // between corrupt timestamps can be centuries, and ×10 overflowed (fuzzing).
+                let r = i128::from(gap) * 10 / i128::from(p);
                 if (8..=12).contains(&r) {
                     GapClass::Linear
                 } else if (16..=25).contains(&r) {

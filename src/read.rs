@@ -23,11 +23,16 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Initial size of the read buffer: one record of Wireshark's largest packet size fits;
-/// a larger record grows it once.
+/// a larger record grows it, doubling, up to the record's size.
 const BUFFER: usize = 256 << 10;
 /// The largest single record (pcap record or pcapng block) pcapdiag accepts. Wireshark's
 /// own limit for a packet is 256 KiB; pcapng blocks other than packets can be larger.
 pub const MAX_RECORD: usize = 64 << 20;
+/// Frame times are clamped to ±`MAX_TS` ns (years 1824 to 2116). Every classic pcap time
+/// fits; a corrupt pcapng time (huge ticks or `if_tsoffset`) is cut, so that downstream the
+/// difference of two times, or a time plus a window, cannot overflow an `i64` (found by
+/// fuzzing: times at `i64::MAX` overflowed in the verdicts).
+pub const MAX_TS: i64 = (1 << 62) - 1;
 
 /// One packet record, borrowed from the reader's buffer for the duration of a callback.
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +187,10 @@ pub struct CaptureReader {
     gzip: bool,
     format: Option<Format>,
     blocks: BlockCounts,
+    /// Current size of the parser's buffer ([`BUFFER`], grown for a large record).
+    buffer: usize,
+    /// Byte order of the pcap file or of the current pcapng section.
+    big_endian: bool,
 }
 
 impl CaptureReader {
@@ -252,6 +261,8 @@ impl CaptureReader {
             gzip,
             format: None,
             blocks: BlockCounts::default(),
+            buffer: BUFFER,
+            big_endian: false,
         })
     }
 
@@ -298,11 +309,22 @@ impl CaptureReader {
     ) -> Result<(), ReadError> {
         loop {
             let offset = self.rdr.consumed() as u64;
+            // No pcapng block is shorter than its 12-byte frame. pcap-parser 0.17 checks a
+            // Process Information Block's length against 4 only, then subtracts 12: a
+            // length of 4 to 11 overflowed inside it (found by fuzzing).
+            if self.format == Some(Format::Pcapng) && self.rdr.data().len() >= 8 {
+                let declared = self.declared_len();
+                if declared < 12 {
+                    let detail = format!("block length {declared}, below the minimum of 12");
+                    return Err(self.error(offset, ReadErrorKind::Corrupt { detail }));
+                }
+            }
             match self.rdr.next() {
                 Ok((len, block)) => {
                     match block {
                         PcapBlockOwned::LegacyHeader(h) => {
                             let nanos = h.is_nanosecond_precision();
+                            self.big_endian = h.is_bigendian();
                             self.legacy = Some((h.network.0 as u16, nanos));
                             self.format = Some(if nanos {
                                 Format::PcapNano
@@ -329,7 +351,8 @@ impl CaptureReader {
                             }));
                         }
                         PcapBlockOwned::NG(block) => match block {
-                            Block::SectionHeader(_) => {
+                            Block::SectionHeader(shb) => {
+                                self.big_endian = shb.big_endian();
                                 self.format = Some(Format::Pcapng);
                                 self.blocks.sections += 1;
                                 self.ifaces.clear();
@@ -404,11 +427,17 @@ impl CaptureReader {
                     if declared > MAX_RECORD as u64 {
                         return Err(self.error(offset, ReadErrorKind::AbsurdLength { declared }));
                     }
-                    // A legitimate record larger than the buffer: grow once to fit it.
-                    let want = (declared as usize + 64).next_power_of_two().min(MAX_RECORD);
+                    // A record larger than the buffer: grow towards its declared size, but
+                    // doubling at a time, so memory follows the bytes actually there. The
+                    // parser says "too small" before it knows whether the stream holds
+                    // that much: grown in one step, a 3 KB file whose record claims 60 MB
+                    // cost a zeroed 64 MB buffer (found by fuzzing).
+                    let fit = (declared as usize + 64).next_power_of_two().min(MAX_RECORD);
+                    let want = self.buffer.saturating_mul(2).min(fit);
                     if !self.rdr.grow(want) || self.rdr.refill().is_err() {
                         return Err(self.error(offset, ReadErrorKind::AbsurdLength { declared }));
                     }
+                    self.buffer = want;
                 }
                 Err(e) => {
                     let detail = match e {
@@ -445,12 +474,22 @@ impl CaptureReader {
                 }
             })
         };
+        // In the file's (or section's) byte order. Not the smaller of both readings: a
+        // 768 KiB record (00 00 0c 00) read the other way round is 3 KiB, and the buffer
+        // then refused to grow for it ("record declares 3088 bytes").
         match self.format {
-            // pcap record: 16-byte header, then caplen bytes. The byte order is the
-            // file's; take the smaller reading, which is the right one for any sane file.
-            Some(Format::Pcap | Format::PcapNano) => 16 + u32_at(8, false).min(u32_at(8, true)),
-            // pcapng block: type, total length.
-            _ => u32_at(4, false).min(u32_at(4, true)),
+            // pcap record: 16-byte header, then caplen bytes.
+            Some(Format::Pcap | Format::PcapNano) => 16 + u32_at(8, self.big_endian),
+            // pcapng block: type, total length. A Section Header Block states its own byte
+            // order (its byte-order magic), which may differ from the current section's.
+            _ => {
+                let be = if d.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+                    d.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d][..])
+                } else {
+                    self.big_endian
+                };
+                u32_at(4, be)
+            }
         }
     }
 }
@@ -472,7 +511,7 @@ fn ticks_to_ns(ticks: u64, iface: &Iface) -> i64 {
     let t = ticks as u128;
     let ns = (t / units) * 1_000_000_000 + (t % units) * 1_000_000_000 / units;
     let ns = i128::try_from(ns).unwrap_or(i128::MAX) + iface.offset_s as i128 * 1_000_000_000;
-    ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    ns.clamp(-MAX_TS as i128, MAX_TS as i128) as i64
 }
 
 /// The first bytes of a file, in hex, for a "not a capture" message.
@@ -594,6 +633,64 @@ mod tests {
     }
 
     #[test]
+    fn test_record_larger_than_buffer_is_read_whole() {
+        let mut v = pcap_header();
+        record(&mut v, 1, 0, &vec![5u8; 3 * BUFFER]);
+        record(&mut v, 2, 0, &[6; 10]);
+        let mut r = reader(v).unwrap();
+        let (frames, res) = collect(&mut r);
+        res.unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(r.buffer, 4 * BUFFER);
+    }
+
+    #[test]
+    fn test_small_file_claiming_a_huge_record_does_not_grow_the_buffer_to_it() {
+        // Fuzz regression: a 48 MiB caplen (the same in either byte order) in a tiny file
+        // grew the buffer to 64 MiB at once.
+        let mut v = pcap_header();
+        record(&mut v, 1, 0, &[1; 40]);
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&0x02ff_ff02u32.to_le_bytes());
+        v.extend_from_slice(&0x02ff_ff02u32.to_le_bytes());
+        v.extend_from_slice(&[0u8; 100]);
+        let mut r = reader(v).unwrap();
+        let (frames, res) = collect(&mut r);
+        assert_eq!(frames.len(), 1);
+        let e = res.unwrap_err();
+        assert!(
+            matches!(e.kind, ReadErrorKind::CutOff { partial_bytes: 116 }),
+            "{e}"
+        );
+        assert!(r.buffer <= 2 * BUFFER, "buffer grew to {}", r.buffer);
+    }
+
+    #[test]
+    fn test_pcapng_block_shorter_than_12_bytes_is_corrupt() {
+        // Fuzz regression: a Process Information Block (0x80000001) of length 8 made
+        // pcap-parser subtract 12 from it and overflow.
+        let mut v = Vec::new();
+        v.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
+        v.extend_from_slice(&28u32.to_le_bytes());
+        v.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&0u16.to_le_bytes());
+        v.extend_from_slice(&u64::MAX.to_le_bytes());
+        v.extend_from_slice(&28u32.to_le_bytes());
+        v.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+        v.extend_from_slice(&8u32.to_le_bytes());
+        v.extend_from_slice(&[0u8; 16]);
+        let mut r = reader(v).unwrap();
+        let e = r.for_each(|_| {}).unwrap_err();
+        assert_eq!(e.offset, 28);
+        assert!(
+            matches!(&e.kind, ReadErrorKind::Corrupt { detail } if detail.contains("length 8")),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn test_not_a_capture_and_empty() {
         let e = reader(b"hello world, not a capture".to_vec())
             .err()
@@ -646,5 +743,16 @@ mod tests {
             offset_s: 0,
         };
         assert_eq!(ticks_to_ns(1024 + 512, &bin), 1_500_000_000);
+        let far = Iface {
+            linktype: 1,
+            units_per_sec: Some(1),
+            offset_s: i64::MAX,
+        };
+        assert_eq!(ticks_to_ns(u64::MAX, &far), MAX_TS);
+        let before = Iface {
+            offset_s: i64::MIN,
+            ..far
+        };
+        assert_eq!(ticks_to_ns(0, &before), -MAX_TS);
     }
 }

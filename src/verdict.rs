@@ -366,7 +366,8 @@ pub fn summarize(verdicts: &[AttemptVerdict]) -> Vec<VerdictRow> {
                 text: cause.text(),
                 attempts: v.len() as u64,
                 share_permille: v.len() as u64 * 1000 / total,
-                delay_total_ns: v.iter().map(|v| v.delay_ns).sum(),
+                // Saturating: a hostile capture's delays can add up past i64 (fuzzing).
+                delay_total_ns: v.iter().fold(0i64, |t, v| t.saturating_add(v.delay_ns)),
                 delay_max_ns: v.iter().map(|v| v.delay_ns).max().unwrap_or(0),
                 remedies: cause
                     .remedies()
@@ -398,10 +399,13 @@ impl RsIndex {
         RsIndex { by_time }
     }
     fn around(&self, t: i64, before: i64, after: i64) -> impl Iterator<Item = u32> + '_ {
-        let lo = self.by_time.partition_point(|&(ts, _)| ts < t - before);
+        // Saturating: `t` is a frame time plus a clock offset, which together can pass the
+        // end of the i64 range (found by fuzzing).
+        let (from, to) = (t.saturating_sub(before), t.saturating_add(after));
+        let lo = self.by_time.partition_point(|&(ts, _)| ts < from);
         self.by_time[lo..]
             .iter()
-            .take_while(move |&&(ts, _)| ts <= t + after)
+            .take_while(move |&&(ts, _)| ts <= to)
             .map(|&(_, id)| id)
     }
 }
