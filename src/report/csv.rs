@@ -4,7 +4,7 @@
 //! beside it. Columns: `docs/schema.md`, "Tables".
 
 use super::Report;
-use super::frames::{self, io_err};
+use super::frames;
 use polars::prelude::*;
 use std::io::{self, Write};
 use std::path::Path;
@@ -19,24 +19,4 @@ fn write_df(df: &mut DataFrame, out: impl Write) -> PolarsResult<()> {
 /// Writes `attempts.csv`, `events.csv` and `summary.csv` into `dir` (created if missing).
 pub fn write_dir(report: &Report, dir: &Path) -> io::Result<()> {
     frames::write_tables(report, dir, "csv", |df, out| write_df(df, out))
-}
-
-/// The attempts table as CSV.
-pub fn write_attempts(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::attempts(report).map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
-}
-
-/// The events table as CSV.
-pub fn write_events(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::events(report).map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
-}
-
-/// The summary table as CSV.
-pub fn write_summary(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::attempts(report)
-        .and_then(|a| frames::summary(&a))
-        .map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
 }

@@ -3,7 +3,7 @@
 //! unsigned types, which Spark cannot read), zstd-compressed, for DuckDB, pandas or Spark.
 
 use super::Report;
-use super::frames::{self, io_err};
+use super::frames;
 use polars::prelude::*;
 use std::io::{self, Write};
 use std::path::Path;
@@ -16,24 +16,4 @@ fn write_df(df: &mut DataFrame, out: impl Write) -> PolarsResult<()> {
 /// missing).
 pub fn write_dir(report: &Report, dir: &Path) -> io::Result<()> {
     frames::write_tables(report, dir, "parquet", |df, out| write_df(df, out))
-}
-
-/// The attempts table as Parquet.
-pub fn write_attempts(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::attempts(report).map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
-}
-
-/// The events table as Parquet.
-pub fn write_events(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::events(report).map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
-}
-
-/// The summary table as Parquet.
-pub fn write_summary(report: &Report, out: impl Write) -> io::Result<()> {
-    let mut df = frames::attempts(report)
-        .and_then(|a| frames::summary(&a))
-        .map_err(io_err)?;
-    write_df(&mut df, out).map_err(io_err)
 }
