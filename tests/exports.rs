@@ -642,3 +642,34 @@ fn test_html_in_headless_chromium() {
 fn html_colour(c: Cause) -> [u8; 3] {
     report::html::verdict_colour(Some(c))
 }
+
+/// The terminal summary and the JSON report of the sample pair, as the binary prints them
+/// (run from the repository root with relative paths, so the files named are the same on
+/// every checkout).
+#[test]
+fn test_golden_terminal_summary_and_json() {
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcapdiag"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["analyze", "-q"])
+            .args(extra)
+            .args([
+                "testdata/lab/rs_timewait.client.pcap",
+                "testdata/lab/rs_timewait.rs.pcap",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    golden("rs_timewait.table.txt", &run(&[]));
+    // The JSON, pretty-printed so that a difference points at a line.
+    let v: serde_json::Value = serde_json::from_slice(&run(&["--json"])).unwrap();
+    let mut pretty = serde_json::to_vec_pretty(&v).unwrap();
+    pretty.push(b'\n');
+    golden("rs_timewait.json", &pretty);
+}
