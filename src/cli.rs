@@ -1,9 +1,10 @@
 //! Command line: flags (clap) become a validated [`Config`] before any work starts.
 
 use crate::correlate::Hints;
-use clap::{Parser, Subcommand};
+use crate::report::PairSpec;
+use clap::{ArgAction, ArgGroup, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -11,7 +12,10 @@ Examples:
   pcapdiag analyze client.pcap rs.pcap         both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
   pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
-  pcapdiag analyze --json capture.pcapng.gz | jq .verdicts.by_verdict
+  pcapdiag analyze --pair c1.pcap rs1.pcap --pair c2.pcap rs2.pcap
+                                               several pairs in parallel: a section per pair, then all together
+  pcapdiag analyze --pairs-dir captures/       every NAME.client.pcap with its NAME.rs.pcap (also .pcapng, .gz)
+  pcapdiag analyze --json capture.pcapng.gz | jq .overall.by_verdict
   pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md --html report.html client.pcap rs.pcap
   tcpdump -i any -w - port 80 | pcapdiag analyze -
   pcapdiag flows --port 80 capture.pcap        list the connections
@@ -20,8 +24,8 @@ Examples:
 Exit status:
   0  every capture was read to its end (a file cut off mid-record counts: it is analysed
      up to the cut and the report says so)
-  1  a capture could not be read, or stopped at corrupt data (the report covers what was read);
-     explain: unknown code
+  1  a capture could not be read, or stopped at corrupt data (the report covers what was read,
+     and every other pair); explain: unknown code
   2  usage error";
 
 /// Diagnose slow TCP connection setups from tcpdump captures taken on both sides of a
@@ -38,7 +42,7 @@ pub enum Command {
     /// Reconstruct every TCP connection and report handshake anomalies and setup latency;
     /// with two captures, pair them through the NAT and give each attempt a verdict.
     #[command(after_help = EXAMPLES)]
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// List the TCP connections of a capture (one row per incarnation of a 4-tuple).
     #[command(after_help = EXAMPLES)]
     Flows(FlowsArgs),
@@ -77,11 +81,24 @@ pub struct CaptureArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("input").required(true).multiple(true)))]
 pub struct AnalyzeArgs {
     /// Capture files (pcap, pcapng, optionally gzip-compressed; `-` for standard input):
     /// the client side first, then the real-server side.
-    #[arg(required = true, num_args = 1..=2, value_name = "CAPTURE")]
+    #[arg(num_args = 1..=2, value_name = "CAPTURE", group = "input",
+          conflicts_with_all = ["pair", "pairs_dir"])]
     pub captures: Vec<PathBuf>,
+    /// A client-side capture and the real-server-side capture taken with it, instead of
+    /// CAPTURE. Repeat it for several pairs: they are analysed in parallel into one report,
+    /// a section per pair and their verdicts together.
+    #[arg(long, num_args = 2, value_names = ["CLIENT", "RS"], action = ArgAction::Append,
+          group = "input")]
+    pub pair: Vec<PathBuf>,
+    /// Every capture pair in this directory: NAME.client.EXT with NAME.rs.EXT (EXT: pcap,
+    /// pcapng, pcap.gz or pcapng.gz); the pair is called NAME. Other files are ignored.
+    /// Instead of CAPTURE; can be repeated and combined with --pair.
+    #[arg(long, value_name = "DIR", action = ArgAction::Append, group = "input")]
+    pub pairs_dir: Vec<PathBuf>,
     /// Print the full report as JSON (schema in docs/schema.md) instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -141,7 +158,10 @@ pub struct Exports {
 /// What to do, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Every file to analyse, pair by pair (client side, then real-server side).
     pub captures: Vec<PathBuf>,
+    /// The pairs, as indexes into `captures`.
+    pub pairs: Vec<PairSpec>,
     pub json: bool,
     pub exports: Exports,
     pub top: usize,
@@ -156,7 +176,27 @@ impl Config {
     }
 
     pub fn from_args(a: AnalyzeArgs) -> Result<Config, String> {
-        let stdin_uses = a.captures.iter().filter(|p| p.as_os_str() == "-").count();
+        // (name, client, RS): the positional form, or the --pair and --pairs-dir ones.
+        let mut pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)> = Vec::new();
+        let mut positional = a.captures.into_iter();
+        if let Some(client) = positional.next() {
+            pairs.push((None, client, positional.next()));
+        }
+        for two in a.pair.chunks(2) {
+            if let [client, rs] = two {
+                pairs.push((None, client.clone(), Some(rs.clone())));
+            }
+        }
+        for dir in &a.pairs_dir {
+            for (name, client, rs) in scan_pairs_dir(dir)? {
+                pairs.push((Some(name), client, Some(rs)));
+            }
+        }
+        if pairs.is_empty() {
+            return Err("no capture given (CAPTURE, --pair CLIENT RS or --pairs-dir DIR)".into());
+        }
+        let (captures, pairs) = plan(pairs);
+        let stdin_uses = captures.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_uses > 1 {
             return Err("standard input (-) can be read only once".into());
         }
@@ -168,7 +208,8 @@ impl Config {
         let mut options = options(&a.capture)?;
         options.slow_ns = slow_ns;
         Ok(Config {
-            captures: a.captures,
+            captures,
+            pairs,
             json: a.json,
             exports: Exports {
                 json: a.json_file,
@@ -188,9 +229,11 @@ impl Config {
     }
 
     pub fn from_flows(a: FlowsArgs) -> Result<Config, String> {
+        let (captures, pairs) = plan(vec![(None, a.capture, None)]);
         Ok(Config {
             options: options(&a.select)?,
-            captures: vec![a.capture],
+            captures,
+            pairs,
             json: a.json,
             exports: Exports::default(),
             top: 0,
@@ -198,6 +241,123 @@ impl Config {
             quiet: a.select.quiet,
         })
     }
+}
+
+/// The files to analyse, in order, and the pairs as indexes into them, each with a name
+/// unique in the run: the given one, else [`pair_name`] of the client file; a name already
+/// taken gets `#2`, `#3`, ...
+fn plan(pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)>) -> (Vec<PathBuf>, Vec<PairSpec>) {
+    let mut files = Vec::new();
+    let mut specs: Vec<PairSpec> = Vec::new();
+    for (name, client, rs) in pairs {
+        let base = name.unwrap_or_else(|| pair_name(&client));
+        let mut name = base.clone();
+        let mut k = 2;
+        while specs.iter().any(|s| s.name == name) {
+            name = format!("{base}#{k}");
+            k += 1;
+        }
+        files.push(client);
+        let client = files.len() - 1;
+        let rs = rs.map(|rs| {
+            files.push(rs);
+            files.len() - 1
+        });
+        specs.push(PairSpec { name, client, rs });
+    }
+    (files, specs)
+}
+
+/// The capture extensions, longest first.
+const CAPTURE_EXTS: [&str; 4] = [".pcapng.gz", ".pcap.gz", ".pcapng", ".pcap"];
+
+/// A pair's name from its client file: the file name without a capture extension (and
+/// `.gz`) and without a final `.client` (`lab/rs_timewait.client.pcap` → `rs_timewait`);
+/// standard input is `stdin`.
+pub fn pair_name(client: &Path) -> String {
+    if client.as_os_str() == "-" {
+        return "stdin".into();
+    }
+    let file = client.file_name().map_or_else(
+        || client.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    let mut stem = file.strip_suffix(".gz").unwrap_or(&file);
+    for ext in [".pcapng", ".pcap"] {
+        stem = stem.strip_suffix(ext).unwrap_or(stem);
+    }
+    let stem = stem.strip_suffix(".client").unwrap_or(stem);
+    if stem.is_empty() {
+        file
+    } else {
+        stem.to_string()
+    }
+}
+
+/// The pairs of `--pairs-dir DIR`: `NAME.client.EXT` with `NAME.rs.EXT`, sorted by NAME.
+/// A NAME with two client or two RS files, or with only one side, is an error, as is a
+/// directory without any pair.
+pub fn scan_pairs_dir(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, String> {
+    use std::collections::BTreeMap;
+    let err = |e: std::io::Error| format!("--pairs-dir {}: {e}", dir.display());
+    let mut sides: BTreeMap<String, [Vec<PathBuf>; 2]> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        let Some(stem) = CAPTURE_EXTS.iter().find_map(|e| file.strip_suffix(e)) else {
+            continue;
+        };
+        let (name, side) = match (stem.strip_suffix(".client"), stem.strip_suffix(".rs")) {
+            (Some(n), _) => (n, 0),
+            (_, Some(n)) => (n, 1),
+            _ => continue,
+        };
+        if name.is_empty() || !path.is_file() {
+            continue;
+        }
+        sides.entry(name.to_string()).or_default()[side].push(path);
+    }
+    let mut pairs = Vec::new();
+    for (name, [mut client, mut rs]) in sides {
+        client.sort();
+        rs.sort();
+        let list = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (client.len(), rs.len()) {
+            (1, 1) => pairs.push((name, client.remove(0), rs.remove(0))),
+            (0, _) => {
+                return Err(format!(
+                    "--pairs-dir: {} has no {name}.client.* beside it",
+                    list(&rs)
+                ));
+            }
+            (_, 0) => {
+                return Err(format!(
+                    "--pairs-dir: {} has no {name}.rs.* beside it",
+                    list(&client)
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "--pairs-dir: pair {name} is ambiguous: {}",
+                    list(&[client, rs].concat())
+                ));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(format!(
+            "--pairs-dir {}: no NAME.client.pcap with NAME.rs.pcap (or .pcapng, .gz) in it",
+            dir.display()
+        ));
+    }
+    Ok(pairs)
 }
 
 fn options(a: &CaptureArgs) -> Result<crate::Options, String> {

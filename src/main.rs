@@ -5,7 +5,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pcapdiag::cli::{Cli, Command, Config};
 use pcapdiag::read::{CaptureReader, ReadError};
 use pcapdiag::report::CaptureReport;
-use pcapdiag::report::{self, Report, SCHEMA_VERSION};
+use pcapdiag::report::{self, Report};
+use rayon::prelude::*;
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Analyze(args) => Config::from_args(args).map(|c| run(&c)),
+        Command::Analyze(args) => Config::from_args(*args).map(|c| run(&c)),
         Command::Flows(args) => Config::from_flows(args).map(|c| run_flows(&c)),
         Command::Explain { code } => return explain(&code),
         Command::Completions { shell } => {
@@ -83,34 +84,28 @@ fn explain(code: &str) -> ExitCode {
     }
 }
 
-/// Reads and analyses every capture, side by side (they are independent until pairing).
+/// Reads and analyses every capture, side by side (they are independent until pairing):
+/// on rayon's pool, so at most as many at once as the machine has cores, each with its
+/// progress bar while it runs. The results are in the order of `config.captures`.
 fn analyze_all(config: &Config) -> Vec<Result<CaptureReport, ReadError>> {
     let bars = MultiProgress::new();
     if config.quiet {
         bars.set_draw_target(ProgressDrawTarget::hidden());
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = config
-            .captures
-            .iter()
-            .map(|p| {
-                let bar = progress_bar(&bars, p);
-                s.spawn(move || {
-                    let r = CaptureReader::open(p).map(|reader| {
-                        pcapdiag::analyze_reader_with(reader, &config.options, &mut |pos| {
-                            bar.set_position(pos)
-                        })
-                    });
-                    bar.finish_and_clear();
-                    r
+    config
+        .captures
+        .par_iter()
+        .map(|p| {
+            let bar = progress_bar(&bars, p);
+            let r = CaptureReader::open(p).map(|reader| {
+                pcapdiag::analyze_reader_with(reader, &config.options, &mut |pos| {
+                    bar.set_position(pos)
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("analysis thread panicked"))
-            .collect()
-    })
+            });
+            bar.finish_and_clear();
+            r
+        })
+        .collect()
 }
 
 /// Prints what stopped reading early; true when a capture failed (exit status 1).
@@ -201,33 +196,8 @@ fn write_exports(report: &Report, e: &pcapdiag::cli::Exports) -> io::Result<()> 
 
 fn run(config: &Config) -> io::Result<ExitCode> {
     let results = analyze_all(config);
-    let mut report = Report {
-        schema_version: SCHEMA_VERSION,
-        pcapdiag_version: env!("CARGO_PKG_VERSION"),
-        slow_threshold_ns: config.slow_ns(),
-        captures: Vec::new(),
-        unreadable: Vec::new(),
-        pairing: None,
-        verdicts: None,
-    };
-    let both = results.iter().all(|r| r.is_ok());
-    for r in results {
-        match r {
-            Ok(c) => report.captures.push(c),
-            Err(e) => report.unreadable.push(e),
-        }
-    }
-    // The client side is the first capture; the RS side the second, when it could be read.
-    if both && let Some(client) = report.captures.first() {
-        let (pairing, verdicts) = pcapdiag::diagnose(
-            client,
-            report.captures.get(1),
-            &config.hints,
-            config.slow_ns(),
-        );
-        report.pairing = pairing;
-        report.verdicts = Some(verdicts);
-    }
+    // Each pair whose files were read is paired and judged, the pairs in parallel.
+    let report = report::assemble(results, &config.pairs, &config.hints, config.slow_ns());
     let failed = report_problems(&report.captures, &report.unreadable);
     write_exports(&report, &config.exports)?;
     let stdout = io::stdout();

@@ -163,7 +163,10 @@ fn test_one_run_writes_every_export() {
     );
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
-    let attempts = json["verdicts"]["attempts"].as_array().unwrap().len();
+    let attempts = json["pairs"][0]["verdicts"]["attempts"]
+        .as_array()
+        .unwrap()
+        .len();
     let csv = std::fs::read_to_string(d.join("csv/attempts.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),

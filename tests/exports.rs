@@ -5,7 +5,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test exports` rewrites the golden files, and
 //! `docs/report.png` (the README's screenshot) when Chromium is installed.
 
-use pcapdiag::report::{self, Report, SCHEMA_VERSION, frames};
+use pcapdiag::report::{self, PairSpec, Report, frames};
 use pcapdiag::verdict::Cause;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -20,33 +20,25 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// relative to the crate root (the test's working directory), so the outputs name the
 /// files the same way on every machine.
 fn sample_report() -> Report {
-    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS).unwrap();
-    let rs = pcapdiag::analyze_file(Path::new(RS), SLOW_NS).unwrap();
-    let (pairing, verdicts) = pcapdiag::diagnose(&client, Some(&rs), &Default::default(), SLOW_NS);
-    Report {
-        schema_version: SCHEMA_VERSION,
-        pcapdiag_version: env!("CARGO_PKG_VERSION"),
-        slow_threshold_ns: SLOW_NS,
-        captures: vec![client, rs],
-        unreadable: Vec::new(),
-        pairing,
-        verdicts: Some(verdicts),
-    }
+    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS);
+    let rs = pcapdiag::analyze_file(Path::new(RS), SLOW_NS);
+    let pair = PairSpec {
+        name: "rs_timewait".into(),
+        client: 0,
+        rs: Some(1),
+    };
+    report::assemble(vec![client, rs], &[pair], &Default::default(), SLOW_NS)
 }
 
 /// The client capture alone, as `pcapdiag analyze CLIENT` builds it.
 fn one_capture_report() -> Report {
-    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS).unwrap();
-    let (pairing, verdicts) = pcapdiag::diagnose(&client, None, &Default::default(), SLOW_NS);
-    Report {
-        schema_version: SCHEMA_VERSION,
-        pcapdiag_version: env!("CARGO_PKG_VERSION"),
-        slow_threshold_ns: SLOW_NS,
-        captures: vec![client],
-        unreadable: Vec::new(),
-        pairing,
-        verdicts: Some(verdicts),
-    }
+    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS);
+    let pair = PairSpec {
+        name: "rs_timewait".into(),
+        client: 0,
+        rs: None,
+    };
+    report::assemble(vec![client], &[pair], &Default::default(), SLOW_NS)
 }
 
 fn golden(name: &str, actual: &[u8]) {
@@ -173,7 +165,7 @@ fn strs(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 
 /// What a read-back attempts/events/summary table must hold, whatever the format.
 fn check_tables(report: &Report, attempts: &DataFrame, events: &DataFrame, summary: &DataFrame) {
-    let v = report.verdicts.as_ref().unwrap();
+    let v = report.pairs[0].verdicts.as_ref().unwrap();
     let client = &report.captures[0];
     assert_eq!(attempts.height(), v.attempts.len());
     assert_eq!(attempts.height(), client.attempts.len());
@@ -224,7 +216,7 @@ fn check_tables(report: &Report, attempts: &DataFrame, events: &DataFrame, summa
             .collect::<Vec<_>>()
     );
     // The first RS tuple, and the clock estimate the verdicts used.
-    let p = report.pairing.as_ref().unwrap();
+    let p = report.pairs[0].pairing.as_ref().unwrap();
     for (i, a) in v.attempts.iter().enumerate() {
         let rs_port = i64s(attempts, "rs_client_port")[i];
         assert_eq!(rs_port, a.rs_tuples.first().map(|t| i64::from(t.0.port)));
@@ -372,7 +364,7 @@ fn test_csv_quoting_rfc4180() {
         text.contains("\"rs \"\"b\"\", side\n2.pcap\","),
         "{text:.300}"
     );
-    assert!(text.starts_with("file,frame,ts_ns,ts_utc,"));
+    assert!(text.starts_with("pair,file,frame,ts_ns,ts_utc,"));
 }
 
 /// One capture: no RS columns, no clock, the verdicts inferred from the client side.
@@ -403,7 +395,7 @@ fn test_one_capture_tables_and_markdown() {
 #[test]
 fn test_tables_without_verdicts() {
     let mut report = one_capture_report();
-    report.verdicts = None;
+    report.pairs[0].verdicts = None;
     let t = frames::Tables::build(&report).unwrap();
     assert_eq!(t.attempts.height(), report.captures[0].attempts.len());
     assert_eq!(

@@ -26,7 +26,7 @@ fn diagnose(scenario: &str, extra: &[&str]) -> Value {
 }
 
 fn verdict_counts(v: &Value) -> std::collections::BTreeMap<String, u64> {
-    v["verdicts"]["by_verdict"]
+    v["pairs"][0]["verdicts"]["by_verdict"]
         .as_array()
         .unwrap()
         .iter()
@@ -51,7 +51,7 @@ fn test_lab_pairing_nat_mapping_and_clock() {
         "rs_reset",
     ] {
         let v = diagnose(scenario, &[]);
-        let p = &v["pairing"];
+        let p = &v["pairs"][0]["pairing"];
         assert_eq!(p["matched_attempts"], p["client_attempts"], "{scenario}");
         // The lab's DNAT: 10.77.100.100:80 -> 10.77.2.2:8080, and :81 -> :8081 (rs_reset).
         let svc = p["nat"]["services"].as_array().unwrap();
@@ -94,7 +94,7 @@ fn test_lab_rs_timewait_verdicts() {
         .map(|r| r["local_port"].parse().unwrap())
         .collect();
     assert!(!slow_ports.is_empty());
-    let attempts = v["verdicts"]["attempts"].as_array().unwrap();
+    let attempts = v["pairs"][0]["verdicts"]["attempts"].as_array().unwrap();
     let judged_slow: std::collections::BTreeSet<u64> = attempts
         .iter()
         .filter(|a| a["verdict"] != "ok")
@@ -119,7 +119,7 @@ fn test_lab_rs_timewait_verdicts() {
         // remedy is not offered.
         assert_eq!(a["resend_after_stale"], "after_reset");
     }
-    let row = v["verdicts"]["by_verdict"]
+    let row = v["pairs"][0]["verdicts"]["by_verdict"]
         .as_array()
         .unwrap()
         .iter()
@@ -188,10 +188,16 @@ fn test_hints_filter() {
         "baseline",
         &["--vip", "10.77.100.100:80", "--rs-port", "8080"],
     );
-    assert_eq!(v["pairing"]["matched_attempts"], 50);
+    assert_eq!(v["pairs"][0]["pairing"]["matched_attempts"], 50);
     let v = diagnose("baseline", &["--vip", "10.1.1.1"]);
-    assert_eq!(v["pairing"]["client_attempts"], 0);
-    assert_eq!(v["verdicts"]["attempts"].as_array().unwrap().len(), 0);
+    assert_eq!(v["pairs"][0]["pairing"]["client_attempts"], 0);
+    assert_eq!(
+        v["pairs"][0]["verdicts"]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 /// One capture only: the verdicts the client side supports, marked as one-sided.
@@ -203,12 +209,12 @@ fn test_one_sided_verdicts() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["verdicts"]["sides"], "client_only");
-    assert!(v["pairing"].is_null());
+    assert_eq!(v["pairs"][0]["verdicts"]["sides"], "client_only");
+    assert!(v["pairs"][0]["pairing"].is_null());
     let counts = verdict_counts(&v);
     assert_eq!(counts.get("rs_timewait_collision"), Some(&3), "{counts:?}");
     assert!(
-        v["verdicts"]["attempts"]
+        v["pairs"][0]["verdicts"]["attempts"]
             .as_array()
             .unwrap()
             .iter()

@@ -3,13 +3,14 @@
 //! these, so every export shows the same numbers.
 //!
 //! Invariants: one attempts row per judged client attempt (or per client-capture attempt
-//! when the report has no verdicts), in attempt order; one events row per (flagged packet,
-//! flag), in capture order, then frame order, then flag order. Integers are `Int64` (Spark
+//! when a pair has no verdicts), pair by pair, in attempt order; one events row per
+//! (flagged packet, flag), in capture order, then frame order, then flag order. Every row
+//! names its pair (`pair`). Integers are `Int64` (Spark
 //! reads no unsigned Parquet types), times are integer nanoseconds with a UTC ISO-8601
 //! string column beside them, and an absent value is null. Column names are a stable schema
 //! (`docs/schema.md`, "Tables").
 
-use super::{Report, utc};
+use super::{PairResult, Report, utc};
 use crate::decode::Endpoint;
 use crate::flows::{Attempt, Outcome};
 use crate::verdict::{AttemptVerdict, Cause, Side};
@@ -52,6 +53,7 @@ impl Summary {
 /// Column vectors of the attempts table, filled row by row.
 #[derive(Default)]
 struct AttemptCols {
+    pair: Vec<String>,
     attempt: Vec<i64>,
     client_ip: Vec<String>,
     client_port: Vec<i64>,
@@ -126,7 +128,8 @@ fn attempt_frames(a: &Attempt) -> impl Iterator<Item = u64> + '_ {
 }
 
 impl AttemptCols {
-    fn push_common(&mut self, a: &Attempt, client: Endpoint, server: Endpoint) {
+    fn push_common(&mut self, pair: &PairResult, a: &Attempt, client: Endpoint, server: Endpoint) {
+        self.pair.push(pair.name.clone());
         self.attempt.push(i64::from(a.id));
         self.client_ip.push(client.ip.to_string());
         self.client_port.push(i64::from(client.port));
@@ -149,8 +152,14 @@ impl AttemptCols {
         self.rs_tuples.push(n as i64);
     }
 
-    fn push_verdict(&mut self, report: &Report, a: &Attempt, v: &AttemptVerdict) {
-        self.push_common(a, v.client, v.server);
+    fn push_verdict(
+        &mut self,
+        report: &Report,
+        pair: &PairResult,
+        a: &Attempt,
+        v: &AttemptVerdict,
+    ) {
+        self.push_common(pair, a, v.client, v.server);
         self.push_rs_tuple(v.rs_tuples.first(), v.rs_tuples.len());
         self.slow
             .push(v.delay_ns >= report.slow_threshold_ns || a.outcome != Outcome::Established);
@@ -175,7 +184,7 @@ impl AttemptCols {
         self.previous_conn_age_ns.push(v.previous.map(|p| p.age_ns));
         // The estimate the verdict used; none without two captures or without a handshake
         // seen on both sides (RS times are then taken as recorded).
-        let clock = report
+        let clock = pair
             .pairing
             .as_ref()
             .map(|p| &p.clock)
@@ -188,8 +197,8 @@ impl AttemptCols {
             .push((!v.explanation.is_empty()).then(|| v.explanation.clone()));
     }
 
-    fn push_attempt(&mut self, report: &Report, a: &Attempt) {
-        self.push_common(a, a.client, a.server);
+    fn push_attempt(&mut self, report: &Report, pair: &PairResult, a: &Attempt) {
+        self.push_common(pair, a, a.client, a.server);
         self.push_rs_tuple(None, 0);
         let delay = delay_of(a);
         self.slow
@@ -220,6 +229,7 @@ impl AttemptCols {
         DataFrame::new(
             height,
             vec![
+                Column::new("pair".into(), self.pair),
                 Column::new("attempt".into(), self.attempt),
                 Column::new("client_ip".into(), self.client_ip),
                 Column::new("client_port".into(), self.client_port),
@@ -255,31 +265,49 @@ impl AttemptCols {
     }
 }
 
-/// One row per client connection attempt: from the verdicts when the report has them,
-/// else from the first capture's attempts (verdict columns null).
+/// One row per client connection attempt of every pair, pair by pair: from the pair's
+/// verdicts when it has them, else from its client capture's attempts (verdict columns
+/// null).
 pub fn attempts(report: &Report) -> PolarsResult<DataFrame> {
     let mut cols = AttemptCols::default();
-    let client = report.captures.first();
-    match (&report.verdicts, client) {
-        (Some(v), Some(cap)) => {
-            for av in &v.attempts {
-                cols.push_verdict(report, &cap.attempts[av.attempt as usize], av);
-            }
-        }
-        (None, Some(cap)) => {
-            for a in &cap.attempts {
-                cols.push_attempt(report, a);
-            }
-        }
-        (_, None) => {}
+    for pair in &report.pairs {
+        cols.push_pair(report, pair);
     }
     cols.finish()
+}
+
+/// [`attempts`] of one pair only.
+pub fn pair_attempts(report: &Report, pair: &PairResult) -> PolarsResult<DataFrame> {
+    let mut cols = AttemptCols::default();
+    cols.push_pair(report, pair);
+    cols.finish()
+}
+
+impl AttemptCols {
+    fn push_pair(&mut self, report: &Report, pair: &PairResult) {
+        let Some(cap) = report.client_of(pair) else {
+            return;
+        };
+        match &pair.verdicts {
+            Some(v) => {
+                for av in &v.attempts {
+                    self.push_verdict(report, pair, &cap.attempts[av.attempt as usize], av);
+                }
+            }
+            None => {
+                for a in &cap.attempts {
+                    self.push_attempt(report, pair, a);
+                }
+            }
+        }
+    }
 }
 
 /// One row per flag of each flagged packet of every capture. The tuple is the
 /// connection's (originator first), whichever direction the packet went; times are on the
 /// capture's own clock.
 pub fn events(report: &Report) -> PolarsResult<DataFrame> {
+    let mut pair = Vec::new();
     let mut file = Vec::new();
     let mut frame = Vec::new();
     let mut ts_ns = Vec::new();
@@ -287,10 +315,12 @@ pub fn events(report: &Report) -> PolarsResult<DataFrame> {
     let mut conn = Vec::new();
     let (mut cip, mut cport, mut sip, mut sport) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut flag = Vec::new();
-    for cap in &report.captures {
+    for (i, cap) in report.captures.iter().enumerate() {
+        let name = report.pair_of_capture(i).map(|p| p.name.clone());
         for p in &cap.flagged_packets {
             let c = &cap.connections[p.conn as usize];
             for f in p.flags.iter() {
+                pair.push(name.clone());
                 file.push(cap.file.clone());
                 frame.push(p.frame as i64);
                 ts_ns.push(p.ts);
@@ -307,6 +337,7 @@ pub fn events(report: &Report) -> PolarsResult<DataFrame> {
     DataFrame::new(
         file.len(),
         vec![
+            Column::new("pair".into(), pair),
             Column::new("file".into(), file),
             Column::new("frame".into(), frame),
             Column::new("ts_ns".into(), ts_ns),
@@ -376,12 +407,18 @@ fn metric_exprs() -> Vec<Expr> {
 
 /// The summary table's column names, in order.
 pub fn summary_columns() -> Vec<String> {
-    let mut v = vec!["summary".to_string(), "key".into(), "key_ns".into()];
+    let mut v = vec![
+        "pair".to_string(),
+        "summary".into(),
+        "key".into(),
+        "key_ns".into(),
+    ];
     v.extend(metrics().into_iter().map(|(name, _)| name));
     v
 }
 
-/// One section of the summary table, grouped as `by` says, in a stable order.
+/// One section of the summary table, grouped as `by` says, in a stable order. The `pair`
+/// column is null: [`summary`] names the pair.
 pub fn summarize(attempts: &DataFrame, by: Summary) -> PolarsResult<DataFrame> {
     let total = attempts.height();
     let lf = attempts.clone().lazy();
@@ -413,6 +450,7 @@ pub fn summarize(attempts: &DataFrame, by: Summary) -> PolarsResult<DataFrame> {
     let order: Vec<Expr> = summary_columns()
         .iter()
         .map(|c| match c.as_str() {
+            "pair" => null_str().alias("pair"),
             "summary" => lit(by.code()).alias("summary"),
             c => col(c),
         })
@@ -440,15 +478,34 @@ pub fn summarize(attempts: &DataFrame, by: Summary) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// Every summary section stacked, in [`Summary::ALL`] order.
-pub fn summary(attempts: &DataFrame) -> PolarsResult<DataFrame> {
+/// Every summary section stacked, in [`Summary::ALL`] order, for each of `pairs` in turn
+/// (its rows of `attempts`, named in the `pair` column); then, with more than one pair,
+/// every section over all the attempts together, with a null `pair`.
+pub fn summary(attempts: &DataFrame, pairs: &[String]) -> PolarsResult<DataFrame> {
     let mut out: Option<DataFrame> = None;
-    for by in Summary::ALL {
-        let df = summarize(attempts, by)?;
-        out = Some(match out {
+    let mut push = |df: DataFrame| -> PolarsResult<()> {
+        out = Some(match out.take() {
             None => df,
             Some(acc) => acc.vstack(&df)?,
         });
+        Ok(())
+    };
+    for name in pairs {
+        let these = attempts
+            .clone()
+            .lazy()
+            .filter(col("pair").eq(lit(name.as_str())))
+            .collect()?;
+        for by in Summary::ALL {
+            let mut df = summarize(&these, by)?;
+            df.with_column(Column::new("pair".into(), vec![name.as_str(); df.height()]))?;
+            push(df)?;
+        }
+    }
+    if pairs.len() != 1 {
+        for by in Summary::ALL {
+            push(summarize(attempts, by)?)?;
+        }
     }
     Ok(out.expect("at least one section"))
 }
@@ -463,8 +520,9 @@ pub struct Tables {
 impl Tables {
     pub fn build(report: &Report) -> PolarsResult<Tables> {
         let attempts = attempts(report)?;
+        let pairs: Vec<String> = report.pairs.iter().map(|p| p.name.clone()).collect();
         Ok(Tables {
-            summary: summary(&attempts)?,
+            summary: summary(&attempts, &pairs)?,
             events: events(report)?,
             attempts,
         })
@@ -543,6 +601,7 @@ mod tests {
         DataFrame::new(
             n,
             vec![
+                Column::new("pair".into(), vec!["p"; n]),
                 Column::new("setup_ns".into(), setups.to_vec()),
                 Column::new(
                     "delay_ns".into(),
@@ -632,10 +691,11 @@ mod tests {
     #[test]
     fn test_summary_sections_share_one_schema() {
         let df = table(&[Some(5), None, Some(9)], &["ok", "unmatched"]);
-        let s = summary(&df).unwrap();
+        let s = summary(&df, &["p".to_string()]).unwrap();
         let names: Vec<String> = s.get_column_names().iter().map(|c| c.to_string()).collect();
         assert_eq!(names, summary_columns());
         // all, 2 verdicts, 1 real server (null), 1 client, 1 second.
         assert_eq!(s.height(), 6);
+        assert_eq!(s.column("pair").unwrap().str().unwrap().get(5), Some("p"));
     }
 }

@@ -12,17 +12,19 @@ pub mod postmortem;
 pub mod table;
 
 use crate::clock::ClockModel;
-use crate::correlate::{NatMap, Pairing};
+use crate::correlate::{Hints, NatMap, Pairing};
 use crate::decode::Endpoint;
 use crate::flags::Flag;
 use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
 use crate::read::{BlockCounts, Format, ReadError};
 use crate::skip::SkipCounts;
-use crate::verdict::{AttemptVerdict, VerdictRow};
+use crate::verdict::{AttemptVerdict, Cause, VerdictRow};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears (additions keep the version).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: the pairing and verdicts moved from the top level into `pairs`, one per capture pair.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole report of one run.
 #[derive(Debug, Serialize)]
@@ -31,13 +33,212 @@ pub struct Report {
     pub pcapdiag_version: &'static str,
     /// Attempts with a setup latency at or above this are "slow".
     pub slow_threshold_ns: i64,
+    /// Every capture that could be read, in command-line order (pair by pair: client side,
+    /// then real-server side). A file named in two pairs is analysed, and listed, twice.
     pub captures: Vec<CaptureReport>,
     /// Files that could not be read at all.
     pub unreadable: Vec<ReadError>,
-    /// The two captures paired through the NAT (client side first), when two were given.
+    /// One per capture pair (a client capture alone is a pair without an RS side).
+    pub pairs: Vec<PairResult>,
+    /// The verdicts of every pair together.
+    pub overall: Overall,
+}
+
+/// One client capture, with the real-server capture it is paired with, and what came of it.
+#[derive(Debug, Serialize)]
+pub struct PairResult {
+    /// Unique within the report (`--pairs-dir`: the files' common prefix; otherwise the
+    /// client file's name without `.client` and the capture extensions).
+    pub name: String,
+    pub client_file: String,
+    /// `None`: the client capture alone.
+    pub rs_file: Option<String>,
+    /// Index into [`Report::captures`]; `None` when the file could not be read (it is then
+    /// in [`Report::unreadable`]).
+    pub client_capture: Option<usize>,
+    pub rs_capture: Option<usize>,
+    /// The two captures paired through the NAT, when both were given and read.
     pub pairing: Option<PairingReport>,
-    /// A verdict per client attempt (from both captures, or inferred from the client's).
+    /// A verdict per client attempt (from both captures, or inferred from the client's);
+    /// `None` when a capture of the pair could not be read. Attempt ids index the attempts
+    /// of this pair's client capture.
     pub verdicts: Option<VerdictReport>,
+    /// Indexes into [`Report::unreadable`] of this pair's files that could not be read.
+    #[serde(skip)]
+    pub unreadable: Vec<usize>,
+}
+
+/// The verdicts of every pair of the report together.
+#[derive(Debug, Default, Serialize)]
+pub struct Overall {
+    pub pairs: u64,
+    /// Pairs with verdicts (every file of the pair read).
+    pub pairs_judged: u64,
+    /// Judged client attempts, over every judged pair.
+    pub attempts: u64,
+    /// As [`VerdictReport::by_verdict`], over every judged pair.
+    pub by_verdict: Vec<VerdictRow>,
+}
+
+impl Overall {
+    /// The verdict rows of all `pairs` together, computed as [`crate::verdict::summarize`]
+    /// computes one pair's: counts and delays summed, the share out of every judged
+    /// attempt, and a remedy wherever the evidence of any attempt supports it.
+    pub fn of(pairs: &[PairResult]) -> Overall {
+        let all: Vec<&AttemptVerdict> = pairs
+            .iter()
+            .filter_map(|p| p.verdicts.as_ref())
+            .flat_map(|v| &v.attempts)
+            .collect();
+        let total = all.len().max(1) as u64;
+        let mut by_verdict: Vec<VerdictRow> = Cause::ALL
+            .iter()
+            .filter_map(|&cause| {
+                let v: Vec<&AttemptVerdict> =
+                    all.iter().copied().filter(|a| a.verdict == cause).collect();
+                (!v.is_empty()).then(|| VerdictRow {
+                    verdict: cause,
+                    text: cause.text(),
+                    attempts: v.len() as u64,
+                    share_permille: v.len() as u64 * 1000 / total,
+                    delay_total_ns: v.iter().fold(0i64, |t, a| t.saturating_add(a.delay_ns)),
+                    delay_max_ns: v.iter().map(|a| a.delay_ns).max().unwrap_or(0),
+                    remedies: cause
+                        .remedies()
+                        .iter()
+                        .filter(|r| r.applies(&v))
+                        .copied()
+                        .collect(),
+                })
+            })
+            .collect();
+        by_verdict.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.verdict.cmp(&b.verdict)));
+        Overall {
+            pairs: pairs.len() as u64,
+            pairs_judged: pairs.iter().filter(|p| p.verdicts.is_some()).count() as u64,
+            attempts: all.len() as u64,
+            by_verdict,
+        }
+    }
+}
+
+/// Which analysed captures make a pair: indexes into the list given to [`assemble`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairSpec {
+    pub name: String,
+    pub client: usize,
+    /// `None`: the client capture alone (verdicts inferred from one side).
+    pub rs: Option<usize>,
+}
+
+/// Builds the report of one run from the analysed captures: `results` holds one entry per
+/// file, in command-line order (`Err` for a file that could not be read at all), and
+/// `pairs` says which of them are paired. Each pair whose files were all read is paired
+/// and judged ([`crate::diagnose`]), the pairs in parallel when there are several; a pair
+/// with an unreadable file is reported without verdicts and does not stop the others.
+///
+/// Panics when a [`PairSpec`] indexes past `results`.
+pub fn assemble(
+    results: Vec<Result<CaptureReport, ReadError>>,
+    pairs: &[PairSpec],
+    hints: &Hints,
+    slow_ns: i64,
+) -> Report {
+    let (mut captures, mut unreadable) = (Vec::new(), Vec::new());
+    // Where each input went: Ok(index into captures) or Err(index into unreadable).
+    let slots: Vec<Result<usize, usize>> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(c) => {
+                captures.push(c);
+                Ok(captures.len() - 1)
+            }
+            Err(e) => {
+                unreadable.push(e);
+                Err(unreadable.len() - 1)
+            }
+        })
+        .collect();
+    let file = |slot: Result<usize, usize>| match slot {
+        Ok(i) => captures[i].file.clone(),
+        Err(i) => unreadable[i].file.clone(),
+    };
+    let judge = |spec: &PairSpec| {
+        let client = slots[spec.client];
+        let rs = spec.rs.map(|i| slots[i]);
+        let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
+        let (pairing, verdicts) = match (read(client), rs.map(read)) {
+            (Some(c), None) => (None, Some(crate::diagnose(c, None, hints, slow_ns).1)),
+            (Some(c), Some(Some(r))) => {
+                let (p, v) = crate::diagnose(c, Some(r), hints, slow_ns);
+                (p, Some(v))
+            }
+            _ => (None, None),
+        };
+        PairResult {
+            name: spec.name.clone(),
+            client_file: file(client),
+            rs_file: rs.map(file),
+            client_capture: client.ok(),
+            rs_capture: rs.and_then(Result::ok),
+            pairing,
+            verdicts,
+            unreadable: [Some(client), rs]
+                .into_iter()
+                .flatten()
+                .filter_map(Result::err)
+                .collect(),
+        }
+    };
+    let pairs: Vec<PairResult> = if pairs.len() > 1 {
+        pairs.par_iter().map(judge).collect()
+    } else {
+        pairs.iter().map(judge).collect()
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        pcapdiag_version: env!("CARGO_PKG_VERSION"),
+        slow_threshold_ns: slow_ns,
+        overall: Overall::of(&pairs),
+        captures,
+        unreadable,
+        pairs,
+    }
+}
+
+impl Report {
+    /// The client capture of a pair, when it could be read.
+    pub fn client_of(&self, pair: &PairResult) -> Option<&CaptureReport> {
+        pair.client_capture.and_then(|i| self.captures.get(i))
+    }
+
+    /// The real-server capture of a pair, when it was given and could be read.
+    pub fn rs_of(&self, pair: &PairResult) -> Option<&CaptureReport> {
+        pair.rs_capture.and_then(|i| self.captures.get(i))
+    }
+
+    /// The captures of a pair that could be read, client side first.
+    pub fn captures_of(&self, pair: &PairResult) -> Vec<&CaptureReport> {
+        [self.client_of(pair), self.rs_of(pair)]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The files of a pair that could not be read.
+    pub fn unreadable_of(&self, pair: &PairResult) -> Vec<&ReadError> {
+        pair.unreadable
+            .iter()
+            .filter_map(|&i| self.unreadable.get(i))
+            .collect()
+    }
+
+    /// The pair a capture (an index into [`Report::captures`]) belongs to.
+    pub fn pair_of_capture(&self, capture: usize) -> Option<&PairResult> {
+        self.pairs
+            .iter()
+            .find(|p| p.client_capture == Some(capture) || p.rs_capture == Some(capture))
+    }
 }
 
 /// How the two captures were paired.

@@ -4,8 +4,8 @@
 //! time of "now", and every list in a stable order.
 
 use super::frames::{self, Summary};
-use super::{Report, ms, tuple, utc};
-use crate::verdict::{AttemptVerdict, Cause, Side};
+use super::{PairResult, Report, ms, tuple, utc};
+use crate::verdict::{AttemptVerdict, Cause, Side, VerdictRow};
 use polars::prelude::*;
 
 /// How many attempts of each cause are shown with their evidence.
@@ -35,7 +35,8 @@ pub enum Chart {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Block {
-    /// Level 2 for the report's title, 3 for sections, 4 below.
+    /// Level 2 for the report's title, 3 for sections, 4 below (with several pairs: 3 for
+    /// each pair, 4 for its sections, 5 below).
     Heading(u8, String),
     Para(Line),
     List(Vec<Line>),
@@ -90,7 +91,10 @@ fn totals(attempts: &DataFrame) -> PolarsResult<Totals> {
     })
 }
 
-/// The report as a document.
+/// The report as a document. With one pair: what happened, the causes, the NAT mapping
+/// and clocks, what to do. With several: what happened over all pairs (with the charts),
+/// then a section per pair (what happened, causes, NAT mapping and clocks), then what to
+/// do.
 pub fn build(report: &Report) -> PolarsResult<Vec<Block>> {
     let attempts = frames::attempts(report)?;
     let mut doc = vec![Block::Heading(
@@ -98,22 +102,57 @@ pub fn build(report: &Report) -> PolarsResult<Vec<Block>> {
         "Slow TCP connection setups: what the captures show".into(),
     )];
     doc.extend(sources(report));
-    doc.extend(what_happened(report, &attempts)?);
-    doc.extend(causes(report));
-    doc.extend(nat_and_clock(report));
+    if report.pairs.len() <= 1 {
+        let pair = report.pairs.first();
+        doc.extend(what_happened(pair, &attempts, 3, true)?);
+        doc.extend(causes(pair, 3, true));
+        doc.extend(nat_and_clock(pair, 3));
+    } else {
+        doc.extend(all_pairs(report, &attempts)?);
+        for pair in &report.pairs {
+            doc.push(Block::Heading(3, format!("Pair {}", pair.name)));
+            let mut files = vec![t("Client side "), c(&pair.client_file)];
+            if let Some(rs) = &pair.rs_file {
+                files.push(t(", real-server side "));
+                files.push(c(rs));
+            }
+            files.push(t("."));
+            if pair.verdicts.is_none() {
+                files.push(t(" Not judged: a capture of this pair could not be read."));
+            }
+            doc.push(Block::Para(files));
+            let attempts = frames::pair_attempts(report, pair)?;
+            doc.extend(what_happened(Some(pair), &attempts, 4, false)?);
+            doc.extend(causes(Some(pair), 4, false));
+            doc.extend(nat_and_clock(Some(pair), 4));
+        }
+    }
     doc.extend(remedies(report));
     Ok(doc)
+}
+
+/// The role of the capture `i` of the report.
+fn role(report: &Report, i: usize) -> String {
+    if report.pairs.len() <= 1 {
+        return match (i, report.captures.len()) {
+            (0, 1) => "the only capture",
+            (0, _) => "client side",
+            (1, _) => "real-server side",
+            _ => "not analysed further",
+        }
+        .into();
+    }
+    match report.pair_of_capture(i) {
+        Some(p) if p.client_capture == Some(i) => format!("client side of pair {}", p.name),
+        Some(p) => format!("real-server side of pair {}", p.name),
+        None => "not analysed further".into(),
+    }
 }
 
 fn sources(report: &Report) -> Vec<Block> {
     let mut items = Vec::new();
     for (i, cap) in report.captures.iter().enumerate() {
-        let role = match (i, report.captures.len()) {
-            (0, 1) => "the only capture",
-            (0, _) => "client side",
-            (1, _) => "real-server side",
-            _ => "not analysed further",
-        };
+        let role = role(report, i);
         let mut line = vec![
             c(&cap.file),
             t(format!(" ({role}): {} frames", cap.frames.read)),
@@ -143,8 +182,107 @@ fn sources(report: &Report) -> Vec<Block> {
     out
 }
 
-fn what_happened(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Block>> {
-    let mut out = vec![Block::Heading(3, "What happened".into())];
+/// What happened over every pair together: the totals, the verdicts with each pair's
+/// count, and the charts.
+fn all_pairs(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Block>> {
+    let o = &report.overall;
+    let mut out = vec![Block::Heading(3, "What happened, all pairs".into())];
+    let tot = totals(attempts)?;
+    let mut items = vec![vec![
+        b(o.pairs.to_string()),
+        t(format!(
+            " capture pairs, {} judged; {} connection attempts",
+            o.pairs_judged, tot.attempts
+        )),
+    ]];
+    items.push(vec![
+        b(tot.slow.to_string()),
+        t(format!(
+            " slow or failed ({} of the attempts)",
+            share(tot.share_permille)
+        )),
+    ]);
+    let not_judged: Vec<&str> = report
+        .pairs
+        .iter()
+        .filter(|p| p.verdicts.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
+    if !not_judged.is_empty() {
+        let mut line = vec![t("not judged (a capture could not be read): ")];
+        for (i, name) in not_judged.iter().enumerate() {
+            if i > 0 {
+                line.push(t(", "));
+            }
+            line.push(c(*name));
+        }
+        items.push(line);
+    }
+    out.push(Block::List(items));
+    let rows = o
+        .by_verdict
+        .iter()
+        .map(|r| {
+            let by_pair: Vec<String> = report
+                .pairs
+                .iter()
+                .filter_map(|p| {
+                    let n = p
+                        .verdicts
+                        .as_ref()?
+                        .by_verdict
+                        .iter()
+                        .find(|x| x.verdict == r.verdict)?
+                        .attempts;
+                    Some(format!("{} {n}", p.name))
+                })
+                .collect();
+            let mut row = verdict_row(r);
+            row.pop();
+            row.push(vec![t(by_pair.join(", "))]);
+            row
+        })
+        .collect();
+    out.push(Block::Table {
+        header: vec![
+            "verdict",
+            "attempts",
+            "share",
+            "delay total",
+            "delay max",
+            "by pair",
+        ],
+        numeric: vec![false, true, true, true, true, false],
+        rows,
+    });
+    out.push(Block::Chart(Chart::Latency));
+    out.push(Block::Chart(Chart::OverTime));
+    out.push(Block::Chart(Chart::Verdicts));
+    Ok(out)
+}
+
+/// A verdict row's cells: code, attempts, share, delays, meaning.
+fn verdict_row(r: &VerdictRow) -> Vec<Line> {
+    vec![
+        vec![c(r.verdict.code())],
+        vec![t(r.attempts.to_string())],
+        vec![t(share(r.share_permille))],
+        vec![t(ms(r.delay_total_ns))],
+        vec![t(ms(r.delay_max_ns))],
+        vec![t(r.text)],
+    ]
+}
+
+/// What happened in one pair's `attempts` (every pair's, with one), under a heading of
+/// `level`; with `charts`, where the latency charts go.
+fn what_happened(
+    pair: Option<&PairResult>,
+    attempts: &DataFrame,
+    level: u8,
+    charts: bool,
+) -> PolarsResult<Vec<Block>> {
+    let verdicts = pair.and_then(|p| p.verdicts.as_ref());
+    let mut out = vec![Block::Heading(level, "What happened".into())];
     let tot = totals(attempts)?;
     if tot.attempts == 0 {
         out.push(Block::Para(vec![t(
@@ -181,7 +319,7 @@ fn what_happened(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Bloc
             share(tot.share_permille)
         )),
     ];
-    if let Some(worst) = worst_attempt(report) {
+    if let Some(worst) = verdicts.and_then(worst_attempt) {
         slow.push(t("; worst delay "));
         slow.push(b(ms(worst.delay_ns)));
         slow.push(t(": "));
@@ -200,7 +338,7 @@ fn what_happened(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Bloc
         pct(tot.p[2]),
         pct(tot.p[3])
     ))]);
-    if let Some(v) = &report.verdicts {
+    if let Some(v) = verdicts {
         for (cause, n) in quick_signatures(&v.attempts) {
             items.push(vec![
                 t(format!(
@@ -216,17 +354,16 @@ fn what_happened(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Bloc
         }
     }
     out.push(Block::List(items));
-    out.push(Block::Chart(Chart::Latency));
-    out.push(Block::Chart(Chart::OverTime));
+    if charts {
+        out.push(Block::Chart(Chart::Latency));
+        out.push(Block::Chart(Chart::OverTime));
+    }
     Ok(out)
 }
 
 /// The slow attempt that cost the most (lowest attempt id on a tie).
-fn worst_attempt(report: &Report) -> Option<&AttemptVerdict> {
-    report
-        .verdicts
-        .as_ref()?
-        .attempts
+fn worst_attempt(v: &super::VerdictReport) -> Option<&AttemptVerdict> {
+    v.attempts
         .iter()
         .filter(|a| a.verdict != Cause::Ok)
         .min_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)))
@@ -247,28 +384,17 @@ fn quick_signatures(attempts: &[AttemptVerdict]) -> Vec<(Cause, usize)> {
         .collect()
 }
 
-fn causes(report: &Report) -> Vec<Block> {
-    let mut out = vec![Block::Heading(3, "Causes".into())];
-    let Some(v) = &report.verdicts else {
+/// One pair's causes, under a heading of `level`; with `chart`, where the verdict chart
+/// goes.
+fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
+    let mut out = vec![Block::Heading(level, "Causes".into())];
+    let Some(v) = pair.and_then(|p| p.verdicts.as_ref()) else {
         out.push(Block::Para(vec![t(
             "No verdicts: the client capture could not be judged.",
         )]));
         return out;
     };
-    let rows = v
-        .by_verdict
-        .iter()
-        .map(|r| {
-            vec![
-                vec![c(r.verdict.code())],
-                vec![t(r.attempts.to_string())],
-                vec![t(share(r.share_permille))],
-                vec![t(ms(r.delay_total_ns))],
-                vec![t(ms(r.delay_max_ns))],
-                vec![t(r.text)],
-            ]
-        })
-        .collect();
+    let rows = v.by_verdict.iter().map(verdict_row).collect();
     out.push(Block::Table {
         header: vec![
             "verdict",
@@ -281,20 +407,17 @@ fn causes(report: &Report) -> Vec<Block> {
         numeric: vec![false, true, true, true, true, false],
         rows,
     });
-    out.push(Block::Chart(Chart::Verdicts));
-    let (client_file, rs_file) = match &report.pairing {
+    if chart {
+        out.push(Block::Chart(Chart::Verdicts));
+    }
+    let pair = pair.expect("verdicts come with a pair");
+    let (client_file, rs_file) = match &pair.pairing {
         Some(p) => (p.client_file.as_str(), p.rs_file.as_str()),
-        None => (
-            report
-                .captures
-                .first()
-                .map_or("client", |c| c.file.as_str()),
-            "rs",
-        ),
+        None => (pair.client_file.as_str(), "rs"),
     };
     for row in v.by_verdict.iter().filter(|r| r.verdict != Cause::Ok) {
         out.push(Block::Heading(
-            4,
+            level + 1,
             format!("{} ({} attempts)", row.verdict.code(), row.attempts),
         ));
         out.push(Block::Para(vec![t(format!("{}.", row.verdict.text()))]));
@@ -344,9 +467,10 @@ fn causes(report: &Report) -> Vec<Block> {
     out
 }
 
-fn nat_and_clock(report: &Report) -> Vec<Block> {
-    let mut out = vec![Block::Heading(3, "NAT mapping and clocks".into())];
-    let Some(p) = &report.pairing else {
+/// One pair's NAT mapping and clock estimate, under a heading of `level`.
+fn nat_and_clock(pair: Option<&PairResult>, level: u8) -> Vec<Block> {
+    let mut out = vec![Block::Heading(level, "NAT mapping and clocks".into())];
+    let Some(p) = pair.and_then(|p| p.pairing.as_ref()) else {
         out.push(Block::Para(vec![t(
             "One capture: no NAT mapping or clock estimate (give the real-server side's capture as the second file).",
         )]));
@@ -431,12 +555,20 @@ fn nat_and_clock(report: &Report) -> Vec<Block> {
     out
 }
 
+/// The remedies the evidence of every pair supports.
 fn remedies(report: &Report) -> Vec<Block> {
     let mut out = vec![Block::Heading(3, "What to do".into())];
-    let rows: Vec<_> = report
-        .verdicts
+    let by_verdict: &[VerdictRow] = if report.pairs.len() <= 1 {
+        report
+            .pairs
+            .first()
+            .and_then(|p| p.verdicts.as_ref())
+            .map_or(&[], |v| &v.by_verdict)
+    } else {
+        &report.overall.by_verdict
+    };
+    let rows: Vec<_> = by_verdict
         .iter()
-        .flat_map(|v| &v.by_verdict)
         .filter(|r| r.verdict != Cause::Ok && !r.remedies.is_empty())
         .collect();
     if rows.is_empty() {

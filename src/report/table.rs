@@ -1,7 +1,8 @@
 //! Terminal renderer: the summary an on-call engineer reads first (comfy-table).
 
-use super::{CaptureReport, PairingReport, Report, VerdictReport, ms, tuple, utc};
+use super::{CaptureReport, PairResult, PairingReport, Report, VerdictReport, ms, tuple, utc};
 use crate::flows::Outcome;
+use crate::verdict::VerdictRow;
 use crate::verdict::{Cause, Side};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::io::{self, Write};
@@ -25,26 +26,149 @@ fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
 }
 
-/// Writes the summary of every capture, then the unreadable files.
+/// Writes the summary of every capture, then the unreadable files, the pairing and the
+/// verdicts. With several pairs: a section like that per pair, then the verdicts of all
+/// pairs together.
 pub fn write(report: &Report, opts: TableOptions, mut out: impl Write) -> io::Result<()> {
-    for (i, cap) in report.captures.iter().enumerate() {
+    if report.pairs.len() <= 1 {
+        let captures: Vec<&CaptureReport> = report.captures.iter().collect();
+        let unreadable: Vec<_> = report.unreadable.iter().collect();
+        return pair_body(
+            report,
+            report.pairs.first(),
+            &captures,
+            &unreadable,
+            opts,
+            &mut out,
+        );
+    }
+    for (i, p) in report.pairs.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        capture(cap, report.slow_threshold_ns, opts, &mut out)?;
+        match &p.rs_file {
+            Some(rs) => writeln!(
+                out,
+                "=== pair {}: {} (client side) with {rs} (real-server side)",
+                p.name, p.client_file
+            )?,
+            None => writeln!(
+                out,
+                "=== pair {}: {} (client side only)",
+                p.name, p.client_file
+            )?,
+        }
+        pair_body(
+            report,
+            Some(p),
+            &report.captures_of(p),
+            &report.unreadable_of(p),
+            opts,
+            &mut out,
+        )?;
+        if p.verdicts.is_none() {
+            writeln!(out, "not judged: a capture of this pair could not be read")?;
+        }
     }
-    for e in &report.unreadable {
+    writeln!(out)?;
+    overall(report, &mut out)
+}
+
+/// The captures of one pair, its unreadable files, its pairing and its verdicts.
+fn pair_body(
+    report: &Report,
+    pair: Option<&PairResult>,
+    captures: &[&CaptureReport],
+    unreadable: &[&crate::read::ReadError],
+    opts: TableOptions,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for (i, cap) in captures.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        capture(cap, report.slow_threshold_ns, opts, out)?;
+    }
+    for e in unreadable {
         writeln!(out, "error: {e}")?;
     }
-    if let Some(p) = &report.pairing {
+    if let Some(p) = pair.and_then(|p| p.pairing.as_ref()) {
         writeln!(out)?;
-        pairing(p, &mut out)?;
+        pairing(p, out)?;
     }
-    if let Some(v) = &report.verdicts {
+    if let Some(v) = pair.and_then(|p| p.verdicts.as_ref()) {
         writeln!(out)?;
-        verdicts(v, report.slow_threshold_ns, opts, &mut out)?;
+        verdicts(v, report.slow_threshold_ns, opts, out)?;
     }
     Ok(())
+}
+
+/// The verdicts of every pair together, with each pair's share of each verdict.
+fn overall(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    let o = &report.overall;
+    writeln!(
+        out,
+        "=== all {} pairs: verdicts (slow: setup >= {}) over {} attempts of {} judged pairs",
+        o.pairs,
+        ms(report.slow_threshold_ns),
+        o.attempts,
+        o.pairs_judged
+    )?;
+    let mut t = table(&[
+        "verdict",
+        "attempts",
+        "share",
+        "delay total",
+        "delay max",
+        "by pair",
+    ]);
+    for r in &o.by_verdict {
+        let by_pair: Vec<String> = report
+            .pairs
+            .iter()
+            .filter_map(|p| {
+                let row = p
+                    .verdicts
+                    .as_ref()?
+                    .by_verdict
+                    .iter()
+                    .find(|x| x.verdict == r.verdict)?;
+                Some(format!("{} {}", p.name, row.attempts))
+            })
+            .collect();
+        t.add_row(verdict_cells(r, by_pair.join(", ")));
+    }
+    writeln!(out, "{t}")?;
+    let not_judged: Vec<&str> = report
+        .pairs
+        .iter()
+        .filter(|p| p.verdicts.is_none())
+        .map(|p| p.name.as_str())
+        .collect();
+    if !not_judged.is_empty() {
+        writeln!(
+            out,
+            "not judged (a capture could not be read): {}",
+            not_judged.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// A verdict row's cells, with `last` as the last column.
+fn verdict_cells(r: &VerdictRow, last: impl Into<String>) -> Vec<Cell> {
+    vec![
+        Cell::new(r.verdict.code()),
+        right(r.attempts),
+        right(format!(
+            "{}.{}%",
+            r.share_permille / 10,
+            r.share_permille % 10
+        )),
+        right(ms(r.delay_total_ns)),
+        right(ms(r.delay_max_ns)),
+        Cell::new(last.into()),
+    ]
 }
 
 fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
@@ -153,18 +277,7 @@ fn verdicts(
         "meaning",
     ]);
     for r in &v.by_verdict {
-        t.add_row(vec![
-            Cell::new(r.verdict.code()),
-            right(r.attempts),
-            right(format!(
-                "{}.{}%",
-                r.share_permille / 10,
-                r.share_permille % 10
-            )),
-            right(ms(r.delay_total_ns)),
-            right(ms(r.delay_max_ns)),
-            Cell::new(r.text),
-        ]);
+        t.add_row(verdict_cells(r, r.text));
     }
     writeln!(out, "{t}")?;
     let mut quick: Vec<(&str, usize)> = Vec::new();
