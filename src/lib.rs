@@ -17,6 +17,7 @@ pub mod decode;
 pub mod explain;
 pub mod flags;
 pub mod flows;
+pub mod fuzzing;
 pub mod read;
 pub mod report;
 pub mod seq;
