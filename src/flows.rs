@@ -18,9 +18,11 @@
 use crate::classify::{Analysis, Dir};
 use crate::decode::{Endpoint, Segment};
 use crate::flags::{Flag, Flags};
+use crate::records::Records;
 use crate::seq::Seq;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 
 /// Retries closer than this to the previous SYN count as immediate.
 const QUICK_RETRY_NS: i64 = 100_000_000;
@@ -449,9 +451,9 @@ impl Live {
 #[derive(Default)]
 pub struct Flows {
     live: FxHashMap<(Endpoint, Endpoint), Live>,
-    conns: Vec<Conn>,
-    attempts: Vec<Attempt>,
-    flagged: Vec<Flagged>,
+    conns: Records<Conn>,
+    attempts: Records<Attempt>,
+    flagged: Records<Flagged>,
     flag_counts: [u64; Flag::ALL.len()],
     segments: u64,
     memory: StateCounts,
@@ -484,9 +486,9 @@ pub struct StateCounts {
 
 /// The records of a finished capture.
 pub struct FlowRecords {
-    pub conns: Vec<Conn>,
-    pub attempts: Vec<Attempt>,
-    pub flagged: Vec<Flagged>,
+    pub conns: Records<Conn>,
+    pub attempts: Records<Attempt>,
+    pub flagged: Records<Flagged>,
     pub flag_counts: [u64; Flag::ALL.len()],
     pub segments: u64,
     pub memory: StateCounts,
@@ -499,6 +501,55 @@ fn key(seg: &Segment) -> (Endpoint, Endpoint) {
         (seg.dst, seg.src)
     }
 }
+
+/// Opens the record of a new connection incarnation; `prev` is the one before it on the
+/// tuple.
+fn new_conn(conns: &mut Records<Conn>, seg: &Segment, prev: Option<u32>) -> u32 {
+    let id = conns.len() as u32;
+    // The originator: the sender of a SYN, the receiver of a SYN-ACK; midstream, the
+    // side on the higher port (clients use ephemeral ports).
+    let src_is_client = if seg.flags.syn() {
+        !seg.flags.ack()
+    } else {
+        match prev {
+            Some(p) => conns[p as usize].client == seg.src,
+            None => seg.src.port >= seg.dst.port,
+        }
+    };
+    let (client, server) = if src_is_client {
+        (seg.src, seg.dst)
+    } else {
+        (seg.dst, seg.src)
+    };
+    let predecessor = prev.map(|p| {
+        let pc = &conns[p as usize];
+        Predecessor {
+            conn: p,
+            since_last_packet_ns: seg.ts - pc.last.ts,
+            since_close_ns: pc.closed.map(|c| seg.ts - c.ts),
+            state: pc.conn_state(),
+        }
+    });
+    conns.push(Conn {
+        id,
+        client,
+        server,
+        first: Pkt::of(seg),
+        last: Pkt::of(seg),
+        closed: None,
+        packets: [0; 2],
+        bytes: [0; 2],
+        state: ConnState::OTH,
+        history: History::default(),
+        predecessor,
+        attempt: None,
+        last_tsval: [None; 2],
+        seen: Seen::default(),
+    });
+    id
+}
+
+/// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
 
 impl Flows {
     pub fn new() -> Flows {
@@ -544,8 +595,18 @@ impl Flows {
         if self.segments.is_multiple_of(every) {
             self.sweep(seg.ts);
         }
-        let conn_id = match self.live.get_mut(&k) {
-            Some(live) => {
+        let max = if self.max_live == 0 {
+            DEFAULT_MAX_CONNECTIONS
+        } else {
+            self.max_live
+        };
+        if self.live.len() >= max && !self.live.contains_key(&k) {
+            self.evict_oldest();
+        }
+        // One lookup per segment: the entry, then the records beside it.
+        let (live, conn_id) = match self.live.entry(k) {
+            Entry::Occupied(e) => {
+                let live = e.into_mut();
                 let conn = &self.conns[live.conn as usize];
                 let dir = if seg.src == conn.client {
                     Dir::Orig
@@ -557,38 +618,22 @@ impl Flows {
                 }
                 if live.analysis().starts_new_stream(dir, seg) {
                     flags.set(Flag::ReusedPorts);
-                    let prev = live.conn;
-                    let id = self.new_conn(seg, Some(prev));
-                    let live = self.live.get_mut(&k).expect("entry present");
-                    live.conn = id;
+                    live.conn = new_conn(&mut self.conns, seg, Some(live.conn));
                     live.state = TupleState::Active(Box::default());
-                    id
-                } else {
-                    live.conn
                 }
+                let id = live.conn;
+                (live, id)
             }
-            None => {
-                let max = if self.max_live == 0 {
-                    DEFAULT_MAX_CONNECTIONS
-                } else {
-                    self.max_live
-                };
-                if self.live.len() >= max {
-                    self.evict_oldest();
-                }
-                let id = self.new_conn(seg, None);
-                self.live.insert(
-                    k,
-                    Live {
-                        conn: id,
-                        state: TupleState::Active(Box::default()),
-                    },
-                );
-                id
+            Entry::Vacant(e) => {
+                let id = new_conn(&mut self.conns, seg, None);
+                let live = e.insert(Live {
+                    conn: id,
+                    state: TupleState::Active(Box::default()),
+                });
+                (live, id)
             }
         };
-        let live = self.live.get_mut(&k).expect("entry present");
-        let conn = &mut self.conns[conn_id as usize];
+        let conn = &self.conns[conn_id as usize];
         let dir = if seg.src == conn.client {
             Dir::Orig
         } else {
@@ -654,52 +699,6 @@ impl Flows {
         flags
     }
 
-    fn new_conn(&mut self, seg: &Segment, prev: Option<u32>) -> u32 {
-        let id = self.conns.len() as u32;
-        // The originator: the sender of a SYN, the receiver of a SYN-ACK; midstream, the
-        // side on the higher port (clients use ephemeral ports).
-        let src_is_client = if seg.flags.syn() {
-            !seg.flags.ack()
-        } else {
-            match prev {
-                Some(p) => self.conns[p as usize].client == seg.src,
-                None => seg.src.port >= seg.dst.port,
-            }
-        };
-        let (client, server) = if src_is_client {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
-        let predecessor = prev.map(|p| {
-            let pc = &self.conns[p as usize];
-            Predecessor {
-                conn: p,
-                since_last_packet_ns: seg.ts - pc.last.ts,
-                since_close_ns: pc.closed.map(|c| seg.ts - c.ts),
-                state: pc.conn_state(),
-            }
-        });
-        self.conns.push(Conn {
-            id,
-            client,
-            server,
-            first: Pkt::of(seg),
-            last: Pkt::of(seg),
-            closed: None,
-            packets: [0; 2],
-            bytes: [0; 2],
-            state: ConnState::OTH,
-            history: History::default(),
-            predecessor,
-            attempt: None,
-            last_tsval: [None; 2],
-            seen: Seen::default(),
-        });
-        id
-    }
-
-    /// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
     fn handshake(&mut self, conn_id: u32, dir: Dir, seg: &Segment, flags: &mut Flags) {
         let f = seg.flags;
         let conn = &mut self.conns[conn_id as usize];
@@ -891,7 +890,7 @@ impl Flows {
 
     /// Finishes the capture: computes every connection's state and hands over the records.
     pub fn finish(mut self) -> FlowRecords {
-        for c in &mut self.conns {
+        for c in self.conns.iter_mut() {
             c.state = c.conn_state();
         }
         FlowRecords {

@@ -19,6 +19,7 @@ pub mod flags;
 pub mod flows;
 pub mod fuzzing;
 pub mod read;
+pub mod records;
 pub mod report;
 pub mod seq;
 pub mod skip;

@@ -17,6 +17,7 @@ use crate::decode::Endpoint;
 use crate::flags::Flag;
 use crate::flows::{Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
 use crate::read::{BlockCounts, Format, ReadError};
+use crate::records::Records;
 use crate::skip::SkipCounts;
 use crate::verdict::{AttemptVerdict, Cause, VerdictRow};
 use rayon::prelude::*;
@@ -341,9 +342,9 @@ pub struct CaptureReport {
     pub setup: LatencySummary,
     /// Per-connection state dropped and rebuilt (memory is per live connection).
     pub state: StateCounts,
-    pub attempts: Vec<Attempt>,
-    pub connections: Vec<Conn>,
-    pub flagged_packets: Vec<Flagged>,
+    pub attempts: Records<Attempt>,
+    pub connections: Records<Conn>,
+    pub flagged_packets: Records<Flagged>,
 }
 
 /// Nearest-rank percentile of a sorted slice.
