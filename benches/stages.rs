@@ -214,7 +214,7 @@ fn stages(c: &mut Criterion) {
             Flows::new,
             |mut flows| {
                 for seg in &input.segments {
-                    black_box(flows.push(seg));
+                    let _ = black_box(flows.push(seg));
                 }
                 flows
             },

@@ -75,6 +75,12 @@ pub struct CaptureArgs {
     /// active are evicted (counted in the report). Bounds memory on SYN floods.
     #[arg(long, default_value_t = crate::flows::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     pub max_connections: usize,
+    /// Keep at most this many connection records (and as many flagged-packet records) per
+    /// capture. Past it, segments that would start a connection are skipped and counted
+    /// (`record_cap`), so memory stays bounded (about 1 KB per record); the connections
+    /// already recorded are followed to their end.
+    #[arg(long, default_value_t = crate::flows::DEFAULT_MAX_RECORDS, value_name = "N")]
+    pub max_records: usize,
     /// No progress bar (it is drawn only when standard error is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
@@ -378,6 +384,7 @@ fn options(a: &CaptureArgs) -> Result<crate::Options, String> {
     }
     Ok(crate::Options {
         max_connections: a.max_connections,
+        max_records: a.max_records,
         filter: crate::Filter {
             port: a.port,
             since,

@@ -20,6 +20,7 @@ use crate::decode::{Endpoint, Segment};
 use crate::flags::{Flag, Flags};
 use crate::records::Records;
 use crate::seq::Seq;
+use crate::skip::SkipReason;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::hash_map::Entry;
@@ -461,7 +462,17 @@ pub struct Flows {
     sweep_every: u64,
     /// Most 4-tuples with state (0: the default, [`DEFAULT_MAX_CONNECTIONS`]).
     max_live: usize,
+    /// Most connection records, and most flagged-packet records (0: the default,
+    /// [`DEFAULT_MAX_RECORDS`]).
+    max_records: usize,
 }
+
+/// Default cap on connection records, and separately on flagged-packet records, per
+/// capture: a 5 GB capture of short connections has about a million connections. At
+/// about 1 KB a connection (its records, its verdict and, while it is live, its state),
+/// this bounds a capture's memory at about 1.5 GB with [`DEFAULT_MAX_CONNECTIONS`],
+/// whatever it holds.
+pub const DEFAULT_MAX_RECORDS: usize = 1 << 20;
 
 /// Default cap on 4-tuples with live state: about 300 MB of state at most, whatever the
 /// capture (a SYN flood from millions of ports, connections never closed).
@@ -482,6 +493,13 @@ pub struct StateCounts {
     /// Tuples evicted because the table was full (`--max-connections`): a later packet on
     /// one starts a new connection record, without its history.
     pub evicted: u64,
+    /// The frame at which the connection records reached `--max-records`: from there on,
+    /// segments that would start a connection are skipped (`record_cap`), and the
+    /// connections already recorded are followed to their end.
+    pub record_cap_frame: Option<u64>,
+    /// Flagged packets past `--max-records` flagged-packet records: counted in the flag
+    /// counts, not listed.
+    pub flagged_not_listed: u64,
 }
 
 /// The records of a finished capture.
@@ -549,20 +567,37 @@ fn new_conn(conns: &mut Records<Conn>, seg: &Segment, prev: Option<u32>) -> u32 
     id
 }
 
-/// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
-
 impl Flows {
     pub fn new() -> Flows {
         Flows::default()
     }
 
-    /// A table holding live state for at most `max` 4-tuples; beyond it the least recently
-    /// active tenth is evicted (and counted).
-    pub fn with_max_connections(max: usize) -> Flows {
+    /// A table holding live state for at most `max_connections` 4-tuples (beyond it the
+    /// least recently active tenth is evicted, and counted), and at most `max_records`
+    /// connection records and as many flagged-packet records.
+    pub fn with_limits(max_connections: usize, max_records: usize) -> Flows {
         Flows {
-            max_live: max.max(10),
+            max_live: max_connections.max(10),
+            max_records: max_records.max(1),
             ..Flows::default()
         }
+    }
+
+    fn records_max(&self) -> usize {
+        if self.max_records == 0 {
+            DEFAULT_MAX_RECORDS
+        } else {
+            self.max_records
+        }
+    }
+
+    /// Whether another connection record can be opened; marks where the cap was reached.
+    fn room_for_conn(&mut self, seg: &Segment) -> bool {
+        if self.conns.len() < self.records_max() {
+            return true;
+        }
+        self.memory.record_cap_frame.get_or_insert(seg.frame);
+        false
     }
 
     /// Evicts the least recently active tenth of the 4-tuples (at least one).
@@ -581,11 +616,12 @@ impl Flows {
         self.memory.evicted += (before - self.live.len()) as u64;
     }
 
-    /// Adds one segment; returns its findings.
-    pub fn push(&mut self, seg: &Segment) -> Flags {
-        self.segments += 1;
+    /// Adds one segment; returns its findings, or [`SkipReason::RecordCap`] when the
+    /// segment would start a connection past `max_records` (it is then not analysed).
+    pub fn push(&mut self, seg: &Segment) -> Result<Flags, SkipReason> {
         let k = key(seg);
         let mut flags = Flags::default();
+        self.segments += 1;
 
         let every = if self.sweep_every == 0 {
             SWEEP_EVERY
@@ -600,13 +636,24 @@ impl Flows {
         } else {
             self.max_live
         };
-        if self.live.len() >= max && !self.live.contains_key(&k) {
-            self.evict_oldest();
+        // At a limit, a tuple not in the table needs room first (a second lookup, only
+        // then).
+        if (self.live.len() >= max || self.conns.len() >= self.records_max())
+            && !self.live.contains_key(&k)
+        {
+            if !self.room_for_conn(seg) {
+                self.segments -= 1;
+                return Err(SkipReason::RecordCap);
+            }
+            if self.live.len() >= max {
+                self.evict_oldest();
+            }
         }
+        let records_max = self.records_max();
         // One lookup per segment: the entry, then the records beside it.
         let (live, conn_id) = match self.live.entry(k) {
-            Entry::Occupied(e) => {
-                let live = e.into_mut();
+            Entry::Occupied(mut e) => {
+                let live = e.get_mut();
                 let conn = &self.conns[live.conn as usize];
                 let dir = if seg.src == conn.client {
                     Dir::Orig
@@ -617,12 +664,20 @@ impl Flows {
                     self.memory.revived += 1;
                 }
                 if live.analysis().starts_new_stream(dir, seg) {
+                    if self.conns.len() >= records_max {
+                        // The tuple's old incarnation is over, and its new one gets no
+                        // record: its packets are skipped from here on.
+                        self.memory.record_cap_frame.get_or_insert(seg.frame);
+                        e.remove();
+                        self.segments -= 1;
+                        return Err(SkipReason::RecordCap);
+                    }
                     flags.set(Flag::ReusedPorts);
                     live.conn = new_conn(&mut self.conns, seg, Some(live.conn));
                     live.state = TupleState::Active(Box::default());
                 }
                 let id = live.conn;
-                (live, id)
+                (e.into_mut(), id)
             }
             Entry::Vacant(e) => {
                 let id = new_conn(&mut self.conns, seg, None);
@@ -689,16 +744,21 @@ impl Flows {
             for fl in flags.iter() {
                 self.flag_counts[fl as usize] += 1;
             }
-            self.flagged.push(Flagged {
-                frame: seg.frame,
-                ts: seg.ts,
-                conn: conn_id,
-                flags,
-            });
+            if self.flagged.len() < self.records_max() {
+                self.flagged.push(Flagged {
+                    frame: seg.frame,
+                    ts: seg.ts,
+                    conn: conn_id,
+                    flags,
+                });
+            } else {
+                self.memory.flagged_not_listed += 1;
+            }
         }
-        flags
+        Ok(flags)
     }
 
+    /// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
     fn handshake(&mut self, conn_id: u32, dir: Dir, seg: &Segment, flags: &mut Flags) {
         let f = seg.flags;
         let conn = &mut self.conns[conn_id as usize];
@@ -951,7 +1011,7 @@ mod tests {
     #[test]
     fn test_syn_flood_live_state_capped() {
         let s = ep(2, 80);
-        let mut f = Flows::with_max_connections(100);
+        let mut f = Flows::with_limits(100, DEFAULT_MAX_RECORDS);
         for i in 0..1000u32 {
             let c = Endpoint {
                 ip: std::net::IpAddr::from([10, 1, (i >> 8) as u8, i as u8]),
@@ -965,7 +1025,8 @@ mod tests {
                 i,
                 0,
                 TcpFlags::SYN,
-            ));
+            ))
+            .unwrap();
             assert!(f.live.len() <= 100);
         }
         assert!(f.memory.evicted >= 900, "{:?}", f.memory);
@@ -984,12 +1045,12 @@ mod tests {
             sweep_every: 4,
             ..Flows::default()
         };
-        f.push(&seg(1, 0, c, s, 100, 0, syn));
-        f.push(&seg(2, 1000, s, c, 500, 101, syn | ack));
-        f.push(&seg(3, 2000, c, s, 101, 501, ack));
-        f.push(&seg(4, 3000, s, c, 501, 101, fin | ack));
-        f.push(&seg(5, 4000, c, s, 101, 502, fin | ack));
-        f.push(&seg(6, 5000, s, c, 502, 102, ack));
+        f.push(&seg(1, 0, c, s, 100, 0, syn)).unwrap();
+        f.push(&seg(2, 1000, s, c, 500, 101, syn | ack)).unwrap();
+        f.push(&seg(3, 2000, c, s, 101, 501, ack)).unwrap();
+        f.push(&seg(4, 3000, s, c, 501, 101, fin | ack)).unwrap();
+        f.push(&seg(5, 4000, c, s, 101, 502, fin | ack)).unwrap();
+        f.push(&seg(6, 5000, s, c, 502, 102, ack)).unwrap();
         // Other traffic 70 s later: the sweep sees the first connection closed and quiet.
         for i in 0..4 {
             f.push(&seg(
@@ -1000,19 +1061,83 @@ mod tests {
                 7 + i as u32,
                 0,
                 ack,
-            ));
+            ))
+            .unwrap();
         }
         assert_eq!(f.memory.quieted, 1);
         // A late ACK of the old connection: state rebuilt, counted.
-        f.push(&seg(11, 71 * S, c, s, 102, 503, ack));
+        f.push(&seg(11, 71 * S, c, s, 102, 503, ack)).unwrap();
         assert_eq!(f.memory.revived, 1);
         // A new connection on the tuple: reuse, as Wireshark would flag it.
-        let flags = f.push(&seg(12, 72 * S, c, s, 9000, 0, syn));
+        let flags = f.push(&seg(12, 72 * S, c, s, 9000, 0, syn)).unwrap();
         assert!(flags.has(Flag::ReusedPorts));
         let rec = f.finish();
         let last = rec.conns.last().unwrap();
         let p = last.predecessor.unwrap();
         assert_eq!(p.conn, 0);
         assert_eq!(p.since_close_ns, Some(72 * S - 3000));
+    }
+
+    /// Past `max_records` connection records, a segment that would start a connection is
+    /// skipped and counted, the connections already recorded go on to their end, and a
+    /// new incarnation on a recorded tuple is skipped with the rest of its packets.
+    #[test]
+    fn test_record_cap_skips_new_connections_follows_old_ones() {
+        let s = ep(2, 80);
+        let (syn, ack) = (TcpFlags::SYN, TcpFlags::ACK);
+        let mut f = Flows::with_limits(DEFAULT_MAX_CONNECTIONS, 3);
+        let client = |i: u16| ep(1, 40000 + i);
+        for i in 0..3u16 {
+            f.push(&seg(u64::from(i) + 1, 10, client(i), s, 100, 0, syn))
+                .unwrap();
+        }
+        assert_eq!(f.memory.record_cap_frame, None);
+        // A fourth connection: no room.
+        assert_eq!(
+            f.push(&seg(4, 20, client(3), s, 100, 0, syn)),
+            Err(SkipReason::RecordCap)
+        );
+        assert_eq!(f.memory.record_cap_frame, Some(4));
+        // The first three are still followed: SYN-ACK and ACK.
+        f.push(&seg(5, 30, s, client(0), 500, 101, syn | ack))
+            .unwrap();
+        f.push(&seg(6, 40, client(0), s, 101, 501, ack)).unwrap();
+        // Its later packets are skipped too (the tuple has no record).
+        assert_eq!(
+            f.push(&seg(7, 50, s, client(3), 700, 101, syn | ack)),
+            Err(SkipReason::RecordCap)
+        );
+        // A new ISN on a recorded tuple would open a fourth record: skipped, and so is
+        // what follows on that tuple.
+        assert_eq!(
+            f.push(&seg(8, 60, client(1), s, 9000, 0, syn)),
+            Err(SkipReason::RecordCap)
+        );
+        assert_eq!(
+            f.push(&seg(9, 70, s, client(1), 800, 9001, syn | ack)),
+            Err(SkipReason::RecordCap)
+        );
+        let rec = f.finish();
+        assert_eq!(rec.conns.len(), 3);
+        assert_eq!(rec.segments, 5, "analysed: 3 SYNs, the SYN-ACK and the ACK");
+        assert_eq!(rec.conns[0].state, ConnState::S1);
+        assert_eq!(rec.memory.record_cap_frame, Some(4));
+    }
+
+    /// Flagged packets past the cap are counted in the flag counts, not listed.
+    #[test]
+    fn test_record_cap_flagged_packets_counted_not_listed() {
+        let (c, s) = (ep(1, 40000), ep(2, 80));
+        let mut f = Flows::with_limits(DEFAULT_MAX_CONNECTIONS, 2);
+        // The same SYN five times: four retries, each flagged.
+        for i in 0..5u64 {
+            f.push(&seg(i + 1, i as i64 * S, c, s, 100, 0, TcpFlags::SYN))
+                .unwrap();
+        }
+        let rec = f.finish();
+        assert_eq!(rec.flagged.len(), 2);
+        let flagged: u64 = rec.flagged.len() as u64 + rec.memory.flagged_not_listed;
+        assert_eq!(rec.memory.flagged_not_listed, 2, "{:?}", rec.memory);
+        assert_eq!(flagged, 4);
     }
 }

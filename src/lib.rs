@@ -65,6 +65,9 @@ pub struct Options {
     pub slow_ns: i64,
     /// Most 4-tuples with live state ([`flows::DEFAULT_MAX_CONNECTIONS`]).
     pub max_connections: usize,
+    /// Most connection records, and most flagged-packet records
+    /// ([`flows::DEFAULT_MAX_RECORDS`]).
+    pub max_records: usize,
     /// Which TCP segments to analyse; the rest are counted as `filtered`.
     pub filter: Filter,
 }
@@ -74,6 +77,7 @@ impl Default for Options {
         Options {
             slow_ns: 200_000_000,
             max_connections: flows::DEFAULT_MAX_CONNECTIONS,
+            max_records: flows::DEFAULT_MAX_RECORDS,
             filter: Filter::default(),
         }
     }
@@ -105,7 +109,7 @@ pub fn analyze_reader_with(
     progress: &mut dyn FnMut(u64),
 ) -> CaptureReport {
     let slow_ns = opts.slow_ns;
-    let mut flows = flows::Flows::with_max_connections(opts.max_connections);
+    let mut flows = flows::Flows::with_limits(opts.max_connections, opts.max_records);
     let mut skipped = SkipCounts::default();
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
     let end = reader.for_each(|record| match record {
@@ -117,7 +121,9 @@ pub fn analyze_reader_with(
             last_ts = Some(frame.ts);
             match decode::decode(&frame) {
                 Ok(seg) if opts.filter.keeps(&seg) => {
-                    flows.push(&seg);
+                    if let Err(reason) = flows.push(&seg) {
+                        skipped.add(reason);
+                    }
                 }
                 Ok(_) => skipped.add(skip::SkipReason::Filtered),
                 Err(reason) => skipped.add(reason),

@@ -121,6 +121,9 @@ fn report_problems(captures: &[CaptureReport], unreadable: &[ReadError]) -> bool
             let level = if p.is_warning() { "warning" } else { "error" };
             eprintln!("pcapdiag: {level}: {p}");
         }
+        for note in c.limit_notes() {
+            eprintln!("pcapdiag: note: {}: {note}", c.file);
+        }
     }
     !unreadable.is_empty()
         || captures

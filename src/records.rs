@@ -163,7 +163,7 @@ mod tests {
         let v: Vec<usize> = r.iter().copied().collect();
         assert_eq!(v.len(), n);
         assert_eq!(v[CHUNK + 1], 7);
-        assert_eq!(r.iter().rev().next(), Some(&((n - 1) * 10)));
+        assert_eq!(r.iter().next_back(), Some(&((n - 1) * 10)));
         let par: Vec<usize> = r.par_iter().copied().collect();
         assert_eq!(par, v, "parallel collect keeps the order");
         assert_eq!(

@@ -26,11 +26,14 @@ pub enum SkipReason {
     NoTimestamp,
     /// Left out by `--port`, `--since` or `--until`.
     Filtered,
+    /// A segment that would have started a connection after `--max-records` connection
+    /// records were held (memory is bounded; the connections before it are complete).
+    RecordCap,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 10] = [
         SkipReason::UnsupportedLinktype,
         SkipReason::NotIp,
         SkipReason::NotTcp,
@@ -40,6 +43,7 @@ impl SkipReason {
         SkipReason::UnknownInterface,
         SkipReason::NoTimestamp,
         SkipReason::Filtered,
+        SkipReason::RecordCap,
     ];
 
     /// Stable snake_case code.
@@ -54,6 +58,7 @@ impl SkipReason {
             SkipReason::UnknownInterface => "unknown_interface",
             SkipReason::NoTimestamp => "no_timestamp",
             SkipReason::Filtered => "filtered",
+            SkipReason::RecordCap => "record_cap",
         }
     }
 
@@ -69,6 +74,9 @@ impl SkipReason {
             SkipReason::UnknownInterface => "pcapng packet for an undeclared interface",
             SkipReason::NoTimestamp => "pcapng simple packet block (no timestamp)",
             SkipReason::Filtered => "left out by --port/--since/--until",
+            SkipReason::RecordCap => {
+                "would start a connection past --max-records (not analysed, to bound memory)"
+            }
         }
     }
 }

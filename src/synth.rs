@@ -31,6 +31,43 @@ pub use writer::{Endian, PcapOptions, PcapWriter, PcapngWriter};
 
 use std::io::{self, Write};
 
+/// Writes a SYN flood into `out` (nanosecond pcap): `n` SYNs, 1 µs apart, from distinct
+/// client 4-tuples (65,536 ports per source address, sources across 10.0.0.0/8) to
+/// 192.168.0.1:80, none answered. Each SYN is a new connection attempt: the adversarial
+/// case for memory. Returns `out`, flushed.
+pub fn write_syn_flood<W: Write>(n: u64, out: W) -> io::Result<W> {
+    let mut w = PcapWriter::new(
+        out,
+        PcapOptions {
+            nanos: true,
+            ..PcapOptions::default()
+        },
+    )?;
+    let mut buf = Vec::with_capacity(128);
+    for i in 0..n {
+        let host = (i >> 16) as u32;
+        let spec = TcpSpec {
+            src: std::net::IpAddr::from((0x0a00_0000 | (host & 0x00ff_ffff)).to_be_bytes()),
+            dst: std::net::IpAddr::from([192, 168, 0, 1]),
+            sport: (i & 0xffff) as u16,
+            dport: 80,
+            seq: (i as u32).wrapping_mul(2_654_435_761),
+            flags: Flags::SYN,
+            window: 64240,
+            mss: Some(1460),
+            sack_perm: true,
+            ts: Some((i as u32, 0)),
+            wscale: Some(7),
+            ..TcpSpec::default()
+        };
+        frame_into(&Encap::Ethernet, &spec, &mut buf);
+        w.write(1_700_000_000_000_000_000 + i * 1_000, &buf)?;
+    }
+    let mut out = w.into_inner();
+    out.flush()?;
+    Ok(out)
+}
+
 /// The container format [`write_capture`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaptureFormat {

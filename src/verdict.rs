@@ -754,7 +754,7 @@ impl PortUse {
 
     /// From (SNAT address and server, SNAT port, held from, held to) per connection.
     fn from_spans(mut spans: Vec<((IpAddr, Endpoint), u16, i64, i64)>) -> PortUse {
-        spans.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        spans.sort_unstable_by_key(|s| (s.0, s.1, s.2));
         let mut groups: Vec<((IpAddr, Endpoint), PortGroup)> = Vec::new();
         let mut i = 0;
         while i < spans.len() {

@@ -285,3 +285,48 @@ fn test_usage_errors_exit_2() {
         "{help}"
     );
 }
+
+/// A SYN flood past both memory limits: the live state is evicted and counted, segments
+/// that would start a connection past `--max-records` are skipped under `record_cap`, every
+/// frame is still accounted for, the report and standard error say what the limits cost,
+/// and the exit status stays 0 (everything read was analysed or counted).
+#[test]
+fn test_syn_flood_past_the_record_and_state_caps() {
+    const SYNS: u64 = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.pcap");
+    synth::write_syn_flood(SYNS, std::fs::File::create(&path).unwrap()).unwrap();
+    let out = pcapdiag()
+        .args(["analyze", "--json", "--max-records", "2000"])
+        .args(["--max-connections", "500"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cap = &v["captures"][0];
+    assert_eq!(cap["frames"]["read"], SYNS);
+    assert_eq!(cap["frames"]["analysed"], 2000);
+    assert_eq!(cap["frames"]["skipped"], SYNS - 2000);
+    let by_reason = cap["skipped_by_reason"].as_array().unwrap();
+    assert_eq!(by_reason.len(), 1, "{by_reason:?}");
+    assert_eq!(by_reason[0]["reason"], "record_cap");
+    assert_eq!(by_reason[0]["frames"], SYNS - 2000);
+    assert_eq!(cap["connections"].as_array().unwrap().len(), 2000);
+    assert_eq!(cap["attempts"].as_array().unwrap().len(), 2000);
+    assert_eq!(cap["state"]["record_cap_frame"], 2001);
+    let evicted = cap["state"]["evicted"].as_u64().unwrap();
+    assert!(evicted >= 1500, "evicted {evicted}");
+    assert!(stderr.contains("reached --max-records") && stderr.contains("frame 2001"));
+    assert!(stderr.contains("evicted"), "{stderr}");
+    // The terminal report says it too.
+    let out = pcapdiag()
+        .args(["analyze", "--max-records", "2000"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("record_cap"), "{text}");
+    assert!(text.contains("note: the connection records reached --max-records"));
+}

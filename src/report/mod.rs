@@ -444,6 +444,41 @@ impl CaptureReport {
         }
     }
 
+    /// What the memory limits cost this capture, one sentence each (empty when no limit
+    /// was reached): the report says so wherever it shows the capture.
+    pub fn limit_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let m = &self.state;
+        if let Some(frame) = m.record_cap_frame {
+            let skipped = self
+                .skipped_by_reason
+                .iter()
+                .find(|r| r.reason == crate::skip::SkipReason::RecordCap.code())
+                .map_or(0, |r| r.frames);
+            notes.push(format!(
+                "the connection records reached --max-records ({} connections) at frame {frame}: \
+                 {skipped} later frames that would have started a connection were skipped \
+                 (record_cap); raise --max-records to analyse them",
+                self.connections.len()
+            ));
+        }
+        if m.flagged_not_listed > 0 {
+            notes.push(format!(
+                "{} flagged packets past --max-records are in the flag counts but not listed",
+                m.flagged_not_listed
+            ));
+        }
+        if m.evicted > 0 {
+            notes.push(format!(
+                "the live state of {} connections was evicted (more than --max-connections \
+                 were live at once); a later packet on one started a new connection record \
+                 without its history",
+                m.evicted
+            ));
+        }
+        notes
+    }
+
     /// The attempts sorted slowest first (no SYN-ACK counts as slowest), at most `n`.
     pub fn slowest(&self, n: usize) -> Vec<&Attempt> {
         let mut v: Vec<&Attempt> = self.attempts.iter().collect();

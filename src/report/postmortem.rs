@@ -167,6 +167,9 @@ fn sources(report: &Report) -> Vec<Block> {
             let level = if p.is_warning() { "warning" } else { "error" };
             line.push(t(format!("; {level}: {p}")));
         }
+        for note in cap.limit_notes() {
+            line.push(t(format!("; note: {note}")));
+        }
         items.push(line);
     }
     for e in &report.unreadable {

@@ -386,6 +386,9 @@ fn capture(
         ]);
     }
     writeln!(out, "{t}")?;
+    for note in cap.limit_notes() {
+        writeln!(out, "note: {note}")?;
+    }
 
     if !cap.connection_states.is_empty() {
         let mut t = table(&["conn_state", "meaning", "connections"]);
