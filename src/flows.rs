@@ -23,7 +23,9 @@ use crate::seq::Seq;
 use crate::skip::SkipReason;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::collections::hash_map::Entry;
+use std::num::NonZeroU64;
 
 /// Retries closer than this to the previous SYN count as immediate.
 const QUICK_RETRY_NS: i64 = 100_000_000;
@@ -130,9 +132,12 @@ impl Serialize for History {
 }
 
 /// A packet reference: where to find it in the capture, and when it was seen.
+///
+/// Frame numbers are 1-based, so the frame is a `NonZeroU64` and an `Option<Pkt>` (an
+/// attempt holds five) costs no more than a `Pkt`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Pkt {
-    pub frame: u64,
+    frame: NonZeroU64,
     /// Nanoseconds since the Unix epoch.
     pub ts: i64,
 }
@@ -140,9 +145,15 @@ pub struct Pkt {
 impl Pkt {
     fn of(seg: &Segment) -> Pkt {
         Pkt {
-            frame: seg.frame,
+            // Only a hand-built segment has frame 0; it is recorded as frame 1.
+            frame: NonZeroU64::new(seg.frame).unwrap_or(NonZeroU64::MIN),
             ts: seg.ts,
         }
+    }
+
+    /// The frame number (1-based, as Wireshark's `frame.number`).
+    pub fn frame(&self) -> u64 {
+        self.frame.get()
     }
 }
 
@@ -290,8 +301,8 @@ pub struct Attempt {
     pub opt_layout: u64,
     pub ip_id: u16,
     pub ttl: u8,
-    /// Every SYN with this ISN, first one first.
-    pub syns: Vec<SynTry>,
+    /// Every SYN with this ISN, first one first (inline: most attempts have one).
+    pub syns: SmallVec<[SynTry; 1]>,
     /// SYNs that were the same packet captured again (on another interface), not counted
     /// as tries.
     pub copies: u32,
@@ -807,7 +818,7 @@ impl Flows {
                             opt_layout: seg.opts.layout,
                             ip_id: seg.ip_id,
                             ttl: seg.ttl,
-                            syns: vec![SynTry {
+                            syns: smallvec::smallvec![SynTry {
                                 pkt: Pkt::of(seg),
                                 tsval: seg.opts.ts.map(|t| t.0),
                                 ip_id: seg.ip_id,

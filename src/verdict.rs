@@ -541,7 +541,7 @@ fn client_evidence(c: &Attempt) -> Vec<Evidence> {
         if let Some(p) = p {
             ev.push(Evidence {
                 side: Side::Client,
-                frame: p.frame,
+                frame: p.frame(),
                 ts: p.ts,
                 what,
             });
@@ -563,7 +563,7 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
         if let Some(p) = p {
             ev.push(Evidence {
                 side: Side::Rs,
-                frame: p.frame,
+                frame: p.frame(),
                 ts: clock.to_client(p.ts),
                 what,
             });
@@ -701,7 +701,7 @@ fn lost_syn_cause(
         {
             v.evidence.push(Evidence {
                 side: Side::Rs,
-                frame: other.first_syn().frame,
+                frame: other.first_syn().frame(),
                 ts: clock.to_client(other.first_syn().ts),
                 what: "another client's SYN on the same SNAT tuple",
             });
@@ -828,7 +828,7 @@ fn collision_details(
         if let Some(x) = prev.closed {
             v.evidence.push(Evidence {
                 side: Side::Rs,
-                frame: x.frame,
+                frame: x.frame(),
                 ts: clock.to_client(x.ts),
                 what: "previous connection on the tuple closed",
             });

@@ -116,12 +116,12 @@ fn delay_of(a: &Attempt) -> i64 {
 
 /// The client-side packets of an attempt, for the table without verdicts.
 fn attempt_frames(a: &Attempt) -> impl Iterator<Item = u64> + '_ {
-    let mut v: Vec<u64> = a.syns.iter().map(|s| s.pkt.frame).collect();
+    let mut v: Vec<u64> = a.syns.iter().map(|s| s.pkt.frame()).collect();
     v.extend(
         [a.stale_ack, a.stale_rst, a.refused, a.synack]
             .into_iter()
             .flatten()
-            .map(|p| p.frame),
+            .map(|p| p.frame()),
     );
     v.sort_unstable();
     v.into_iter()

@@ -454,21 +454,21 @@ fn capture(
                     )
                 })
                 .collect();
-            let mut ev = vec![format!("SYN #{}", a.first_syn().frame)];
+            let mut ev = vec![format!("SYN #{}", a.first_syn().frame())];
             if let Some(p) = a.stale_ack {
-                ev.push(format!("stale ACK #{}", p.frame));
+                ev.push(format!("stale ACK #{}", p.frame()));
             }
             if let Some(p) = a.stale_rst {
-                ev.push(format!("RST #{}", p.frame));
+                ev.push(format!("RST #{}", p.frame()));
             }
             for s in a.syns.iter().skip(1) {
-                ev.push(format!("SYN #{}", s.pkt.frame));
+                ev.push(format!("SYN #{}", s.pkt.frame()));
             }
             if let Some(p) = a.refused {
-                ev.push(format!("RST #{}", p.frame));
+                ev.push(format!("RST #{}", p.frame()));
             }
             if let Some(p) = a.synack {
-                ev.push(format!("SYN-ACK #{}", p.frame));
+                ev.push(format!("SYN-ACK #{}", p.frame()));
             }
             let outcome = match a.outcome {
                 Outcome::Established => "established",
