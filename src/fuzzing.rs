@@ -80,8 +80,9 @@ pub const LINKTYPES: [u16; 11] = [
 /// bits); otherwise it indexes [`LINKTYPES`]. `fuzz/seed.sh` and [`decode_input`] write
 /// frames in this form.
 ///
-/// Never panics: every frame decodes to a segment or a skip reason. Inputs shorter than
-/// 4 bytes are ignored.
+/// Never panics: every frame decodes to a segment or a skip reason, and where
+/// [`decode::decode_common`] (the fast path) decodes the frame, it agrees with
+/// [`decode::decode_lax`] (it panics if not). Inputs shorter than 4 bytes are ignored.
 pub fn decode_bytes(data: &[u8]) {
     let Some((head, frame)) = data.split_at_checked(4) else {
         return;
@@ -93,7 +94,7 @@ pub fn decode_bytes(data: &[u8]) {
         LINKTYPES[sel as usize % LINKTYPES.len()]
     };
     let uncaptured = u32::from(u16::from_be_bytes([head[2], head[3]]));
-    let _ = decode::decode(&Frame {
+    let frame = Frame {
         number: 1,
         offset: 0,
         ts: 0,
@@ -101,7 +102,12 @@ pub fn decode_bytes(data: &[u8]) {
         linktype,
         data: frame,
         orig_len: (frame.len() as u32).saturating_add(uncaptured),
-    });
+    };
+    // The fast path must agree with the general decoder wherever it answers.
+    let lax = decode::decode_lax(&frame);
+    if let Some(common) = decode::decode_common(&frame) {
+        assert_eq!(Ok(common), lax, "decode_common differs from decode_lax");
+    }
 }
 
 /// A frame as [`decode_bytes`] input (the inverse of its parsing): for seeding.
