@@ -89,6 +89,31 @@ impl<T> Records<T> {
     }
 }
 
+impl<T: Send> Records<T> {
+    /// `f` over every record of `src`, in parallel, keeping the `Some`s in order. Each
+    /// worker fills a vector for one chunk of `src`; they are moved into the result one
+    /// at a time and freed, so the result is never held twice. (A parallel `collect` into a
+    /// `Vec` concatenates at the end: on a 1 GB pair its 26 MB of verdicts were held twice
+    /// at the peak.)
+    pub fn par_filter_map<'a, S: Sync + 'a>(
+        src: &'a Records<S>,
+        f: impl Fn(&'a S) -> Option<T> + Sync,
+    ) -> Records<T> {
+        let parts: Vec<Vec<T>> = src
+            .chunks
+            .par_iter()
+            .map(|chunk| chunk.iter().filter_map(&f).collect())
+            .collect();
+        let mut out = Records::new();
+        for part in parts {
+            for v in part {
+                out.push(v);
+            }
+        }
+        out
+    }
+}
+
 impl<T> Index<usize> for Records<T> {
     type Output = T;
     fn index(&self, i: usize) -> &T {

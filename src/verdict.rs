@@ -12,9 +12,9 @@ use crate::clock::ClockModel;
 use crate::correlate::Pairing;
 use crate::decode::Endpoint;
 use crate::flows::{Attempt, GapClass, Outcome};
+use crate::records::Records;
 use crate::report::CaptureReport;
 use crate::seq::Seq;
-use rayon::prelude::*;
 use serde::{Serialize, Serializer};
 use std::net::IpAddr;
 
@@ -345,20 +345,19 @@ pub struct Context<'a> {
 }
 
 /// Judges every selected client attempt.
-pub fn judge_all(ctx: &Context<'_>) -> Vec<AttemptVerdict> {
+pub fn judge_all(ctx: &Context<'_>) -> Records<AttemptVerdict> {
     let rs_index = ctx.rs.map(RsIndex::new);
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
-    ctx.client
-        .attempts
-        .par_iter()
-        .filter(|a| ctx.pairing.is_none_or(|p| p.selected[a.id as usize]))
-        .map(|a| judge(ctx, rs_index.as_ref(), a))
-        .collect()
+    Records::par_filter_map(&ctx.client.attempts, |a| {
+        ctx.pairing
+            .is_none_or(|p| p.selected[a.id as usize])
+            .then(|| judge(ctx, rs_index.as_ref(), a))
+    })
 }
 
 /// Counts, shares and delays per verdict, most frequent first.
-pub fn summarize(verdicts: &[AttemptVerdict]) -> Vec<VerdictRow> {
+pub fn summarize(verdicts: &Records<AttemptVerdict>) -> Vec<VerdictRow> {
     let total = verdicts.len().max(1) as u64;
     let mut rows: Vec<VerdictRow> = Cause::ALL
         .iter()

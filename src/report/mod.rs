@@ -286,7 +286,7 @@ pub struct VerdictReport {
     /// `both`, or `client_only` when one capture was given.
     pub sides: &'static str,
     pub by_verdict: Vec<VerdictRow>,
-    pub attempts: Vec<AttemptVerdict>,
+    pub attempts: Records<AttemptVerdict>,
 }
 
 /// Where every frame went.

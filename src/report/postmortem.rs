@@ -5,6 +5,7 @@
 
 use super::frames::{self, Summary};
 use super::{PairResult, Report, ms, tuple, utc};
+use crate::records::Records;
 use crate::verdict::{AttemptVerdict, Cause, Side, VerdictRow};
 use polars::prelude::*;
 
@@ -373,7 +374,7 @@ fn worst_attempt(v: &super::VerdictReport) -> Option<&AttemptVerdict> {
 }
 
 /// Signatures of attempts that were not slow, with their counts, in `Cause` order.
-fn quick_signatures(attempts: &[AttemptVerdict]) -> Vec<(Cause, usize)> {
+fn quick_signatures(attempts: &Records<AttemptVerdict>) -> Vec<(Cause, usize)> {
     Cause::ALL
         .iter()
         .map(|&cause| {
