@@ -1,157 +1,494 @@
 #!/usr/bin/env bash
-# Throughput and peak memory of pcapdiag on a large synthetic capture, against two
-# references: the floor (examples/count.rs: pcap-parser's streaming reader counting
-# records, nothing else) and, if installed, tshark computing its tcp.analysis flags.
+# benches/bench.sh: the project's benchmark. Time and peak memory of pcapdiag on large
+# generated captures, beside the floor (only reading the packets) and tshark.
 #
-# Usage: benches/bench.sh [--packets N] [--pair]   (from any directory; default N = 1000000)
-#   --pair: a client-side and an RS-side capture of N packets each (examples/gen --pair),
-#   measured as a pair: (a) counts both files one after the other, (b) analyses the pair
-#   (both read in parallel, then paired), (c) runs tshark on each file in turn.
+# Usage: benches/bench.sh [--single | --scale | --flood [M]] [--packets N] [--keep | --no-keep]
 #
-# Builds the release binary and the examples gen and count, generates the capture once
-# (cached as target/bench/short-<N>.pcap: short connections, 3 % anomalous attempts,
-# seed 1), then runs count and pcapdiag 3 times each (best of 3) and tshark once. Peak RSS
-# comes from /usr/bin/time -v (Debian package `time`).
+# Modes (at most one; run from any directory):
+#   (default)    pair mode. A client-side and an RS-side capture of about N packets each
+#                (examples/gen --pair: through DNAT and SNAT, 3 % anomalous attempts,
+#                seed 1, RS clock 12.5 ms off with 20 ppm skew). Measured side by side:
+#                  (a)  the floor: both files read and counted one after the other, by
+#                       examples/count (pcap-parser's reader) and by capinfos -c (if
+#                       installed); the faster of the two is the floor. Best of 3 each.
+#                  (b)  pcapdiag analyze --quiet CLIENT RS > /dev/null: the terminal
+#                       report, the main job. Best of 3.
+#                  (b') pcapdiag analyze --quiet --json CLIENT RS > /dev/null. Best of 3.
+#                  (c)  tshark -n -r FILE -Y tcp.analysis.flags -T fields -e frame.number
+#                       on each file in turn, once, with an empty WIRESHARK_CONFIG_DIR
+#                       (skipped when tshark is not installed).
+#                Prints packets, MB, seconds, packets/s, MB/s, peak RSS, and b/a and c/b.
+#   --single     the same on one capture of about N packets (examples/gen, 256 clients).
+#   --scale      linearity: pairs of N/16, N/4 and N packets per side (1x, 4x, 16x). For
+#                each: the floor, and (b) best of 3 with its ns per packet and peak RSS.
+#   --flood [M]  a SYN flood: M SYNs from distinct 4-tuples, none answered
+#                (examples/synflood; M defaults to 2000000). Time and peak RSS of
+#                pcapdiag analyze --quiet FILE with default options, with
+#                --max-connections 100000 (live state), and with --max-records 100000
+#                (records). Best of 3 each.
+#
+# Options:
+#   --packets N  packets per side (default 5000000; for --scale, the largest size)
+#   --pair       pair mode (the default; accepted for old command lines)
+#   --keep       keep the generated captures in target/bench/ for later runs (the default)
+#   --no-keep    delete the captures this run generated when it ends
+#   -h, --help   this text
+#
+# First builds, in release mode, pcapdiag and the examples gen, count and synflood.
+# Captures are generated once and cached in target/bench/ (CARGO_TARGET_DIR is honoured)
+# under names that hold their size: pair-N.{client,rs}.pcap, short-N.pcap, synflood-M.pcap.
+# They are written under a .tmp.PID name and renamed when complete, so an interrupted run
+# never leaves a partial capture that a later run would reuse. Free disk space is checked
+# before generating (a 5 M pair takes about 4 GB). Times are wall clock, with the files in
+# the page cache (each file is read once before timing). Peak RSS comes from
+# /usr/bin/time -v (Debian package `time`); without it RSS is not measured. Progress goes
+# to standard error, the tables to standard output.
 set -euo pipefail
+export LC_ALL=C
 
-packets=1000000
-pair=""
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --pair)
-            pair=1
-            shift
-            ;;
-        --packets)
-            [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "--packets needs a number" >&2; exit 2; }
-            packets=$2
-            shift 2
-            ;;
-        -h | --help)
-            sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-            exit 0
-            ;;
-        *)
-            echo "unknown argument: $1 (usage: bench.sh [--packets N])" >&2
-            exit 2
-            ;;
-    esac
-done
+# --- arguments -----------------------------------------------------------------------
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BENCH_DIR="$TARGET/bench"
-mkdir -p "$BENCH_DIR"
+MODE=pair
+PACKETS=5000000
+PACKETS_GIVEN=""
+FLOOD=2000000
+KEEP=1
 
-TIME=/usr/bin/time
-if [[ ! -x $TIME ]]; then
-    echo "note: $TIME not found, peak RSS not measured (Debian/Ubuntu: apt-get install time)" >&2
-    TIME=""
-fi
+usage() { awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench.sh: $*"; exit 1; }
+usage_error() { log "bench.sh: $*"; log "usage: benches/bench.sh [--single | --scale | --flood [M]] [--packets N] [--keep | --no-keep] (--help for more)"; exit 2; }
 
-echo "building (release): pcapdiag, examples gen and count ..." >&2
-cargo build --release --quiet --bin pcapdiag --example gen --example count
-PCAPDIAG="$TARGET/release/pcapdiag"
-GEN="$TARGET/release/examples/gen"
-COUNT="$TARGET/release/examples/count"
-
-if [[ -n $pair ]]; then
-    prefix="$BENCH_DIR/pair-$packets"
-    if [[ ! -s $prefix.rs.pcap ]]; then
-        echo "generating $prefix.{client,rs}.pcap ..." >&2
-        "$GEN" --pair --packets "$packets" --anomaly-rate 0.03 --seed 1 --offset-ms 12.5 --skew-ppm 20 -o "$prefix" >&2
-    fi
-    files=("$prefix.client.pcap" "$prefix.rs.pcap")
-else
-    capture="$BENCH_DIR/short-$packets.pcap"
-    if [[ ! -s $capture ]]; then
-        echo "generating $capture ..." >&2
-        "$GEN" --packets "$packets" --anomaly-rate 0.03 --seed 1 --clients 256 -o "$capture.tmp"
-        mv -f "$capture.tmp" "$capture"
-    fi
-    files=("$capture")
-fi
-capture="${files[*]}"
-bytes=0 records=0
-for f in "${files[@]}"; do
-    bytes=$((bytes + $(stat -c %s "$f")))
-    records=$((records + $("$COUNT" "$f" | awk '{print $2}')))
-done
-
-now() { date +%s.%N; }
-
-# measure NAME CMD...: runs CMD (stdout to /dev/null) once; sets LAST_S and LAST_RSS_KB.
-measure() {
-    local rss_file start end
-    rss_file=$(mktemp)
-    start=$(now)
-    if [[ -n $TIME ]]; then
-        "$TIME" -v -o "$rss_file" "$@" >/dev/null
-    else
-        "$@" >/dev/null
-    fi
-    end=$(now)
-    LAST_S=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    LAST_RSS_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$rss_file")
-    LAST_RSS_KB=${LAST_RSS_KB:-0}
-    rm -f "$rss_file"
+set_mode() {
+    [[ $MODE == pair || $MODE == "$1" ]] || usage_error "--$MODE and --$1 cannot be combined"
+    MODE=$1
 }
 
-# best_of N NAME CMD...: the fastest of N runs; sets BEST_S and BEST_RSS_KB (the peak RSS
-# of that run).
-best_of() {
-    local n=$1 i
-    shift
-    BEST_S="" BEST_RSS_KB=0
-    for ((i = 1; i <= n; i++)); do
-        measure "$@"
-        echo "  run $i: ${LAST_S} s, peak RSS $((LAST_RSS_KB / 1024)) MiB" >&2
-        if [[ -z $BEST_S ]] || awk -v a="$LAST_S" -v b="$BEST_S" 'BEGIN { exit !(a < b) }'; then
-            BEST_S=$LAST_S BEST_RSS_KB=$LAST_RSS_KB
+is_count() { [[ $1 =~ ^[0-9]+$ ]] && (( ${#1} <= 12 )); }
+
+parse_args() {
+    while (( $# > 0 )); do
+        case "$1" in
+            --single | --scale)
+                set_mode "${1#--}"
+                shift ;;
+            --flood)
+                set_mode flood
+                shift
+                if (( $# > 0 )) && [[ $1 != -* ]]; then
+                    is_count "$1" || usage_error "--flood takes a number of SYNs, got '$1'"
+                    FLOOD=$((10#$1))
+                    shift
+                fi ;;
+            --packets)
+                if (( $# < 2 )) || ! is_count "$2"; then usage_error "--packets needs a number"; fi
+                PACKETS=$((10#$2)) PACKETS_GIVEN=1
+                shift 2 ;;
+            --pair) shift ;;  # the default; accepted for old command lines
+            --keep) KEEP=1; shift ;;
+            --no-keep) KEEP=""; shift ;;
+            -h | --help) usage; exit 0 ;;
+            *) usage_error "unknown argument: $1" ;;
+        esac
+    done
+    case $MODE in
+        flood)
+            [[ -z $PACKETS_GIVEN ]] || usage_error "--flood takes its size as --flood M, not --packets"
+            (( FLOOD >= 1 )) || usage_error "--flood needs at least 1 SYN" ;;
+        scale) (( PACKETS >= 16000 )) || usage_error "--scale needs --packets of at least 16000 (N/16 >= 1000)" ;;
+        *) (( PACKETS >= 1000 )) || usage_error "--packets needs at least 1000" ;;
+    esac
+}
+
+# --- setup ---------------------------------------------------------------------------
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+[[ $TARGET == /* ]] || TARGET=$REPO/$TARGET  # cargo runs in REPO
+BENCH_DIR=$TARGET/bench
+PCAPDIAG=$TARGET/release/pcapdiag
+GEN=$TARGET/release/examples/gen
+COUNT=$TARGET/release/examples/count
+SYNFLOOD=$TARGET/release/examples/synflood
+TIME_BIN=/usr/bin/time
+TSHARK=$(command -v tshark || true)
+CAPINFOS=$(command -v capinfos || true)
+TSHARK_NOTE=""  # why (c) is missing, if it is
+TMP_PATHS=()  # removed on exit
+GENERATED=()  # captures made by this run (removed on exit with --no-keep)
+
+cleanup() {
+    local p
+    for p in "${TMP_PATHS[@]}"; do rm -rf -- "$p"; done
+    if [[ -z $KEEP ]]; then
+        for p in "${GENERATED[@]}"; do rm -f -- "$p"; done
+    fi
+}
+
+setup() {
+    [[ -n ${EPOCHREALTIME:-} ]] || die "needs bash >= 5 (EPOCHREALTIME)"
+    if [[ ! -x $TIME_BIN ]]; then
+        log "note: $TIME_BIN not found: peak RSS is not measured (Debian: apt-get install time)"
+        TIME_BIN=""
+    fi
+    log "building (release): pcapdiag, examples gen, count and synflood ..."
+    (cd "$REPO" && cargo build --release --quiet --bin pcapdiag --example gen --example count --example synflood) \
+        || die "cargo build failed"
+    mkdir -p "$BENCH_DIR"
+    remove_stale_tmp
+    RSS_FILE=$(mktemp)
+    TMP_PATHS+=("$RSS_FILE")
+}
+
+# Temporary captures of runs that were killed: NAME.tmp.PID.*, with PID no longer running.
+remove_stale_tmp() {
+    local f pid
+    for f in "$BENCH_DIR"/*.tmp.*; do
+        [[ -e $f ]] || continue
+        pid=${f##*.tmp.}
+        pid=${pid%%.*}
+        if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+            log "removing $f (left by an interrupted run)"
+            rm -f -- "$f"
         fi
     done
 }
 
-# The floor: every file read and counted, one after the other.
-echo "(a) count: $COUNT on ${capture}" >&2
-best_of 3 bash -c 'for f in "$@"; do "'"$COUNT"'" "$f"; done' _ "${files[@]}"
-a_s=$BEST_S a_rss=$BEST_RSS_KB
+# --- generating captures (cached, atomic) --------------------------------------------
 
-echo "(b) pcapdiag: $PCAPDIAG analyze --json ${capture} > /dev/null" >&2
-best_of 3 "$PCAPDIAG" analyze --quiet --json "${files[@]}"
-b_s=$BEST_S b_rss=$BEST_RSS_KB
-
-c_s="" c_rss=0
-if command -v tshark >/dev/null; then
-    echo "(c) tshark: tshark -r $capture -Y tcp.analysis.flags -T fields -e frame.number > /dev/null (once)" >&2
-    conf=$(mktemp -d)
-    measure env WIRESHARK_CONFIG_DIR="$conf" bash -c \
-        'for f in "$@"; do tshark -n -r "$f" -Y tcp.analysis.flags -T fields -e frame.number; done' _ "${files[@]}"
-    rm -rf "$conf"
-    c_s=$LAST_S c_rss=$LAST_RSS_KB
-    echo "  run 1: ${c_s} s, peak RSS $((c_rss / 1024)) MiB" >&2
-else
-    echo "(c) tshark not installed: skipped" >&2
-fi
-
-echo
-echo "capture: $capture"
-echo "machine: $(nproc) CPUs, $(lscpu 2>/dev/null | awk -F': +' '/^Model name/ { print $2; exit }' || true)"
-row() { # name seconds rss_kb runs
-    awk -v name="$1" -v s="$2" -v rss="$3" -v p="$records" -v b="$bytes" -v runs="$4" 'BEGIN {
-        printf "%-34s %10d %8.1f %9.3f %12.0f %9.1f %9.1f   %s\n",
-            name, p, b / 1e6, s, (s > 0 ? p / s : 0), (s > 0 ? b / 1e6 / s : 0), rss / 1024, runs }'
+# ensure_space BYTES WHAT: stop unless BYTES plus 1 GiB are free in BENCH_DIR.
+ensure_space() {
+    local need=$1 what=$2 free
+    free=$(($(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }') * 1024))
+    if (( free < need + (1 << 30) )); then
+        die "$(awk -v n="$need" -v f="$free" -v d="$BENCH_DIR" -v w="$what" 'BEGIN {
+            printf "not enough disk space for %s: needs about %.1f GB (plus 1 GiB to spare), %.1f GB free in %s", w, n / 1e9, f / 1e9, d }')"
+    fi
 }
-printf "%-34s %10s %8s %9s %12s %9s %9s   %s\n" \
-    "" "packets" "MB" "seconds" "packets/s" "MB/s" "RSS MiB" "runs"
-row "(a) count (floor)" "$a_s" "$a_rss" "best of 3"
-row "(b) pcapdiag analyze --json" "$b_s" "$b_rss" "best of 3"
-if [[ -n $c_s ]]; then
-    row "(c) tshark -Y tcp.analysis.flags" "$c_s" "$c_rss" "1"
-fi
-echo
-awk -v a="$a_s" -v b="$b_s" 'BEGIN { printf "b/a = %.1f  (pcapdiag time over the floor)\n", (a > 0 ? b / a : 0) }'
-if [[ -n $c_s ]]; then
-    awk -v b="$b_s" -v c="$c_s" 'BEGIN { printf "c/b = %.1f  (tshark time over pcapdiag)\n", (b > 0 ? c / b : 0) }'
-fi
+
+# gen_pair N: sets PAIR_CLIENT and PAIR_RS, generating them unless cached.
+gen_pair() {
+    local n=$1 prefix=$BENCH_DIR/pair-$1 tmp=$BENCH_DIR/pair-$1.tmp.$$ part
+    PAIR_CLIENT=$prefix.client.pcap PAIR_RS=$prefix.rs.pcap
+    [[ -s $PAIR_CLIENT && -s $PAIR_RS ]] && return
+    ensure_space $((n * 900)) "a pair of $n packets per side"  # ~380 B a packet a side, 20 of truth
+    log "generating $prefix.{client,rs}.pcap ($n packets per side) ..."
+    TMP_PATHS+=("$tmp.client.pcap" "$tmp.rs.pcap" "$tmp.truth.tsv" "$tmp.nat.tsv")
+    "$GEN" --pair --packets "$n" --anomaly-rate 0.03 --seed 1 --offset-ms 12.5 --skew-ppm 20 -o "$tmp" >&2
+    # The RS side last: both captures exist only once both are complete.
+    for part in truth.tsv nat.tsv client.pcap rs.pcap; do
+        mv -f -- "$tmp.$part" "$prefix.$part"
+        GENERATED+=("$prefix.$part")
+    done
+}
+
+# gen_single N: sets SINGLE, generating it unless cached.
+gen_single() {
+    local n=$1
+    SINGLE=$BENCH_DIR/short-$n.pcap
+    [[ -s $SINGLE ]] && return
+    gen_atomic "$SINGLE" $((n * 470)) "$GEN" --packets "$n" --anomaly-rate 0.03 --seed 1 --clients 256 -o
+}
+
+# gen_flood M: sets FLOOD_FILE, generating it unless cached.
+gen_flood() {
+    local m=$1
+    FLOOD_FILE=$BENCH_DIR/synflood-$m.pcap
+    [[ -s $FLOOD_FILE ]] && return
+    gen_atomic "$FLOOD_FILE" $((m * 100)) "$SYNFLOOD" "$m"
+}
+
+# gen_atomic FILE BYTES CMD...: runs CMD TMPFILE, then renames TMPFILE to FILE.
+gen_atomic() {
+    local file=$1 bytes=$2 tmp
+    shift 2
+    tmp=${file%.pcap}.tmp.$$.pcap
+    ensure_space "$bytes" "${file##*/}"
+    log "generating $file ..."
+    TMP_PATHS+=("$tmp")
+    "$@" "$tmp" >&2
+    mv -f -- "$tmp" "$file"
+    GENERATED+=("$file")
+}
+
+# capture_stats FILES...: sets NPKT (packets in all files) and NBYTES (their size). Reading
+# every file once also checks it and brings it into the page cache.
+capture_stats() {
+    local f out
+    NPKT=0 NBYTES=0
+    for f in "$@"; do
+        out=$("$COUNT" "$f") || die "$f is not a complete capture; delete it to regenerate it"
+        NPKT=$((NPKT + $(awk '{ print $2 }' <<<"$out")))
+        NBYTES=$((NBYTES + $(stat -c %s "$f")))
+    done
+}
+
+# --- measuring -----------------------------------------------------------------------
+
+declare -A US RSS  # per measurement key: best wall time (µs), peak RSS (KiB, "" if unknown)
+
+# A command line that runs CMD... FILE for each FILE in turn (one process to time):
+#   bash -c "$EACH" _ CMD... -- FILES...
+# shellcheck disable=SC2016  # expanded by the inner bash
+EACH='cmd=(); while [[ $1 != -- ]]; do cmd+=("$1"); shift; done; shift
+for f in "$@"; do "${cmd[@]}" "$f" || exit; done'
+
+# measure CMD...: runs CMD once, standard output to /dev/null; sets LAST_US (wall time,
+# µs) and LAST_RSS (peak RSS, KiB); returns CMD's exit status.
+measure() {
+    local t0 t1 rc=0
+    t0=${EPOCHREALTIME//[.,]/}
+    if [[ -n $TIME_BIN ]]; then
+        "$TIME_BIN" -v -o "$RSS_FILE" "$@" >/dev/null || rc=$?
+        t1=${EPOCHREALTIME//[.,]/}
+        LAST_RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RSS_FILE")
+    else
+        "$@" >/dev/null || rc=$?
+        t1=${EPOCHREALTIME//[.,]/}
+        LAST_RSS=""
+    fi
+    LAST_US=$((t1 - t0))
+    return "$rc"
+}
+
+# record KEY: folds the last measurement into KEY (the fastest time, the highest RSS).
+record() {
+    local key=$1
+    if [[ -z ${US[$key]:-} ]] || (( LAST_US < US[$key] )); then US[$key]=$LAST_US; fi
+    if [[ -n $LAST_RSS ]] && (( LAST_RSS > ${RSS[$key]:-0} )); then RSS[$key]=$LAST_RSS; fi
+    [[ -n ${RSS[$key]:-} ]] || RSS[$key]=""
+    if [[ -n $LAST_RSS ]]; then
+        log "    $(fmt_s "$LAST_US") s, peak RSS $(fmt_mib "$LAST_RSS") MiB"
+    else
+        log "    $(fmt_s "$LAST_US") s"
+    fi
+}
+
+# best_of RUNS KEY CMD...: the fastest of RUNS runs of CMD; a failed run stops the bench.
+best_of() {
+    local runs=$1 key=$2 i rc
+    shift 2
+    for ((i = 1; i <= runs; i++)); do
+        rc=0
+        measure "$@" || rc=$?
+        (( rc == 0 )) || die "exit status $rc from: $*"
+        record "$key"
+    done
+}
+
+# measure_floor KEY FILES...: count, then capinfos -c, on the files one after the other,
+# best of 3 each; KEY gets the faster, FLOOR_TOOL[KEY] its name.
+declare -A FLOOR_TOOL
+measure_floor() {
+    local key=$1
+    shift
+    log "(a) floor: $COUNT on each file, best of 3"
+    best_of 3 "$key.count" bash -c "$EACH" _ "$COUNT" -- "$@"
+    FLOOR_TOOL[$key]=count
+    if [[ -n $CAPINFOS ]]; then
+        log "(a) floor: capinfos -c on each file, best of 3"
+        best_of 3 "$key.capinfos" bash -c "$EACH" _ "$CAPINFOS" -c -- "$@"
+        (( US[$key.capinfos] < US[$key.count] )) && FLOOR_TOOL[$key]=capinfos
+    else
+        log "    capinfos not installed: the floor is count alone"
+    fi
+    US[$key]=${US[$key.${FLOOR_TOOL[$key]}]} RSS[$key]=${RSS[$key.${FLOOR_TOOL[$key]}]}
+}
+
+# measure_tshark KEY FILES...: tshark's analysis flags on each file in turn, once. Leaves
+# KEY unset (and says why) when tshark is absent or fails.
+measure_tshark() {
+    local key=$1 conf rc=0
+    shift
+    if [[ -z $TSHARK ]]; then
+        TSHARK_NOTE="not installed, skipped (Debian: apt-get install tshark)"
+        log "(c) tshark: $TSHARK_NOTE"
+        return
+    fi
+    log "(c) tshark -n -r FILE -Y tcp.analysis.flags -T fields -e frame.number, each file, once"
+    conf=$(mktemp -d)
+    TMP_PATHS+=("$conf")
+    measure env WIRESHARK_CONFIG_DIR="$conf" bash -c "$EACH" _ \
+        "$TSHARK" -n -Y tcp.analysis.flags -T fields -e frame.number -r -- "$@" || rc=$?
+    if (( rc != 0 )); then
+        TSHARK_NOTE="exited with status $rc, not reported"
+        log "(c) tshark: $TSHARK_NOTE"
+        return
+    fi
+    record "$key"
+}
+
+# --- printing ------------------------------------------------------------------------
+
+fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
+fmt_mib() { if [[ -n $1 ]]; then awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; else echo -; fi; }
+# ratio US_A US_B: A / B, one decimal.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "-" }'; }
+
+machine_info() {
+    local cpu mem
+    cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+    [[ -n $cpu ]] || cpu=$(lscpu 2>/dev/null | awk -F': +' '/^Model name/ { print $2; exit }' || true)
+    mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
+    echo "machine:  $(nproc) CPUs (nproc), ${cpu:-CPU model unknown}, ${mem:-? GiB} RAM, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+    echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "pcapdiag: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo 'not a git checkout'), $PCAPDIAG"
+    [[ -n $TIME_BIN ]] || echo "note: /usr/bin/time not installed: peak RSS not measured (-)"
+}
+
+TABLE_FMT='%-44s %10s %9s %9s %12s %9s %8s %9s  %s\n'
+table_header() {
+    # shellcheck disable=SC2059
+    printf "$TABLE_FMT" "" packets MB seconds packets/s MB/s "RSS MiB" "RSS B/pkt" runs
+}
+
+# row LABEL PACKETS BYTES KEY RUNS: one line of the table for measurement KEY.
+row() {
+    awk -v fmt="$TABLE_FMT" -v name="$1" -v p="$2" -v b="$3" -v us="${US[$4]}" -v rss="${RSS[$4]}" -v runs="$5" 'BEGIN {
+        s = us / 1e6
+        printf fmt, name, p, sprintf("%.1f", b / 1e6), sprintf("%.3f", s),
+            (s > 0 ? sprintf("%.0f", p / s) : "-"), (s > 0 ? sprintf("%.1f", b / 1e6 / s) : "-"),
+            (rss == "" ? "-" : sprintf("%.1f", rss / 1024)),
+            (rss == "" || p == 0 ? "-" : sprintf("%.0f", rss * 1024 / p)), runs }'
+}
+
+# floor_rows KEY PACKETS BYTES: the floor's row, then the slower reader's.
+declare -A READER=([count]="examples/count (pcap-parser)" [capinfos]="capinfos -c")
+floor_rows() {
+    local key=$1 p=$2 b=$3 tool=${FLOOR_TOOL[$1]} other
+    row "(a) floor: ${READER[$tool]}" "$p" "$b" "$key" "best of 3"
+    for other in count capinfos; do
+        if [[ $other != "$tool" && -n ${US[$key.$other]:-} ]]; then
+            row "    slower: ${READER[$other]}" "$p" "$b" "$key.$other" "best of 3"
+        fi
+    done
+}
+
+# --- modes ---------------------------------------------------------------------------
+
+# compare TITLE FILES...: (a), (b), (b') and (c) on FILES, then the table.
+compare() {
+    local title=$1
+    shift
+    capture_stats "$@"
+    measure_floor a "$@"
+    log "(b) pcapdiag analyze --quiet ${*##*/} > /dev/null, best of 3"
+    best_of 3 b "$PCAPDIAG" analyze --quiet "$@"
+    log "(b') pcapdiag analyze --quiet --json ${*##*/} > /dev/null, best of 3"
+    best_of 3 bj "$PCAPDIAG" analyze --quiet --json "$@"
+    measure_tshark c "$@"
+
+    echo
+    echo "$title"
+    machine_info
+    echo
+    table_header
+    floor_rows a "$NPKT" "$NBYTES"
+    row "(b) pcapdiag analyze (terminal report)" "$NPKT" "$NBYTES" b "best of 3"
+    row "(b') pcapdiag analyze --json" "$NPKT" "$NBYTES" bj "best of 3"
+    if [[ -n ${US[c]:-} ]]; then
+        row "(c) tshark -Y tcp.analysis.flags" "$NPKT" "$NBYTES" c "once"
+    else
+        echo "(c) tshark: $TSHARK_NOTE"
+    fi
+    echo
+    echo "b/a  = $(ratio "${US[b]}" "${US[a]}")  pcapdiag's terminal report over the floor"
+    echo "b'/a = $(ratio "${US[bj]}" "${US[a]}")  pcapdiag --json over the floor"
+    if [[ -n ${US[c]:-} ]]; then
+        echo "c/b  = $(ratio "${US[c]}" "${US[b]}")  tshark over pcapdiag's terminal report"
+    fi
+}
+
+mode_pair() {
+    gen_pair "$PACKETS"
+    compare "pair: ${PAIR_CLIENT##*/} + ${PAIR_RS##*/} (about $PACKETS packets per side)" "$PAIR_CLIENT" "$PAIR_RS"
+}
+
+mode_single() {
+    gen_single "$PACKETS"
+    compare "one capture: ${SINGLE##*/}" "$SINGLE"
+}
+
+mode_scale() {
+    local i n labels=(1x 4x 16x) sizes=($((PACKETS / 16)) $((PACKETS / 4)) "$PACKETS") rows=""
+    for i in 0 1 2; do
+        n=${sizes[$i]}
+        log "== ${labels[$i]}: pair of $n packets per side"
+        gen_pair "$n"
+        capture_stats "$PAIR_CLIENT" "$PAIR_RS"
+        measure_floor "a$i" "$PAIR_CLIENT" "$PAIR_RS"
+        log "(b) pcapdiag analyze --quiet ${PAIR_CLIENT##*/} ${PAIR_RS##*/}, best of 3"
+        best_of 3 "b$i" "$PCAPDIAG" analyze --quiet "$PAIR_CLIENT" "$PAIR_RS"
+        rows+="${labels[$i]} $NPKT $NBYTES ${US[a$i]} ${FLOOR_TOOL[a$i]} ${US[b$i]} ${RSS[b$i]:--}"$'\n'
+    done
+
+    echo
+    echo "scale: pairs of ${sizes[0]}, ${sizes[1]} and ${sizes[2]} packets per side; (b) = pcapdiag analyze --quiet CLIENT RS, best of 3"
+    machine_info
+    echo
+    printf '%s' "$rows" | scale_table
+}
+
+# scale_table: reads "LABEL PACKETS BYTES FLOOR_US FLOOR_TOOL B_US RSS_KIB" lines. The
+# "added" columns are per packet added since the previous size, so fixed costs (start-up,
+# the report's constant part) drop out: flat added ns/pkt means linear time.
+scale_table() {
+    awk '
+    function row(l, p, mb, fs, fns, bs, bns, added_ns, ba, rss, rssp, added_b, tool) {
+        printf "%-5s %10s %9s %9s %10s %9s %10s %12s %6s %9s %9s %11s  %s\n",
+            l, p, mb, fs, fns, bs, bns, added_ns, ba, rss, rssp, added_b, tool
+    }
+    BEGIN {
+        row("size", "packets", "MB", "floor s", "floor ns/p", "(b) s", "(b) ns/p", "added ns/p", "b/a",
+            "RSS MiB", "RSS B/p", "added B/p", "floor by")
+    }
+    {
+        l = $1; p = $2; b = $3; a = $4; tool = $5; us = $6; rss = $7
+        added_ns = NR > 1 ? sprintf("%.1f", (us - pus) * 1e3 / (p - pp)) : "-"
+        added_b = NR > 1 && rss != "-" ? sprintf("%.0f", (rss - prss) * 1024 / (p - pp)) : "-"
+        row(l, p, sprintf("%.1f", b / 1e6), sprintf("%.3f", a / 1e6), sprintf("%.1f", a * 1e3 / p),
+            sprintf("%.3f", us / 1e6), sprintf("%.1f", us * 1e3 / p), added_ns, sprintf("%.1f", us / a),
+            (rss == "-" ? "-" : sprintf("%.1f", rss / 1024)), (rss == "-" ? "-" : sprintf("%.0f", rss * 1024 / p)),
+            added_b, tool)
+        if (NR == 1) { p0 = p; us0 = us; rss0 = rss }
+        pp = p; pus = us; prss = rss
+    }
+    END {
+        printf "\n1x -> 16x: packets x%.1f, (b) time x%.1f", pp / p0, pus / us0
+        if (rss0 != "-") printf ", peak RSS x%.1f", prss / rss0
+        printf "\nlinear in packets: (b) time x16 and a flat \"added ns/p\"; \"added B/p\" is the memory each further packet costs\n"
+    }'
+}
+
+mode_flood() {
+    gen_flood "$FLOOD"
+    capture_stats "$FLOOD_FILE"
+    measure_floor a "$FLOOD_FILE"
+    log "(b) pcapdiag analyze --quiet ${FLOOD_FILE##*/} (default options), best of 3"
+    best_of 3 f.default "$PCAPDIAG" analyze --quiet "$FLOOD_FILE"
+    log "(b) pcapdiag analyze --quiet --max-connections 100000 ${FLOOD_FILE##*/}, best of 3"
+    best_of 3 f.conn "$PCAPDIAG" analyze --quiet --max-connections 100000 "$FLOOD_FILE"
+    log "(b) pcapdiag analyze --quiet --max-records 100000 ${FLOOD_FILE##*/}, best of 3"
+    best_of 3 f.rec "$PCAPDIAG" analyze --quiet --max-records 100000 "$FLOOD_FILE"
+
+    echo
+    echo "SYN flood: ${FLOOD_FILE##*/} ($FLOOD SYNs from distinct 4-tuples, none answered)"
+    machine_info
+    echo
+    table_header
+    floor_rows a "$NPKT" "$NBYTES"
+    row "(b) analyze, default options" "$NPKT" "$NBYTES" f.default "best of 3"
+    row "(b) analyze --max-connections 100000" "$NPKT" "$NBYTES" f.conn "best of 3"
+    row "(b) analyze --max-records 100000" "$NPKT" "$NBYTES" f.rec "best of 3"
+}
+
+main() {
+    parse_args "$@"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    setup
+    "mode_$MODE"
+}
+
+main "$@"

@@ -439,6 +439,9 @@ const SWEEP_EVERY: u64 = 1 << 16;
 /// numbers (so that a SYN on the tuple is still recognised as reuse).
 struct Live {
     conn: u32,
+    /// The time of the tuple's last packet (its connection record's `last`), here so that
+    /// a sweep of the table reads only the table.
+    last_ts: i64,
     state: TupleState,
 }
 
@@ -613,17 +616,11 @@ impl Flows {
 
     /// Evicts the least recently active tenth of the 4-tuples (at least one).
     fn evict_oldest(&mut self) {
-        let conns = &self.conns;
-        let mut last: Vec<i64> = self
-            .live
-            .values()
-            .map(|l| conns[l.conn as usize].last.ts)
-            .collect();
+        let mut last: Vec<i64> = self.live.values().map(|l| l.last_ts).collect();
         let k = last.len() / 10;
         let (_, &mut cut, _) = last.select_nth_unstable(k);
         let before = self.live.len();
-        self.live
-            .retain(|_, l| conns[l.conn as usize].last.ts > cut);
+        self.live.retain(|_, l| l.last_ts > cut);
         self.memory.evicted += (before - self.live.len()) as u64;
     }
 
@@ -694,6 +691,7 @@ impl Flows {
                 let id = new_conn(&mut self.conns, seg, None);
                 let live = e.insert(Live {
                     conn: id,
+                    last_ts: seg.ts,
                     state: TupleState::Active(Box::default()),
                 });
                 (live, id)
@@ -706,6 +704,7 @@ impl Flows {
             Dir::Resp
         };
         flags.0 |= live.analysis().analyze(dir, seg).0;
+        live.last_ts = seg.ts;
 
         self.handshake(conn_id, dir, seg, &mut flags);
         let conn = &mut self.conns[conn_id as usize];
@@ -939,14 +938,15 @@ impl Flows {
         let mut active = 0;
         let mut m = self.memory;
         self.live.retain(|_, live| {
-            let c = &conns[live.conn as usize];
-            let idle = now - c.last.ts;
+            let idle = now - live.last_ts;
             if idle > FORGET_NS {
                 m.forgotten += 1;
                 return false;
             }
             if let TupleState::Active(a) = &live.state {
-                if idle > IDLE_NS || (c.closed.is_some() && idle > CLOSED_IDLE_NS) {
+                // The record is read only for a connection quiet long enough to matter.
+                let closed = || conns[live.conn as usize].closed.is_some();
+                if idle > IDLE_NS || (idle > CLOSED_IDLE_NS && closed()) {
                     live.state = TupleState::Quiet(a.base_seqs());
                     m.quieted += 1;
                 } else {
