@@ -873,10 +873,11 @@ fn one_sided(c: &Attempt, client_prev: Option<Previous>, v: &mut AttemptVerdict)
 fn explain(v: &AttemptVerdict) -> String {
     use crate::report::ms;
     let mut s = format!(
-        "{} -> {}: {} tries, {}",
+        "{} -> {}: {} {}, {}",
         v.client,
         v.server,
         v.tries,
+        if v.tries == 1 { "try" } else { "tries" },
         match v.setup_ns {
             Some(x) => format!("set up in {}", ms(x)),
             None => format!("no SYN-ACK after {}", ms(v.delay_ns)),
