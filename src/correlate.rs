@@ -19,6 +19,7 @@ use crate::flows::Attempt;
 use crate::report::CaptureReport;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 
 /// Optional hints that narrow the pairing.
@@ -59,12 +60,16 @@ pub struct NatMap {
     pub ports_rewritten: u64,
 }
 
+/// RS attempt ids: one, for nearly every paired attempt (a retry re-mapped by the NAT
+/// can have two or three), kept inline.
+pub type RsIds = SmallVec<[u32; 2]>;
+
 /// The result of pairing two captures.
 #[derive(Clone, Debug)]
 pub struct Pairing {
     /// For each client attempt (by id): the RS attempts that are the same attempt, in time
     /// order; empty when none was found.
-    pub rs_of: Vec<Vec<u32>>,
+    pub rs_of: Vec<RsIds>,
     /// For each client attempt: whether the hints selected it.
     pub selected: Vec<bool>,
     /// For each RS attempt: the client attempt it belongs to.
@@ -97,7 +102,7 @@ fn compatible(c: &Attempt, r: &Attempt) -> bool {
 
 /// Pairs the attempts of the client capture with those of the RS capture.
 pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairing {
-    let mut by_isn: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    let mut by_isn: FxHashMap<u32, RsIds> = FxHashMap::default();
     let mut pre_nat_copies = 0;
     let client_tuples: rustc_hash::FxHashSet<(Endpoint, Endpoint)> = client
         .attempts
@@ -116,7 +121,7 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
     }
 
     let n = client.attempts.len();
-    let mut rs_of: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut rs_of: Vec<RsIds> = vec![RsIds::new(); n];
     let selected: Vec<bool> = client.attempts.iter().map(|a| hints.client_ok(a)).collect();
     let mut weak: Vec<u32> = Vec::new();
     let mut exchanges = Vec::new();
@@ -126,7 +131,7 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
             continue;
         };
         let has_ts = c.syns.iter().any(|s| s.tsval.is_some());
-        let mut strong: Vec<u32> = Vec::new();
+        let mut strong = RsIds::new();
         for &rid in cands {
             let r = &rs.attempts[rid as usize];
             if !compatible(c, r) {
@@ -183,7 +188,7 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
         let c = &client.attempts[cid as usize];
         let lo = c.first_syn().ts - 1_000_000_000;
         let hi = c.syns.last().map_or(lo, |s| s.pkt.ts) + 1_000_000_000;
-        let mut found: Vec<u32> = by_isn
+        let mut found: RsIds = by_isn
             .get(&c.isn.0)
             .into_iter()
             .flatten()
@@ -224,7 +229,7 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
     }
 }
 
-fn nat_map(client: &CaptureReport, rs: &CaptureReport, rs_of: &[Vec<u32>]) -> NatMap {
+fn nat_map(client: &CaptureReport, rs: &CaptureReport, rs_of: &[RsIds]) -> NatMap {
     let mut services: FxHashMap<Endpoint, FxHashMap<Endpoint, u64>> = FxHashMap::default();
     let mut snat: FxHashMap<(IpAddr, IpAddr), u64> = FxHashMap::default();
     let mut nat = NatMap::default();

@@ -431,7 +431,8 @@ const CLOSED_IDLE_NS: i64 = 60_000_000_000;
 const IDLE_NS: i64 = 4 * 3_600_000_000_000;
 /// The tuple itself (for reuse detection) is forgotten after this long without a packet.
 const FORGET_NS: i64 = 8 * 3_600_000_000_000;
-/// How often (in segments) the table is swept.
+/// How often (in segments) the table is swept, at least: a large table waits for as many
+/// segments as it has tuples.
 const SWEEP_EVERY: u64 = 1 << 16;
 
 /// The state of a 4-tuple: its current incarnation and, while the connection can still
@@ -474,6 +475,8 @@ pub struct Flows {
     memory: StateCounts,
     /// Sweep period in segments (0: the default); small in tests.
     sweep_every: u64,
+    /// The segment count at which the next sweep runs.
+    next_sweep: u64,
     /// Most 4-tuples with state (0: the default, [`DEFAULT_MAX_CONNECTIONS`]).
     max_live: usize,
     /// Most connection records, and most flagged-packet records (0: the default,
@@ -636,8 +639,11 @@ impl Flows {
         } else {
             self.sweep_every
         };
-        if self.segments.is_multiple_of(every) {
+        if self.segments >= self.next_sweep {
             self.sweep(seg.ts);
+            // Amortised: the next sweep comes after at least as many segments as the table
+            // has tuples, so sweeping visits at most one tuple per segment on average.
+            self.next_sweep = self.segments + every.max(self.live.len() as u64);
         }
         let max = if self.max_live == 0 {
             DEFAULT_MAX_CONNECTIONS

@@ -9,13 +9,14 @@
 //! are given and marked as inferred from one side.
 
 use crate::clock::ClockModel;
-use crate::correlate::Pairing;
+use crate::correlate::{Pairing, RsIds};
 use crate::decode::Endpoint;
 use crate::flows::{Attempt, GapClass, Outcome};
 use crate::records::Records;
 use crate::report::CaptureReport;
 use crate::seq::Seq;
 use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
 use std::net::IpAddr;
 
 /// How long after its last packet the NAT still holds a tuple (conntrack TIME_WAIT).
@@ -300,8 +301,8 @@ pub struct AttemptVerdict {
     /// Judged from the client capture alone.
     pub one_sided: bool,
     /// The same attempt in the RS capture (index into its `attempts`), and its tuples.
-    pub rs_attempts: Vec<u32>,
-    pub rs_tuples: Vec<(Endpoint, Endpoint)>,
+    pub rs_attempts: RsIds,
+    pub rs_tuples: SmallVec<[(Endpoint, Endpoint); 1]>,
     /// The packets that support the verdict (none for a clean `ok` attempt).
     pub evidence: Vec<Evidence>,
     /// For a reused tuple: the previous connection on it.
@@ -432,7 +433,7 @@ fn delay_of(a: &Attempt) -> i64 {
 
 fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptVerdict {
     let clock = ctx.pairing.map(|p| &p.clock);
-    let rs_ids: Vec<u32> = ctx
+    let rs_ids: RsIds = ctx
         .pairing
         .map(|p| p.rs_of[c.id as usize].clone())
         .unwrap_or_default();
