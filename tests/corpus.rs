@@ -4,9 +4,11 @@
 //!
 //! Every capture: no panic, no signal, no hang (10 s each), exit 0 or 1, valid JSON, and
 //! every frame accounted for. The pcapng conformance files: the block counts their
-//! `testNNN.txt` states (packets, sections, interfaces, other blocks), and, when tshark is
-//! installed, the frame count and the first and last packet times tshark reads (the
-//! descriptions state no timestamps).
+//! `testNNN.txt` states (packets, sections, interfaces, other blocks), and the frame count
+//! and the first and last packet times tshark reads (the descriptions state no
+//! timestamps), from a golden file of tshark's output:
+//! `testdata/golden/pcapng-conformance.tshark.tsv`. `UPDATE_GOLDEN=1 cargo test --test
+//! corpus` rewrites it from tshark (Debian package), which the test otherwise never runs.
 
 mod common;
 
@@ -290,6 +292,51 @@ fn tshark_installed() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// tshark's view of each conformance file, (frames, first time, last time), keyed by the
+/// path under `pcapng-test-generator/`: from the golden file, or from tshark itself
+/// (rewriting the golden file) with `UPDATE_GOLDEN=1`.
+fn tshark_golden(
+    dir: &Path,
+    caps: &[PathBuf],
+) -> BTreeMap<String, (u64, Option<i64>, Option<i64>)> {
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden/pcapng-conformance.tshark.tsv");
+    let key = |cap: &Path| cap.strip_prefix(dir).unwrap().display().to_string();
+    let opt = |v: Option<i64>| v.map_or(String::new(), |t| t.to_string());
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        assert!(
+            tshark_installed(),
+            "UPDATE_GOLDEN needs tshark (Debian package)"
+        );
+        let views = parallel(caps, |cap| tshark_view(cap));
+        let mut out = String::from(
+            "# file\tframes\tfirst_ns\tlast_ns (tshark -T fields -e frame.time_epoch)\n",
+        );
+        for (cap, view) in caps.iter().zip(views) {
+            let (frames, first, last) = view.unwrap();
+            out += &format!("{}\t{frames}\t{}\t{}\n", key(cap), opt(first), opt(last));
+        }
+        std::fs::write(&golden, out).unwrap();
+    }
+    let text = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (UPDATE_GOLDEN=1 with tshark writes it)",
+            golden.display()
+        )
+    });
+    let int = |s: &str| (!s.is_empty()).then(|| s.parse::<i64>().unwrap());
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                (f[1].parse().unwrap(), int(f[2]), int(f[3])),
+            )
+        })
+        .collect()
+}
+
 /// The pcapng conformance files: packets (EPB + SPB), sections, interfaces and other
 /// blocks as the description counts them; simple packet blocks counted as skipped for
 /// lack of a timestamp; and frames, first and last packet time as tshark reads them.
@@ -299,10 +346,7 @@ fn test_pcapng_conformance_counts_and_times() {
     let dir = dir.join("pcapng-test-generator");
     let caps = files(&dir, &[".pcapng"]);
     assert!(caps.len() >= 40, "conformance files missing: {caps:?}");
-    let tshark = tshark_installed();
-    if !tshark {
-        println!("tshark not installed: frame times not cross-checked");
-    }
+    let tshark = tshark_golden(&dir, &caps);
     let results = parallel(&caps, |cap| -> Result<(), String> {
         let name = cap.display();
         let want = block_counts(&cap.with_extension("txt"));
@@ -356,22 +400,27 @@ fn test_pcapng_conformance_counts_and_times() {
                 "{name}: no timestamped packet, yet first/last_ts set"
             ));
         }
-        if tshark {
-            let (frames, first, last) = tshark_view(cap)?;
-            expect(
-                &mut problems,
-                "frames (tshark)",
-                got(&rep["frames"]["read"]),
-                frames,
-            );
-            for (what, ours, theirs) in [
-                ("first_ts", rep["first_ts"].as_i64(), first),
-                ("last_ts", rep["last_ts"].as_i64(), last),
-            ] {
-                if ours != theirs {
-                    problems.push(format!(
-                        "{name}: {what}: pcapdiag {ours:?}, tshark {theirs:?}"
-                    ));
+        let key = cap.strip_prefix(&dir).unwrap().display().to_string();
+        match tshark.get(&key) {
+            None => problems.push(format!(
+                "{name}: not in the tshark golden file (UPDATE_GOLDEN=1 with tshark)"
+            )),
+            Some(&(frames, first, last)) => {
+                expect(
+                    &mut problems,
+                    "frames (tshark)",
+                    got(&rep["frames"]["read"]),
+                    frames,
+                );
+                for (what, ours, theirs) in [
+                    ("first_ts", rep["first_ts"].as_i64(), first),
+                    ("last_ts", rep["last_ts"].as_i64(), last),
+                ] {
+                    if ours != theirs {
+                        problems.push(format!(
+                            "{name}: {what}: pcapdiag {ours:?}, tshark {theirs:?}"
+                        ));
+                    }
                 }
             }
         }
