@@ -7,7 +7,7 @@
 //! `testNNN.txt` states (packets, sections, interfaces, other blocks), and the frame count
 //! and the first and last packet times tshark reads (the descriptions state no
 //! timestamps), from a golden file of tshark's output:
-//! `testdata/golden/pcapng-conformance.tshark.tsv`. `UPDATE_GOLDEN=1 cargo test --test
+//! `testdata/golden/pcapng-conformance-times.tsv`. `UPDATE_GOLDEN=1 cargo test --test
 //! corpus` rewrites it from tshark (Debian package), which the test otherwise never runs.
 
 mod common;
@@ -300,7 +300,7 @@ fn tshark_golden(
     caps: &[PathBuf],
 ) -> BTreeMap<String, (u64, Option<i64>, Option<i64>)> {
     let golden =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden/pcapng-conformance.tshark.tsv");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden/pcapng-conformance-times.tsv");
     let key = |cap: &Path| cap.strip_prefix(dir).unwrap().display().to_string();
     let opt = |v: Option<i64>| v.map_or(String::new(), |t| t.to_string());
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
