@@ -297,29 +297,12 @@ pub fn decode_common(frame: &Frame<'_>) -> Option<Segment> {
     let wire = stated.min(payload.len() + uncaptured);
     let payload_len = wire.saturating_sub(header_len) as u32;
     let captured_payload = (payload.len() - header_len) as u32;
-    let be32 = |at: usize| u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
+    let truncated = captured_payload < payload_len || (d.len() as u32) < frame.orig_len;
     Some(Segment {
         frame: frame.number,
         ts: frame.ts,
         iface: frame.iface,
-        src: Endpoint {
-            ip: src,
-            port: u16::from_be_bytes([hdr[0], hdr[1]]),
-        },
-        dst: Endpoint {
-            ip: dst,
-            port: u16::from_be_bytes([hdr[2], hdr[3]]),
-        },
-        seq: Seq(be32(4)),
-        ack: Seq(be32(8)),
-        flags: TcpFlags(hdr[13]),
-        window: u16::from_be_bytes([hdr[14], hdr[15]]),
-        payload_len,
-        ip_id,
-        ttl,
-        opts: options(&hdr[20..header_len]),
-        tunnel: Tunnel::None,
-        truncated: captured_payload < payload_len || (d.len() as u32) < frame.orig_len,
+        ..tcp_segment(hdr, src, dst, ip_id, ttl, payload_len, truncated)
     })
 }
 
@@ -443,30 +426,57 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8, uncaptured: usize) -> Result<Seg
     };
     let header_len = usize::from(hdr[12] >> 4) * 4;
     let payload_len = wire_payload_len.saturating_sub(header_len) as u32;
-    let be32 = |at: usize| u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
-    Ok(Segment {
+    let truncated = hdr.len() < header_len || (captured_payload as u32) < payload_len;
+    Ok(tcp_segment(
+        hdr,
+        src_ip,
+        dst_ip,
+        ip_id,
+        ttl,
+        payload_len,
+        truncated,
+    ))
+}
+
+/// The segment a TCP header describes, for both decoders. `hdr` holds at least the 20-byte
+/// fixed header, then as many of the option bytes as were captured. The frame's number,
+/// time and interface are left 0 for the caller.
+#[inline(always)]
+fn tcp_segment(
+    hdr: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ip_id: u16,
+    ttl: u8,
+    payload_len: u32,
+    truncated: bool,
+) -> Segment {
+    let header_len = usize::from(hdr[12] >> 4) * 4;
+    let u16_at = |at: usize| u16::from_be_bytes([hdr[at], hdr[at + 1]]);
+    let u32_at = |at: usize| u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
+    Segment {
         frame: 0,
         ts: 0,
         iface: 0,
         src: Endpoint {
-            ip: src_ip,
-            port: u16::from_be_bytes([hdr[0], hdr[1]]),
+            ip: src,
+            port: u16_at(0),
         },
         dst: Endpoint {
-            ip: dst_ip,
-            port: u16::from_be_bytes([hdr[2], hdr[3]]),
+            ip: dst,
+            port: u16_at(2),
         },
-        seq: Seq(be32(4)),
-        ack: Seq(be32(8)),
+        seq: Seq(u32_at(4)),
+        ack: Seq(u32_at(8)),
         flags: TcpFlags(hdr[13]),
-        window: u16::from_be_bytes([hdr[14], hdr[15]]),
+        window: u16_at(14),
         payload_len,
         ip_id,
         ttl,
         opts: options(&hdr[20..header_len.min(hdr.len())]),
         tunnel: Tunnel::None,
-        truncated: hdr.len() < header_len || (captured_payload as u32) < payload_len,
-    })
+        truncated,
+    }
 }
 
 fn is_len_error(e: &etherparse::err::packet::SliceError) -> bool {
