@@ -2,7 +2,7 @@
 # Seeds the fuzz corpora (fuzz/corpus/<target>/, not committed) from the project's captures
 # and the shared corpus (tcpdump's test suite, pcapng conformance files). Only files under
 # 64 KiB: the fuzzers run with -max_len=65536 and small seeds mutate faster.
-#   analyze: whole capture files.
+#   analyze, postmortem: whole capture files.
 #   decode:  every frame (the first 64 of each file) as the decode target's input:
 #            2-byte link-type selector, 2-byte uncaptured length, frame bytes.
 # Usage: fuzz/seed.sh [SHARED_CORPUS_DIR]   (default: ../shared/corpus beside the repo)
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=..
 shared=${1:-../../shared/corpus}
-mkdir -p corpus/analyze corpus/decode
+mkdir -p corpus/analyze corpus/postmortem corpus/decode
 
 seeds() {
     for dir in "$root/testdata" "$shared"; do
@@ -23,10 +23,12 @@ seeds() {
 # Named by content hash, as libFuzzer names its own finds: duplicates collapse.
 n=0
 while IFS= read -r -d '' f; do
-    cp "$f" "corpus/analyze/$(sha1sum <"$f" | cut -c1-40)"
+    name=$(sha1sum <"$f" | cut -c1-40)
+    cp "$f" "corpus/analyze/$name"
+    cp "$f" "corpus/postmortem/$name"
     n=$((n + 1))
 done < <(seeds)
-echo "analyze: $n seed files, $(ls corpus/analyze | wc -l) distinct in corpus/analyze"
+echo "analyze, postmortem: $n seed files, $(ls corpus/analyze | wc -l) distinct in corpus/analyze"
 
 # Frames for `decode`, split out by seed_frames.py (Python 3, stdlib only).
 seeds | python3 seed_frames.py corpus/decode
