@@ -1,8 +1,9 @@
 //! Arbitrary bytes through the pipeline, then the Markdown postmortem and its polars
-//! tables: the harness is `pcapdiag::fuzzing::postmortem_bytes` (its doc says why it is
-//! not part of `analyze`), which `tests/fuzz_smoke.rs` also runs in every `cargo test`.
+//! tables: the harness is `pcapdiag::fuzzing::analyze_bytes` (`Renderers::Postmortem`
+//! says why this is not part of `analyze`), which `tests/fuzz_smoke.rs` also runs in every
+//! `cargo test`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    pcapdiag::fuzzing::postmortem_bytes(data);
+    pcapdiag::fuzzing::analyze_bytes(data, pcapdiag::fuzzing::Renderers::Postmortem);
 });
