@@ -16,44 +16,52 @@ use std::io::{self, Cursor};
 /// The slow-setup threshold the harness uses (the CLI's default).
 pub const SLOW_NS: i64 = 200_000_000;
 
-/// Which renderers a run of [`analyze_bytes`] exercises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Renderers {
-    /// JSON and the terminal table: the `analyze` fuzz target.
-    Streams,
-    /// The Markdown postmortem and its polars tables: the `postmortem` fuzz target. It is
-    /// a target of its own because polars plans each query afresh: in the instrumented
-    /// fuzz build, callgrind counted 11 M instructions for the postmortem of an empty
-    /// capture against 0.8 M for everything else the harness did, so with the postmortem
-    /// in it `analyze` ran at a few hundred inputs a second.
-    Postmortem,
-    /// Both, on one report: `tests/fuzz_smoke.rs`.
-    All,
-}
-
 /// Arbitrary bytes through the whole pipeline, as `pcapdiag analyze --json X X` runs them:
 /// read → decode → flows/classify → report, twice (the client side and the RS side), the
-/// two paired (correlate, clock, verdict), then `renderers`, each to [`io::sink`].
+/// two paired (correlate, clock, verdict), then the renderers that stream the report: JSON
+/// and the terminal table, each to [`io::sink`]. The `analyze` fuzz target.
 ///
 /// Returns the frame accounting of the capture, or `None` when the bytes are not a
 /// capture at all (the reader refused them). Never panics: a hostile capture gives a report
-/// (possibly with a read problem) or a read error. Writing to a sink cannot fail, so a
-/// renderer's error (a polars error in the Markdown tables, say) counts as a bug and
-/// panics here, as the CLI would fail on it.
-pub fn analyze_bytes(data: &[u8], renderers: Renderers) -> Option<FrameCounts> {
+/// (possibly with a read problem) or a read error.
+pub fn analyze_bytes(data: &[u8]) -> Option<FrameCounts> {
+    let (report, frames) = report_bytes(data)?;
+    render_streams(&report);
+    Some(frames)
+}
+
+/// The same report as [`analyze_bytes`], rendered as the Markdown postmortem (its polars
+/// tables) instead. The `postmortem` fuzz target. It is a target of its own because polars
+/// plans each query afresh: in the instrumented fuzz build, callgrind counted 11 M
+/// instructions for the postmortem of an empty capture against 0.8 M for everything else
+/// the harness did, so with it `analyze` ran at a few hundred inputs a second.
+pub fn postmortem_bytes(data: &[u8]) -> Option<FrameCounts> {
+    let (report, frames) = report_bytes(data)?;
+    render_postmortem(&report);
+    Some(frames)
+}
+
+/// The report of the capture paired with itself, and its frame accounting; `None` when
+/// the bytes are not a capture.
+fn report_bytes(data: &[u8]) -> Option<(Report, FrameCounts)> {
     let client = analyze_one(data)?;
     let rs = analyze_one(data)?;
     let frames = client.frames;
-    let report = build_report(client, rs);
-    if renderers != Renderers::Postmortem {
-        report::json::write(&report, io::sink()).expect("JSON to a sink");
-        report::table::write(&report, report::table::TableOptions { top: 10 }, io::sink())
-            .expect("terminal table to a sink");
-    }
-    if renderers != Renderers::Streams {
-        report::markdown::write(&report, io::sink()).expect("Markdown to a sink");
-    }
-    Some(frames)
+    Some((build_report(client, rs), frames))
+}
+
+/// JSON and the terminal table, to [`io::sink`]. Writing to a sink cannot fail, so an
+/// error counts as a bug and panics here, as the CLI would fail on it.
+fn render_streams(report: &Report) {
+    report::json::write(report, io::sink()).expect("JSON to a sink");
+    report::table::write(report, report::table::TableOptions { top: 10 }, io::sink())
+        .expect("terminal table to a sink");
+}
+
+/// The Markdown postmortem, to [`io::sink`]. A polars error in its tables counts as a
+/// bug and panics here, as the CLI would fail on it.
+fn render_postmortem(report: &Report) {
+    report::markdown::write(report, io::sink()).expect("Markdown to a sink");
 }
 
 /// One capture's report, as [`crate::analyze_file`] gives it, from bytes in memory.

@@ -403,11 +403,17 @@ fn test_fuzz_smoke_analyze() {
     let seeds = seeds();
     let (read, frames) = (AtomicU64::new(0), AtomicU64::new(0));
     smoke("analyze", &seeds, runs(ANALYZE_RUNS), |input| {
-        // Both cargo-fuzz targets' renderers on one report: `analyze` (JSON, terminal
-        // table) and `postmortem` (Markdown).
-        let Some(f) = fuzzing::analyze_bytes(input, fuzzing::Renderers::All) else {
+        // Both cargo-fuzz targets' harnesses: `analyze` (JSON, terminal table) and
+        // `postmortem` (Markdown). They build the same report, so they must agree.
+        let Some(f) = fuzzing::analyze_bytes(input) else {
             return Ok(());
         };
+        let again = fuzzing::postmortem_bytes(input);
+        if again != Some(f) {
+            return Err(format!(
+                "postmortem harness: frames {again:?}, analyze: {f:?}"
+            ));
+        }
         read.fetch_add(1, Relaxed);
         frames.fetch_add(f.read, Relaxed);
         if f.analysed + f.skipped != f.read {

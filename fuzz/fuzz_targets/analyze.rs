@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    pcapdiag::fuzzing::analyze_bytes(data, pcapdiag::fuzzing::Renderers::Streams);
+    pcapdiag::fuzzing::analyze_bytes(data);
 });

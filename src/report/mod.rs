@@ -290,7 +290,7 @@ pub struct VerdictReport {
 }
 
 /// Where every frame went.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FrameCounts {
     pub read: u64,
     pub analysed: u64,
