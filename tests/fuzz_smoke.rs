@@ -24,8 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Executions of the analyze harness (each reads the input twice and renders it three
-/// ways) and of the decode harness, with the defaults.
+/// Inputs through the analyze and postmortem harnesses (each builds the report of the
+/// input paired with itself; between them they render it three ways), and through the
+/// decode harness, with the defaults.
 const ANALYZE_RUNS: u64 = 4_000;
 const DECODE_RUNS: u64 = 1_000_000;
 /// Seeds are cut to this many bytes at a record boundary, as the fuzzer's `-max_len`.
