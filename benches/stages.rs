@@ -23,10 +23,11 @@
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use pcapdiag::classify::{Analysis, Dir};
-use pcapdiag::decode::{self, Endpoint, Segment};
+use pcapdiag::decode::{self, Segment};
 use pcapdiag::flows::Flows;
 use pcapdiag::read::{CaptureReader, Frame};
 use pcapdiag::synth::{CaptureFormat, Encap, ScenarioConfig, write_capture};
+use pcapdiag::units::Endpoint;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Cursor;
@@ -238,7 +239,7 @@ fn stages(c: &mut Criterion) {
     // The report is dropped outside the timed code, as the table is above.
     g.bench_function("analyze_reader", |b| {
         b.iter_with_large_drop(|| {
-            pcapdiag::analyze_reader(reader(input.pcap), 200_000_000, &mut |_| {})
+            pcapdiag::capture::analyze_reader(reader(input.pcap), &Default::default(), &mut |_| {})
         })
     });
     g.finish();

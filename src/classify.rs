@@ -377,8 +377,9 @@ mod tests {
     //! [`run`] turns it into absolute time.
 
     use super::*;
-    use crate::decode::{Endpoint, TcpOpts, Tunnel};
+    use crate::decode::{TcpOpts, Tunnel};
     use crate::flags::Flag::*;
+    use crate::units::Endpoint;
     use Dir::{Orig as C, Resp as S};
     use std::net::{IpAddr, Ipv4Addr};
 

@@ -1,7 +1,10 @@
 //! Command line: flags (clap) become a validated [`Config`] before any work starts.
 
+use crate::capture::{DEFAULT_SLOW_NS, Filter, Options};
 use crate::correlate::Hints;
-use crate::report::PairSpec;
+use crate::report::Exports;
+use crate::run::PairSpec;
+use crate::units::NS_PER_MS;
 use clap::{ArgAction, ArgGroup, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -124,7 +127,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Connection setups at least this slow (milliseconds) count as slow.
-    #[arg(long, default_value_t = 200, value_name = "MS")]
+    #[arg(long, default_value_t = (DEFAULT_SLOW_NS / NS_PER_MS) as u64, value_name = "MS")]
     pub slow_ms: u64,
     /// How many of the slowest connection attempts to list in the summary.
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -151,16 +154,6 @@ pub struct FlowsArgs {
     pub select: CaptureArgs,
 }
 
-/// Files to write besides what goes to standard output.
-#[derive(Debug, Clone, Default)]
-pub struct Exports {
-    pub json: Option<PathBuf>,
-    pub csv: Option<PathBuf>,
-    pub parquet: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-}
-
 /// What to do, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -173,14 +166,10 @@ pub struct Config {
     pub top: usize,
     pub hints: Hints,
     pub quiet: bool,
-    pub options: crate::Options,
+    pub options: Options,
 }
 
 impl Config {
-    pub fn slow_ns(&self) -> i64 {
-        self.options.slow_ns
-    }
-
     pub fn from_args(a: AnalyzeArgs) -> Result<Config, String> {
         // (name, client, RS): the positional form, or the --pair and --pairs-dir ones.
         let mut pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)> = Vec::new();
@@ -208,7 +197,7 @@ impl Config {
         }
         let slow_ns = i64::try_from(a.slow_ms)
             .ok()
-            .and_then(|v| v.checked_mul(1_000_000))
+            .and_then(|v| v.checked_mul(NS_PER_MS))
             .ok_or("--slow-ms is too large")?;
         let vip = a.vip.as_deref().map(parse_vip).transpose()?;
         let mut options = options(&a.capture)?;
@@ -366,7 +355,7 @@ pub fn scan_pairs_dir(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, Str
     Ok(pairs)
 }
 
-fn options(a: &CaptureArgs) -> Result<crate::Options, String> {
+fn options(a: &CaptureArgs) -> Result<Options, String> {
     let since = a
         .since
         .as_deref()
@@ -382,15 +371,15 @@ fn options(a: &CaptureArgs) -> Result<crate::Options, String> {
     {
         return Err("--since must be before --until".into());
     }
-    Ok(crate::Options {
+    Ok(Options {
         max_connections: a.max_connections,
         max_records: a.max_records,
-        filter: crate::Filter {
+        filter: Filter {
             port: a.port,
             since,
             until,
         },
-        ..crate::Options::default()
+        ..Options::default()
     })
 }
 
@@ -410,7 +399,7 @@ fn parse_time(flag: &str, s: &str) -> Result<i64, String> {
         digits.truncate(9);
         let nanos: i64 = format!("{digits:0<9}").parse().map_err(|_| bad())?;
         return secs
-            .checked_mul(1_000_000_000)
+            .checked_mul(crate::units::NS_PER_S)
             .and_then(|v| v.checked_add(nanos))
             .ok_or_else(bad);
     }

@@ -13,10 +13,10 @@
 //! Matched handshakes are NTP exchanges for the [`clock`](crate::clock) model; attempts
 //! without timestamps are then matched by time on the client's clock.
 
+use crate::capture::CaptureReport;
 use crate::clock::{self, ClockModel, Exchange};
-use crate::decode::Endpoint;
 use crate::flows::Attempt;
-use crate::report::CaptureReport;
+use crate::units::Endpoint;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;

@@ -15,6 +15,7 @@
 use crate::read::Frame;
 use crate::seq::Seq;
 use crate::skip::SkipReason;
+use crate::units::Endpoint;
 use etherparse::{
     EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
     TcpOptionsIterator, TransportSlice, err::Layer,
@@ -43,22 +44,6 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 /// EtherType of "transparent Ethernet bridging", Geneve's marker for an inner Ethernet frame.
 const ETHERTYPE_TEB: u16 = 0x6558;
-
-/// An address and port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Endpoint {
-    pub ip: IpAddr,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.ip {
-            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
-            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
-        }
-    }
-}
 
 /// TCP control bits, as on the wire (FIN = 0x01 ... CWR = 0x80).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]

@@ -3,130 +3,51 @@
 //!
 //! A packet's findings are one [`Flags`] bit set; codes are stable snake_case.
 
+use crate::units::codes;
 use serde::{Serialize, Serializer};
 
-/// One finding about one packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Flag {
-    // --- Wireshark's tcp.analysis.* (same names, same conditions) ---
-    ReusedPorts,
-    AckLostSegment,
-    LostSegment,
-    Retransmission,
-    SpuriousRetransmission,
-    FastRetransmission,
-    OutOfOrder,
-    DuplicateAck,
-    KeepAlive,
-    KeepAliveAck,
-    ZeroWindow,
-    ZeroWindowProbe,
-    ZeroWindowProbeAck,
-    WindowUpdate,
-    WindowFull,
-    // --- pcapdiag's own ---
-    /// A SYN with the ISN of an earlier SYN of the same attempt.
-    SynRetry,
-    /// An ACK answering a SYN whose ack is not ISN + 1: a TIME_WAIT (or otherwise stale)
-    /// socket acknowledging its old connection.
-    StaleAck,
-    /// The originator's RST answering a stale ACK (seq = the stale ack number).
-    RstStaleReply,
-    /// RST answering a SYN: the port refused the connection.
-    RstRefused,
-    /// RST after the connection was established: an abort.
-    RstAbort,
-    /// Any other RST (before establishment, not answering a SYN).
-    RstOther,
+codes! {
+    /// One finding about one packet.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[repr(u8)]
+    pub enum Flag {
+        // --- Wireshark's tcp.analysis.* (same names, same conditions) ---
+        ReusedPorts = ("reused_ports", "SYN on a 4-tuple already used by an earlier connection"),
+        AckLostSegment = ("ack_lost_segment", "ACKs data the other side was not seen to send"),
+        LostSegment = ("lost_segment", "sequence gap: previous segment(s) not captured"),
+        Retransmission = ("retransmission", "data (or SYN/FIN) sent again"),
+        SpuriousRetransmission = ("spurious_retransmission", "retransmission of data already acknowledged"),
+        FastRetransmission = ("fast_retransmission", "retransmission after duplicate ACKs"),
+        OutOfOrder = ("out_of_order", "segment arrived before an earlier one"),
+        DuplicateAck = ("duplicate_ack", "ACK repeating the previous one"),
+        KeepAlive = ("keep_alive", "TCP keep-alive"),
+        KeepAliveAck = ("keep_alive_ack", "ACK of a keep-alive"),
+        ZeroWindow = ("zero_window", "receive window is zero"),
+        ZeroWindowProbe = ("zero_window_probe", "probe of a zero window"),
+        ZeroWindowProbeAck = ("zero_window_probe_ack", "ACK of a zero-window probe"),
+        WindowUpdate = ("window_update", "window opened, nothing else changed"),
+        WindowFull = ("window_full", "segment fills the peer's window"),
+        // --- pcapdiag's own ---
+        /// A SYN with the ISN of an earlier SYN of the same attempt.
+        SynRetry = ("syn_retry", "SYN sent again with the same ISN"),
+        /// An ACK answering a SYN whose ack is not ISN + 1: a TIME_WAIT (or otherwise stale)
+        /// socket acknowledging its old connection.
+        StaleAck = ("stale_ack", "SYN answered by an ACK of an older connection (TIME_WAIT)"),
+        /// The originator's RST answering a stale ACK (seq = the stale ack number).
+        RstStaleReply = ("rst_stale_reply", "client reset answering a stale ACK"),
+        /// RST answering a SYN: the port refused the connection.
+        RstRefused = ("rst_refused", "connection refused (RST answering a SYN)"),
+        /// RST after the connection was established: an abort.
+        RstAbort = ("rst_abort", "established connection aborted by RST"),
+        /// Any other RST (before establishment, not answering a SYN).
+        RstOther = ("rst_other", "RST before establishment"),
+    }
 }
 
 impl Flag {
-    pub const ALL: [Flag; 21] = [
-        Flag::ReusedPorts,
-        Flag::AckLostSegment,
-        Flag::LostSegment,
-        Flag::Retransmission,
-        Flag::SpuriousRetransmission,
-        Flag::FastRetransmission,
-        Flag::OutOfOrder,
-        Flag::DuplicateAck,
-        Flag::KeepAlive,
-        Flag::KeepAliveAck,
-        Flag::ZeroWindow,
-        Flag::ZeroWindowProbe,
-        Flag::ZeroWindowProbeAck,
-        Flag::WindowUpdate,
-        Flag::WindowFull,
-        Flag::SynRetry,
-        Flag::StaleAck,
-        Flag::RstStaleReply,
-        Flag::RstRefused,
-        Flag::RstAbort,
-        Flag::RstOther,
-    ];
-
-    /// Stable snake_case code; for Wireshark's flags, the field name after `tcp.analysis.`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Flag::ReusedPorts => "reused_ports",
-            Flag::AckLostSegment => "ack_lost_segment",
-            Flag::LostSegment => "lost_segment",
-            Flag::Retransmission => "retransmission",
-            Flag::SpuriousRetransmission => "spurious_retransmission",
-            Flag::FastRetransmission => "fast_retransmission",
-            Flag::OutOfOrder => "out_of_order",
-            Flag::DuplicateAck => "duplicate_ack",
-            Flag::KeepAlive => "keep_alive",
-            Flag::KeepAliveAck => "keep_alive_ack",
-            Flag::ZeroWindow => "zero_window",
-            Flag::ZeroWindowProbe => "zero_window_probe",
-            Flag::ZeroWindowProbeAck => "zero_window_probe_ack",
-            Flag::WindowUpdate => "window_update",
-            Flag::WindowFull => "window_full",
-            Flag::SynRetry => "syn_retry",
-            Flag::StaleAck => "stale_ack",
-            Flag::RstStaleReply => "rst_stale_reply",
-            Flag::RstRefused => "rst_refused",
-            Flag::RstAbort => "rst_abort",
-            Flag::RstOther => "rst_other",
-        }
-    }
-
     /// Whether Wireshark defines this flag (`tcp.analysis.<code>`).
     pub fn is_wireshark(self) -> bool {
         (self as u8) < Flag::SynRetry as u8
-    }
-
-    pub fn from_code(code: &str) -> Option<Flag> {
-        Flag::ALL.into_iter().find(|f| f.code() == code)
-    }
-
-    /// One line for humans.
-    pub fn text(self) -> &'static str {
-        match self {
-            Flag::ReusedPorts => "SYN on a 4-tuple already used by an earlier connection",
-            Flag::AckLostSegment => "ACKs data the other side was not seen to send",
-            Flag::LostSegment => "sequence gap: previous segment(s) not captured",
-            Flag::Retransmission => "data (or SYN/FIN) sent again",
-            Flag::SpuriousRetransmission => "retransmission of data already acknowledged",
-            Flag::FastRetransmission => "retransmission after duplicate ACKs",
-            Flag::OutOfOrder => "segment arrived before an earlier one",
-            Flag::DuplicateAck => "ACK repeating the previous one",
-            Flag::KeepAlive => "TCP keep-alive",
-            Flag::KeepAliveAck => "ACK of a keep-alive",
-            Flag::ZeroWindow => "receive window is zero",
-            Flag::ZeroWindowProbe => "probe of a zero window",
-            Flag::ZeroWindowProbeAck => "ACK of a zero-window probe",
-            Flag::WindowUpdate => "window opened, nothing else changed",
-            Flag::WindowFull => "segment fills the peer's window",
-            Flag::SynRetry => "SYN sent again with the same ISN",
-            Flag::StaleAck => "SYN answered by an ACK of an older connection (TIME_WAIT)",
-            Flag::RstStaleReply => "client reset answering a stale ACK",
-            Flag::RstRefused => "connection refused (RST answering a SYN)",
-            Flag::RstAbort => "established connection aborted by RST",
-            Flag::RstOther => "RST before establishment",
-        }
     }
 }
 
@@ -158,12 +79,6 @@ impl Flags {
 impl Serialize for Flags {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter().map(Flag::code))
-    }
-}
-
-impl Serialize for Flag {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
     }
 }
 

@@ -16,11 +16,13 @@
 //! Live state is one small entry per 4-tuple; everything else is in the records.
 
 use crate::classify::{Analysis, Dir};
-use crate::decode::{Endpoint, Segment};
+use crate::decode::Segment;
 use crate::flags::{Flag, Flags};
 use crate::records::Records;
 use crate::seq::Seq;
 use crate::skip::SkipReason;
+use crate::units::codes;
+use crate::units::{Endpoint, Tuple};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -33,74 +35,23 @@ const QUICK_RETRY_NS: i64 = 100_000_000;
 /// same packet captured twice (`tcpdump -i any` on several interfaces), not a retry.
 const COPY_WINDOW_NS: i64 = 1_000_000;
 
-/// Zeek's `conn_state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum ConnState {
-    S0,
-    S1,
-    SF,
-    REJ,
-    S2,
-    S3,
-    RSTO,
-    RSTR,
-    RSTOS0,
-    RSTRH,
-    SH,
-    SHR,
-    OTH,
-}
-
-impl ConnState {
-    pub const ALL: [ConnState; 13] = [
-        ConnState::S0,
-        ConnState::S1,
-        ConnState::SF,
-        ConnState::REJ,
-        ConnState::S2,
-        ConnState::S3,
-        ConnState::RSTO,
-        ConnState::RSTR,
-        ConnState::RSTOS0,
-        ConnState::RSTRH,
-        ConnState::SH,
-        ConnState::SHR,
-        ConnState::OTH,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            ConnState::S0 => "S0",
-            ConnState::S1 => "S1",
-            ConnState::SF => "SF",
-            ConnState::REJ => "REJ",
-            ConnState::S2 => "S2",
-            ConnState::S3 => "S3",
-            ConnState::RSTO => "RSTO",
-            ConnState::RSTR => "RSTR",
-            ConnState::RSTOS0 => "RSTOS0",
-            ConnState::RSTRH => "RSTRH",
-            ConnState::SH => "SH",
-            ConnState::SHR => "SHR",
-            ConnState::OTH => "OTH",
-        }
-    }
-    pub fn text(self) -> &'static str {
-        match self {
-            ConnState::S0 => "SYN seen, no reply",
-            ConnState::S1 => "established, not terminated",
-            ConnState::SF => "established and closed normally",
-            ConnState::REJ => "attempt rejected (RST)",
-            ConnState::S2 => "established, originator closed, no reply",
-            ConnState::S3 => "established, responder closed, no reply",
-            ConnState::RSTO => "established, originator aborted (RST)",
-            ConnState::RSTR => "established, responder aborted (RST)",
-            ConnState::RSTOS0 => "originator sent SYN then RST, no SYN-ACK",
-            ConnState::RSTRH => "responder sent SYN-ACK then RST, no SYN",
-            ConnState::SH => "originator sent SYN then FIN, no SYN-ACK",
-            ConnState::SHR => "responder sent SYN-ACK then FIN, no SYN",
-            ConnState::OTH => "no SYN seen (midstream)",
-        }
+codes! {
+    /// Zeek's `conn_state`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum ConnState {
+        S0 = ("S0", "SYN seen, no reply"),
+        S1 = ("S1", "established, not terminated"),
+        SF = ("SF", "established and closed normally"),
+        REJ = ("REJ", "attempt rejected (RST)"),
+        S2 = ("S2", "established, originator closed, no reply"),
+        S3 = ("S3", "established, responder closed, no reply"),
+        RSTO = ("RSTO", "established, originator aborted (RST)"),
+        RSTR = ("RSTR", "established, responder aborted (RST)"),
+        RSTOS0 = ("RSTOS0", "originator sent SYN then RST, no SYN-ACK"),
+        RSTRH = ("RSTRH", "responder sent SYN-ACK then RST, no SYN"),
+        SH = ("SH", "originator sent SYN then FIN, no SYN-ACK"),
+        SHR = ("SHR", "responder sent SYN-ACK then FIN, no SYN"),
+        OTH = ("OTH", "no SYN seen (midstream)"),
     }
 }
 
@@ -157,27 +108,23 @@ impl Pkt {
     }
 }
 
-/// Why a SYN was sent again, judged from the gap before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GapClass {
-    /// Within milliseconds of a stale ACK or RST (Linux ≥ 5.6 re-sends at once).
-    AfterReset,
-    /// Within 100 ms, with no stale ACK or RST before it.
-    Immediate,
-    /// ≈ 1 s: the initial retransmission timeout (RFC 6298).
-    InitialRto1s,
-    /// ≈ 3 s: the old initial RTO (RFC 1122; older kernels, some non-Linux clients).
-    InitialRto3s,
-    /// About the same as the previous gap: linear SYN timeouts (`tcp_syn_linear_timeouts`).
-    Linear,
-    /// About twice the previous gap: exponential back-off.
-    Backoff,
-    Other,
-}
-
-impl Serialize for GapClass {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+codes! {
+    /// Why a SYN was sent again, judged from the gap before it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum GapClass {
+        /// Within milliseconds of a stale ACK or RST (Linux ≥ 5.6 re-sends at once).
+        AfterReset = ("after_reset", "SYN re-sent within 100 ms of a stale ACK or RST: Linux >= 5.6 re-sends at once"),
+        /// Within 100 ms, with no stale ACK or RST before it.
+        Immediate = ("immediate", "SYN re-sent within 100 ms, nothing before it (a duplicate or an application retry)"),
+        /// ≈ 1 s: the initial retransmission timeout (RFC 6298).
+        InitialRto1s = ("initial_rto_1s", "SYN re-sent after ~1 s: the initial retransmission timeout; the first SYN or its answer was lost"),
+        /// ≈ 3 s: the old initial RTO (RFC 1122; older kernels, some non-Linux clients).
+        InitialRto3s = ("initial_rto_3s", "SYN re-sent after ~3 s: the old initial RTO of older kernels and some non-Linux clients"),
+        /// About the same as the previous gap: linear SYN timeouts (`tcp_syn_linear_timeouts`).
+        Linear = ("linear", "the same gap as before: linear SYN timeouts (tcp_syn_linear_timeouts)"),
+        /// About twice the previous gap: exponential back-off.
+        Backoff = ("backoff", "twice the previous gap: exponential back-off"),
+        Other = ("other", "a gap that fits no known schedule"),
     }
 }
 
@@ -213,51 +160,6 @@ impl GapClass {
             _ => GapClass::Other,
         }
     }
-
-    /// What the gap tells, in one line.
-    pub fn text(self) -> &'static str {
-        match self {
-            GapClass::AfterReset => {
-                "SYN re-sent within 100 ms of a stale ACK or RST: Linux >= 5.6 re-sends at once"
-            }
-            GapClass::Immediate => {
-                "SYN re-sent within 100 ms, nothing before it (a duplicate or an application retry)"
-            }
-            GapClass::InitialRto1s => {
-                "SYN re-sent after ~1 s: the initial retransmission timeout; the first SYN or its answer was lost"
-            }
-            GapClass::InitialRto3s => {
-                "SYN re-sent after ~3 s: the old initial RTO of older kernels and some non-Linux clients"
-            }
-            GapClass::Linear => {
-                "the same gap as before: linear SYN timeouts (tcp_syn_linear_timeouts)"
-            }
-            GapClass::Backoff => "twice the previous gap: exponential back-off",
-            GapClass::Other => "a gap that fits no known schedule",
-        }
-    }
-
-    pub const ALL: [GapClass; 7] = [
-        GapClass::AfterReset,
-        GapClass::Immediate,
-        GapClass::InitialRto1s,
-        GapClass::InitialRto3s,
-        GapClass::Linear,
-        GapClass::Backoff,
-        GapClass::Other,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            GapClass::AfterReset => "after_reset",
-            GapClass::Immediate => "immediate",
-            GapClass::InitialRto1s => "initial_rto_1s",
-            GapClass::InitialRto3s => "initial_rto_3s",
-            GapClass::Linear => "linear",
-            GapClass::Backoff => "backoff",
-            GapClass::Other => "other",
-        }
-    }
 }
 
 /// One SYN of an attempt.
@@ -272,18 +174,19 @@ pub struct SynTry {
     pub gap_class: Option<GapClass>,
 }
 
-/// How an attempt ended, as far as this capture shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A SYN-ACK acknowledging the ISN was seen.
-    Established,
-    /// The responder answered with RST.
-    Refused,
-    /// The originator gave up with a RST (after a stale ACK, or otherwise).
-    Reset,
-    /// No answer seen.
-    NoAnswer,
+codes! {
+    /// How an attempt ended, as far as this capture shows.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Outcome {
+        /// A SYN-ACK acknowledging the ISN was seen.
+        Established = ("established", "SYN-ACK seen"),
+        /// The responder answered with RST.
+        Refused = ("refused", "refused by the responder (RST)"),
+        /// The originator gave up with a RST (after a stale ACK, or otherwise).
+        Reset = ("reset", "reset by the originator"),
+        /// No answer seen.
+        NoAnswer = ("no_answer", "no answer seen"),
+    }
 }
 
 /// One client connection attempt: one ISN from one client 4-tuple.
@@ -345,6 +248,25 @@ impl Attempt {
     pub fn tsval(&self) -> Option<u32> {
         self.syns[0].tsval
     }
+    /// The client's tuple.
+    pub fn tuple(&self) -> Tuple {
+        Tuple::new(self.client, self.server)
+    }
+    /// The delay this attempt suffered, the one definition every stage and renderer uses:
+    /// its setup latency when answered; unanswered, the time from the first SYN to the
+    /// refusing RST, or to the last SYN try.
+    pub fn delay_ns(&self) -> i64 {
+        match (self.setup_ns, self.refused) {
+            (Some(s), _) => s,
+            (None, Some(r)) => r.ts - self.first_syn().ts,
+            (None, None) => self.syns.last().map_or(0, |s| s.pkt.ts) - self.first_syn().ts,
+        }
+    }
+    /// Whether the attempt was slow, the one definition of "slow": never established, or
+    /// delayed by `slow_ns` or more.
+    pub fn is_slow(&self, slow_ns: i64) -> bool {
+        self.outcome != Outcome::Established || self.delay_ns() >= slow_ns
+    }
 }
 
 /// The incarnation before this one on the same 4-tuple.
@@ -392,6 +314,10 @@ struct Seen {
 }
 
 impl Conn {
+    /// The connection's tuple, originator first.
+    pub fn tuple(&self) -> Tuple {
+        Tuple::new(self.client, self.server)
+    }
     fn conn_state(&self) -> ConnState {
         let s = self.seen;
         let (o, r) = (Dir::Orig as usize, Dir::Resp as usize);

@@ -8,13 +8,12 @@
 //! Any panic is a bug in pcapdiag (or in the harness), to be minimised into a fixture in
 //! `testdata/fuzz-regressions/`.
 
+use crate::capture::{self, CaptureReport, DEFAULT_SLOW_NS, FrameCounts, Options};
 use crate::decode::{self, linktype};
 use crate::read::{CaptureReader, Frame};
-use crate::report::{self, CaptureReport, FrameCounts, PairSpec, Report};
+use crate::report::{self, Report};
+use crate::run::{self, PairSpec};
 use std::io::{self, Cursor};
-
-/// The slow-setup threshold the harness uses (the CLI's default).
-pub const SLOW_NS: i64 = 200_000_000;
 
 /// Arbitrary bytes through the whole pipeline, as `pcapdiag analyze --json X X` runs them:
 /// read → decode → flows/classify → report, twice (the client side and the RS side), the
@@ -64,13 +63,18 @@ fn render_postmortem(report: &Report) {
     report::markdown::write(report, io::sink()).expect("Markdown to a sink");
 }
 
-/// One capture's report, as [`crate::analyze_file`] gives it, from bytes in memory.
+/// One capture's report, as [`capture::analyze_file`] gives it (default options), from
+/// bytes in memory.
 fn analyze_one(data: &[u8]) -> Option<CaptureReport> {
     let reader = CaptureReader::from_reader("fuzz", Box::new(Cursor::new(data.to_vec()))).ok()?;
-    Some(crate::analyze_reader(reader, SLOW_NS, &mut |_| {}))
+    Some(capture::analyze_reader(
+        reader,
+        &Options::default(),
+        &mut |_| {},
+    ))
 }
 
-/// The report of one run, assembled as `main.rs` assembles it ([`report::assemble`]: the
+/// The report of one run, assembled as `pcapdiag analyze` assembles it ([`run::assemble`]: the
 /// two captures paired and judged as one pair): the only place the harness builds a
 /// [`Report`].
 fn build_report(client: CaptureReport, rs: CaptureReport) -> Report {
@@ -80,7 +84,7 @@ fn build_report(client: CaptureReport, rs: CaptureReport) -> Report {
         rs: Some(1),
     };
     let captures = vec![Ok(client), Ok(rs)];
-    report::assemble(captures, &[pair], &Default::default(), SLOW_NS)
+    run::assemble(captures, &[pair], &Default::default(), DEFAULT_SLOW_NS)
 }
 
 /// The link types [`decode_bytes`] chooses from: those `decode` handles, and one it does

@@ -8,46 +8,49 @@
 //! counting as a slow setup. With one capture only, the verdicts the client side supports
 //! are given and marked as inferred from one side.
 
+use crate::capture::CaptureReport;
 use crate::clock::ClockModel;
 use crate::correlate::{Pairing, RsIds};
-use crate::decode::Endpoint;
 use crate::flows::{Attempt, GapClass, Outcome};
 use crate::records::Records;
-use crate::report::CaptureReport;
 use crate::seq::Seq;
-use serde::{Serialize, Serializer};
+use crate::units::codes;
+use crate::units::{Endpoint, NS_PER_MS, NS_PER_S, Tuple};
+use serde::Serialize;
 use smallvec::SmallVec;
 use std::net::IpAddr;
 
 /// How long after its last packet the NAT still holds a tuple (conntrack TIME_WAIT).
-const NAT_HOLD_NS: i64 = 120_000_000_000;
+const NAT_HOLD_NS: i64 = 120 * NS_PER_S;
 /// A client tuple reused within this time of its previous connection's close can still have
 /// an IPVS entry in TIME_WAIT (IPVS keeps them 120 s).
-const LB_REUSE_WINDOW_NS: i64 = 120_000_000_000;
+const LB_REUSE_WINDOW_NS: i64 = 120 * NS_PER_S;
 /// Share of the SNAT port range in use from which exhaustion is the explanation.
 const EXHAUSTED_PERMILLE: u64 = 900;
 /// Another SYN on the same SNAT address and port within this of when the lost one would
 /// have arrived at the RS (one-way delay and clock error included): a conntrack clash.
-const RACE_BEFORE_NS: i64 = 1_000_000;
-const RACE_AFTER_NS: i64 = 3_000_000;
+const RACE_BEFORE_NS: i64 = NS_PER_MS;
+const RACE_AFTER_NS: i64 = 3 * NS_PER_MS;
 /// A SYN-ACK the client never saw: the client's SYN-ACK is later than the RS's by this much.
-const SYNACK_LOST_NS: i64 = 100_000_000;
+const SYNACK_LOST_NS: i64 = 100 * NS_PER_MS;
 
-/// The cause of an attempt's setup delay. Codes are stable snake_case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Cause {
-    Ok,
-    LbSynDropPortReuse,
-    RsTimewaitCollision,
-    SnatPortExhaustion,
-    ConntrackInsertRace,
-    SynLostBeforeRs,
-    SynackLostAfterRs,
-    RsSlowSynack,
-    RsRefused,
-    Unmatched,
-    /// Slow, and neither capture shows why.
-    Unexplained,
+codes! {
+    /// The cause of an attempt's setup delay. Codes are stable snake_case.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Cause {
+        Ok = ("ok", "no setup delay worth naming"),
+        LbSynDropPortReuse = ("lb_syn_drop_port_reuse", "client reused a recently closed 4-tuple; the load balancer dropped the first SYN (IPVS conn_reuse_mode=1)"),
+        RsTimewaitCollision = ("rs_timewait_collision", "SNAT mapped the SYN onto a tuple the real server held in TIME_WAIT; it answered with a stale ACK"),
+        SnatPortExhaustion = ("snat_port_exhaustion", "SYN dropped before the real server: the SNAT ports toward it were nearly all in use"),
+        ConntrackInsertRace = ("conntrack_insert_race", "another client's SYN took the same SNAT tuple within milliseconds; this SYN lost the conntrack insert race"),
+        SynLostBeforeRs = ("syn_lost_before_rs", "SYN lost before the real server, for no reason the captures show"),
+        SynackLostAfterRs = ("synack_lost_after_rs", "the real server sent a SYN-ACK the client never saw"),
+        RsSlowSynack = ("rs_slow_synack", "the real server saw the SYN and answered late"),
+        RsRefused = ("rs_refused", "the real server refused the connection (RST)"),
+        Unmatched = ("unmatched", "no counterpart in the real-server capture"),
+        /// Slow, and neither capture shows why.
+        Unexplained = ("unexplained", "slow, and neither capture shows why"),
+    }
 }
 
 /// A fix people apply, and what it costs.
@@ -101,67 +104,6 @@ macro_rules! r {
 }
 
 impl Cause {
-    pub const ALL: [Cause; 11] = [
-        Cause::Ok,
-        Cause::LbSynDropPortReuse,
-        Cause::RsTimewaitCollision,
-        Cause::SnatPortExhaustion,
-        Cause::ConntrackInsertRace,
-        Cause::SynLostBeforeRs,
-        Cause::SynackLostAfterRs,
-        Cause::RsSlowSynack,
-        Cause::RsRefused,
-        Cause::Unmatched,
-        Cause::Unexplained,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Cause::Ok => "ok",
-            Cause::LbSynDropPortReuse => "lb_syn_drop_port_reuse",
-            Cause::RsTimewaitCollision => "rs_timewait_collision",
-            Cause::SnatPortExhaustion => "snat_port_exhaustion",
-            Cause::ConntrackInsertRace => "conntrack_insert_race",
-            Cause::SynLostBeforeRs => "syn_lost_before_rs",
-            Cause::SynackLostAfterRs => "synack_lost_after_rs",
-            Cause::RsSlowSynack => "rs_slow_synack",
-            Cause::RsRefused => "rs_refused",
-            Cause::Unmatched => "unmatched",
-            Cause::Unexplained => "unexplained",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Cause> {
-        Cause::ALL.into_iter().find(|c| c.code() == code)
-    }
-
-    /// One line for humans.
-    pub fn text(self) -> &'static str {
-        match self {
-            Cause::Ok => "no setup delay worth naming",
-            Cause::LbSynDropPortReuse => {
-                "client reused a recently closed 4-tuple; the load balancer dropped the first SYN (IPVS conn_reuse_mode=1)"
-            }
-            Cause::RsTimewaitCollision => {
-                "SNAT mapped the SYN onto a tuple the real server held in TIME_WAIT; it answered with a stale ACK"
-            }
-            Cause::SnatPortExhaustion => {
-                "SYN dropped before the real server: the SNAT ports toward it were nearly all in use"
-            }
-            Cause::ConntrackInsertRace => {
-                "another client's SYN took the same SNAT tuple within milliseconds; this SYN lost the conntrack insert race"
-            }
-            Cause::SynLostBeforeRs => {
-                "SYN lost before the real server, for no reason the captures show"
-            }
-            Cause::SynackLostAfterRs => "the real server sent a SYN-ACK the client never saw",
-            Cause::RsSlowSynack => "the real server saw the SYN and answered late",
-            Cause::RsRefused => "the real server refused the connection (RST)",
-            Cause::Unmatched => "no counterpart in the real-server capture",
-            Cause::Unexplained => "slow, and neither capture shows why",
-        }
-    }
-
     /// Fixes that apply to this cause, with their side effects.
     pub fn remedies(self) -> &'static [Remedy] {
         match self {
@@ -247,18 +189,24 @@ impl Cause {
     }
 }
 
-impl Serialize for Cause {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+codes! {
+    /// Which capture a piece of evidence is in.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Side {
+        Client = ("client", "the client-side capture"),
+        Rs = ("rs", "the real-server-side capture"),
     }
 }
 
-/// Which capture a piece of evidence is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Client,
-    Rs,
+codes! {
+    /// Why a TIME_WAIT socket answered a new SYN with an ACK of its old connection: Linux
+    /// accepts the SYN only when its TSval is newer than the old connection's, or (without
+    /// timestamps) its ISN is after the old `rcv_nxt`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum TimewaitCheck {
+        Paws = ("paws", "the SYN's TSval was not newer than the old connection's (PAWS)"),
+        IsnNotAfter = ("isn_not_after", "the SYN's ISN was not after the old connection's rcv_nxt"),
+    }
 }
 
 /// A packet that supports a verdict.
@@ -302,14 +250,14 @@ pub struct AttemptVerdict {
     pub one_sided: bool,
     /// The same attempt in the RS capture (index into its `attempts`), and its tuples.
     pub rs_attempts: RsIds,
-    pub rs_tuples: SmallVec<[(Endpoint, Endpoint); 1]>,
+    pub rs_tuples: SmallVec<[Tuple; 1]>,
     /// The packets that support the verdict (none for a clean `ok` attempt).
     pub evidence: Vec<Evidence>,
     /// For a reused tuple: the previous connection on it.
     pub previous: Option<Previous>,
-    /// For a TIME_WAIT collision: `paws` (the SYN's TSval was not newer than the old
-    /// connection's) or `isn_not_after` (the ISN was not after the old rcv_nxt).
-    pub check_failed: Option<&'static str>,
+    /// For a TIME_WAIT collision: the check of the real server's TIME_WAIT socket that the
+    /// SYN failed.
+    pub check_failed: Option<TimewaitCheck>,
     /// The class of the longest SYN retry gap: what the delay looked like to the client.
     pub retry: Option<GapClass>,
     /// After a stale ACK: how soon the client re-sent its SYN (`after_reset` on Linux ≥ 5.6,
@@ -321,6 +269,13 @@ pub struct AttemptVerdict {
     pub outside_rs_span: Option<bool>,
     /// One sentence with the numbers (empty for a clean `ok` attempt).
     pub explanation: String,
+}
+
+impl AttemptVerdict {
+    /// The client's tuple.
+    pub fn tuple(&self) -> Tuple {
+        Tuple::new(self.client, self.server)
+    }
 }
 
 /// Count, share and delay per verdict.
@@ -346,39 +301,74 @@ pub struct Context<'a> {
 }
 
 /// Judges every selected client attempt.
-pub fn judge_all(ctx: &Context<'_>) -> Records<AttemptVerdict> {
+fn judge_all(ctx: &Context<'_>) -> Records<AttemptVerdict> {
     let rs_index = ctx.rs.map(RsIndex::new);
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
     Records::par_filter_map(&ctx.client.attempts, |a| {
         ctx.pairing
             .is_none_or(|p| p.selected[a.id as usize])
-            .then(|| judge(ctx, rs_index.as_ref(), a))
+            .then(|| judge_one(ctx, rs_index.as_ref(), a))
     })
 }
 
+codes! {
+    /// Which captures the verdicts of a pair were judged from.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Sides {
+        Both = ("both", "both captures"),
+        /// The client capture alone: the verdicts are inferred from one side.
+        ClientOnly = ("client_only", "the client capture alone (inferred from one side)"),
+    }
+}
+
+/// Verdicts and their summary.
+#[derive(Debug, Serialize)]
+pub struct VerdictReport {
+    pub sides: Sides,
+    pub by_verdict: Vec<VerdictRow>,
+    pub attempts: Records<AttemptVerdict>,
+}
+
+/// Judges every selected client attempt and summarizes the verdicts.
+pub fn judge(ctx: &Context<'_>) -> VerdictReport {
+    let attempts = judge_all(ctx);
+    VerdictReport {
+        sides: if ctx.rs.is_some() {
+            Sides::Both
+        } else {
+            Sides::ClientOnly
+        },
+        by_verdict: summarize(&attempts),
+        attempts,
+    }
+}
+
 /// Counts, shares and delays per verdict, most frequent first.
-pub fn summarize(verdicts: &Records<AttemptVerdict>) -> Vec<VerdictRow> {
-    let total = verdicts.len().max(1) as u64;
+pub fn summarize<'a>(verdicts: impl IntoIterator<Item = &'a AttemptVerdict>) -> Vec<VerdictRow> {
+    let mut by_cause: Vec<Vec<&AttemptVerdict>> = vec![Vec::new(); Cause::ALL.len()];
+    for v in verdicts {
+        by_cause[v.verdict as usize].push(v);
+    }
+    let total = by_cause.iter().map(Vec::len).sum::<usize>().max(1) as u64;
     let mut rows: Vec<VerdictRow> = Cause::ALL
         .iter()
-        .filter_map(|&cause| {
-            let v: Vec<&AttemptVerdict> = verdicts.iter().filter(|v| v.verdict == cause).collect();
-            (!v.is_empty()).then(|| VerdictRow {
-                verdict: cause,
-                text: cause.text(),
-                attempts: v.len() as u64,
-                share_permille: v.len() as u64 * 1000 / total,
-                // Saturating: a hostile capture's delays can add up past i64 (fuzzing).
-                delay_total_ns: v.iter().fold(0i64, |t, v| t.saturating_add(v.delay_ns)),
-                delay_max_ns: v.iter().map(|v| v.delay_ns).max().unwrap_or(0),
-                remedies: cause
-                    .remedies()
-                    .iter()
-                    .filter(|r| r.applies(&v))
-                    .copied()
-                    .collect(),
-            })
+        .zip(&by_cause)
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(&cause, v)| VerdictRow {
+            verdict: cause,
+            text: cause.text(),
+            attempts: v.len() as u64,
+            share_permille: v.len() as u64 * 1000 / total,
+            // Saturating: a hostile capture's delays can add up past i64 (fuzzing).
+            delay_total_ns: v.iter().fold(0i64, |t, v| t.saturating_add(v.delay_ns)),
+            delay_max_ns: v.iter().map(|v| v.delay_ns).max().unwrap_or(0),
+            remedies: cause
+                .remedies()
+                .iter()
+                .filter(|r| r.applies(v))
+                .copied()
+                .collect(),
         })
         .collect();
     rows.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.verdict.cmp(&b.verdict)));
@@ -423,15 +413,7 @@ impl<'a> RsIndex<'a> {
     }
 }
 
-fn delay_of(a: &Attempt) -> i64 {
-    match (a.setup_ns, a.refused) {
-        (Some(s), _) => s,
-        (None, Some(r)) => r.ts - a.first_syn().ts,
-        (None, None) => a.syns.last().map_or(0, |s| s.pkt.ts) - a.first_syn().ts,
-    }
-}
-
-fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptVerdict {
+fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptVerdict {
     let clock = ctx.pairing.map(|p| &p.clock);
     let rs_ids: RsIds = ctx
         .pairing
@@ -441,8 +423,7 @@ fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptV
         Some(rs) => rs_ids.iter().map(|&i| &rs.attempts[i as usize]).collect(),
         None => Vec::new(),
     };
-    let delay = delay_of(c);
-    let failed = c.outcome != Outcome::Established;
+    let delay = c.delay_ns();
     let mut v = AttemptVerdict {
         attempt: c.id,
         client: c.client,
@@ -456,8 +437,8 @@ fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptV
         delay_ns: delay,
         one_sided: ctx.rs.is_none(),
         rs_attempts: rs_ids.clone(),
-        rs_tuples: rs_atts.iter().map(|a| (a.client, a.server)).collect(),
-        evidence: client_evidence(c),
+        rs_tuples: rs_atts.iter().map(|a| a.tuple()).collect(),
+        evidence: attempt_evidence(c),
         previous: None,
         check_failed: None,
         // The retry that cost the most time.
@@ -499,7 +480,7 @@ fn judge(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptV
     // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
     v.verdict = if signature == Some(Cause::Unmatched) {
         Cause::Unmatched
-    } else if delay >= ctx.slow_ns || failed {
+    } else if c.is_slow(ctx.slow_ns) {
         signature.unwrap_or(if ctx.rs.is_some() {
             Cause::Unexplained
         } else {
@@ -535,7 +516,9 @@ fn client_previous(client: &CaptureReport, c: &Attempt) -> Option<Previous> {
     })
 }
 
-fn client_evidence(c: &Attempt) -> Vec<Evidence> {
+/// The client-side packets of an attempt, in time order: every SYN try, the stale ACK and
+/// the client's RST after it, a refusing RST, the SYN-ACK.
+pub fn attempt_evidence(c: &Attempt) -> Vec<Evidence> {
     let mut ev = Vec::new();
     let mut push = |p: Option<crate::flows::Pkt>, what| {
         if let Some(p) = p {
@@ -554,6 +537,7 @@ fn client_evidence(c: &Attempt) -> Vec<Evidence> {
     push(c.stale_rst, "client RST");
     push(c.refused, "RST (refused)");
     push(c.synack, "SYN-ACK");
+    ev.sort_by_key(|e| (e.ts, e.frame));
     ev
 }
 
@@ -595,7 +579,7 @@ fn two_sided(
         let outside = ctx
             .pairing
             .and_then(|p| p.rs_span)
-            .map(|(a, b)| t < a - 1_000_000_000 || t > b);
+            .map(|(a, b)| t < a - NS_PER_S || t > b);
         v.outside_rs_span = outside;
         if outside == Some(true) || c.outcome == Outcome::Established {
             // Outside the RS capture, or answered although the RS capture has no trace of
@@ -841,9 +825,11 @@ fn collision_details(
             .find(|s| a.stale_ack.is_none_or(|st| s.pkt.ts < st.ts))
             .and_then(|s| s.tsval);
         v.check_failed = match (syn_tsval, prev.last_tsval[0]) {
-            (Some(new), Some(old)) if (new.wrapping_sub(old) as i32) <= 0 => Some("paws"),
+            (Some(new), Some(old)) if (new.wrapping_sub(old) as i32) <= 0 => {
+                Some(TimewaitCheck::Paws)
+            }
             _ => match a.stale_ack_number {
-                Some(rcv_nxt) if !a.isn.gt(rcv_nxt) => Some("isn_not_after"),
+                Some(rcv_nxt) if !a.isn.gt(rcv_nxt) => Some(TimewaitCheck::IsnNotAfter),
                 _ => None,
             },
         };
@@ -872,7 +858,7 @@ fn one_sided(c: &Attempt, client_prev: Option<Previous>, v: &mut AttemptVerdict)
 }
 
 fn explain(v: &AttemptVerdict) -> String {
-    use crate::report::ms;
+    use crate::units::ms;
     let mut s = format!(
         "{} -> {}: {} {}, {}",
         v.client,
@@ -904,10 +890,8 @@ fn explain(v: &AttemptVerdict) -> String {
         ));
     }
     if let Some(check) = v.check_failed {
-        s.push_str(match check {
-            "paws" => "; the SYN's TSval was not newer than the old connection's (PAWS)",
-            _ => "; the SYN's ISN was not after the old connection's rcv_nxt",
-        });
+        s.push_str("; ");
+        s.push_str(check.text());
     }
     if let Some(r) = v.retry {
         s.push_str(&format!("; retry class {}", r.code()));

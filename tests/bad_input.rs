@@ -115,7 +115,8 @@ fn test_cut_at_every_byte_offset() {
         match r {
             Err(e) => assert!(cut < 24, "cut {cut}: {e}"),
             Ok(reader) => {
-                let rep = pcapdiag::analyze_reader(reader, 200_000_000, &mut |_| {});
+                let rep =
+                    pcapdiag::capture::analyze_reader(reader, &Default::default(), &mut |_| {});
                 let complete = record_ends.iter().filter(|&&e| e <= cut).count() as u64 - 1;
                 assert_eq!(rep.frames.read, complete, "cut {cut}");
                 assert_eq!(rep.frames.analysed + rep.frames.skipped, rep.frames.read);

@@ -5,7 +5,10 @@
 //! `UPDATE_GOLDEN=1 cargo test --test exports` rewrites the golden files, and
 //! `docs/report.png` (the README's screenshot) when Chromium is installed.
 
-use pcapdiag::report::{self, PairSpec, Report, frames};
+use pcapdiag::capture::{self, Options};
+use pcapdiag::report::{self, Report, frames};
+use pcapdiag::run::{self, PairSpec};
+use pcapdiag::units::utc;
 use pcapdiag::verdict::Cause;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -13,32 +16,32 @@ use std::process::Command;
 
 const CLIENT: &str = "testdata/lab/rs_timewait.client.pcap";
 const RS: &str = "testdata/lab/rs_timewait.rs.pcap";
-const SLOW_NS: i64 = 200_000_000;
+const SLOW_NS: i64 = capture::DEFAULT_SLOW_NS;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The report of `pcapdiag analyze CLIENT RS`, built as `main.rs` builds it. Paths are
 /// relative to the crate root (the test's working directory), so the outputs name the
 /// files the same way on every machine.
 fn sample_report() -> Report {
-    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS);
-    let rs = pcapdiag::analyze_file(Path::new(RS), SLOW_NS);
+    let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
+    let rs = capture::analyze_file(Path::new(RS), &Options::default());
     let pair = PairSpec {
         name: "rs_timewait".into(),
         client: 0,
         rs: Some(1),
     };
-    report::assemble(vec![client, rs], &[pair], &Default::default(), SLOW_NS)
+    run::assemble(vec![client, rs], &[pair], &Default::default(), SLOW_NS)
 }
 
 /// The client capture alone, as `pcapdiag analyze CLIENT` builds it.
 fn one_capture_report() -> Report {
-    let client = pcapdiag::analyze_file(Path::new(CLIENT), SLOW_NS);
+    let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
     let pair = PairSpec {
         name: "rs_timewait".into(),
         client: 0,
         rs: None,
     };
-    report::assemble(vec![client], &[pair], &Default::default(), SLOW_NS)
+    run::assemble(vec![client], &[pair], &Default::default(), SLOW_NS)
 }
 
 fn golden(name: &str, actual: &[u8]) {
@@ -205,7 +208,7 @@ fn check_tables(report: &Report, attempts: &DataFrame, events: &DataFrame, summa
         strs(attempts, "first_syn_utc"),
         v.attempts
             .iter()
-            .map(|a| Some(report::utc(a.first_syn_ts)))
+            .map(|a| Some(utc(a.first_syn_ts)))
             .collect::<Vec<_>>()
     );
     assert_eq!(
@@ -219,7 +222,10 @@ fn check_tables(report: &Report, attempts: &DataFrame, events: &DataFrame, summa
     let p = report.pairs[0].pairing.as_ref().unwrap();
     for (i, a) in v.attempts.iter().enumerate() {
         let rs_port = i64s(attempts, "rs_client_port")[i];
-        assert_eq!(rs_port, a.rs_tuples.first().map(|t| i64::from(t.0.port)));
+        assert_eq!(
+            rs_port,
+            a.rs_tuples.first().map(|t| i64::from(t.client.port))
+        );
         assert_eq!(
             i64s(attempts, "clock_offset_ns")[i],
             Some(p.clock.offset_at(a.first_syn_ts))

@@ -53,9 +53,10 @@ fn check(label: &str, cfg: PairConfig) {
         std::fs::File::create(&rp).unwrap(),
     )
     .unwrap();
-    let client = pcapdiag::analyze_file(&cp, SLOW_NS).unwrap();
-    let rs = pcapdiag::analyze_file(&rp, SLOW_NS).unwrap();
-    let (pairing, verdicts) = pcapdiag::diagnose(&client, Some(&rs), &Hints::default(), SLOW_NS);
+    let client = pcapdiag::capture::analyze_file(&cp, &Default::default()).unwrap();
+    let rs = pcapdiag::capture::analyze_file(&rp, &Default::default()).unwrap();
+    let (pairing, verdicts) =
+        pcapdiag::run::diagnose(&client, Some(&rs), &Hints::default(), SLOW_NS);
     let pairing = pairing.unwrap();
 
     let ours: HashMap<(SocketAddr, u32), &pcapdiag::verdict::AttemptVerdict> = verdicts
@@ -93,8 +94,9 @@ fn check(label: &str, cfg: PairConfig) {
             && let Some(fin) = t.final_syn()
             && let (Some(snat), Some(rip), Some(_)) = (fin.snat, fin.rip, fin.rs_ns)
         {
-            let found = v.rs_tuples.iter().any(|(c, s)| {
-                SocketAddr::new(c.ip, c.port) == snat && SocketAddr::new(s.ip, s.port) == rip
+            let found = v.rs_tuples.iter().any(|t| {
+                SocketAddr::new(t.client.ip, t.client.port) == snat
+                    && SocketAddr::new(t.server.ip, t.server.port) == rip
             });
             assert!(
                 found,

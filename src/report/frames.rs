@@ -10,10 +10,12 @@
 //! string column beside them, and an absent value is null. Column names are a stable schema
 //! (`docs/schema.md`, "Tables").
 
-use super::{PairResult, Report, utc};
-use crate::decode::Endpoint;
-use crate::flows::{Attempt, Outcome};
-use crate::verdict::{AttemptVerdict, Cause, Side};
+use super::summary::{self, Row};
+use super::{PairResult, Report};
+use crate::flows::Attempt;
+use crate::units::{Endpoint, Tuple};
+use crate::units::{NS_PER_S, utc};
+use crate::verdict::{AttemptVerdict, Cause, Side, attempt_evidence};
 use polars::prelude::*;
 
 /// A summary section of [`summary`]: what the attempts are grouped by.
@@ -86,45 +88,10 @@ struct AttemptCols {
     explanation: Vec<Option<String>>,
 }
 
-fn outcome_code(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Established => "established",
-        Outcome::Refused => "refused",
-        Outcome::Reset => "reset",
-        Outcome::NoAnswer => "no_answer",
-    }
-}
-
-fn side_code(s: Side) -> &'static str {
-    match s {
-        Side::Client => "client",
-        Side::Rs => "rs",
-    }
-}
-
 /// Space-separated frame numbers, or null when there are none.
 fn frames_of(frames: impl Iterator<Item = u64>) -> Option<String> {
     let v: Vec<String> = frames.map(|f| f.to_string()).collect();
     (!v.is_empty()).then(|| v.join(" "))
-}
-
-/// What a delay is without a verdict: the setup latency, or the span of the SYN tries.
-fn delay_of(a: &Attempt) -> i64 {
-    a.setup_ns
-        .unwrap_or_else(|| a.syns.last().map_or(0, |s| s.pkt.ts) - a.first_syn().ts)
-}
-
-/// The client-side packets of an attempt, for the table without verdicts.
-fn attempt_frames(a: &Attempt) -> impl Iterator<Item = u64> + '_ {
-    let mut v: Vec<u64> = a.syns.iter().map(|s| s.pkt.frame()).collect();
-    v.extend(
-        [a.stale_ack, a.stale_rst, a.refused, a.synack]
-            .into_iter()
-            .flatten()
-            .map(|p| p.frame()),
-    );
-    v.sort_unstable();
-    v.into_iter()
 }
 
 impl AttemptCols {
@@ -139,33 +106,28 @@ impl AttemptCols {
         self.first_syn_ns.push(a.first_syn().ts);
         self.first_syn_utc.push(utc(a.first_syn().ts));
         self.tries.push(a.tries() as i64);
-        self.outcome.push(outcome_code(a.outcome));
+        self.outcome.push(a.outcome.code());
         self.setup_ns.push(a.setup_ns);
     }
 
-    fn push_rs_tuple(&mut self, rs: Option<&(Endpoint, Endpoint)>, n: usize) {
-        self.rs_client_ip.push(rs.map(|t| t.0.ip.to_string()));
-        self.rs_client_port.push(rs.map(|t| i64::from(t.0.port)));
-        self.rs_server_ip.push(rs.map(|t| t.1.ip.to_string()));
-        self.rs_server_port.push(rs.map(|t| i64::from(t.1.port)));
-        self.rs_server.push(rs.map(|t| t.1.to_string()));
+    fn push_rs_tuple(&mut self, rs: Option<&Tuple>, n: usize) {
+        self.rs_client_ip.push(rs.map(|t| t.client.ip.to_string()));
+        self.rs_client_port
+            .push(rs.map(|t| i64::from(t.client.port)));
+        self.rs_server_ip.push(rs.map(|t| t.server.ip.to_string()));
+        self.rs_server_port
+            .push(rs.map(|t| i64::from(t.server.port)));
+        self.rs_server.push(rs.map(|t| t.server.to_string()));
         self.rs_tuples.push(n as i64);
     }
 
-    fn push_verdict(
-        &mut self,
-        report: &Report,
-        pair: &PairResult,
-        a: &Attempt,
-        v: &AttemptVerdict,
-    ) {
-        self.push_common(pair, a, v.client, v.server);
+    fn push_verdict(&mut self, pair: &PairResult, row: &Row<'_>, v: &AttemptVerdict) {
+        self.push_common(pair, row.attempt, v.client, v.server);
         self.push_rs_tuple(v.rs_tuples.first(), v.rs_tuples.len());
-        self.slow
-            .push(v.delay_ns >= report.slow_threshold_ns || a.outcome != Outcome::Established);
+        self.slow.push(row.slow);
         self.verdict.push(Some(v.verdict.code()));
         self.signature.push(v.signature.map(Cause::code));
-        self.delay_ns.push(v.delay_ns);
+        self.delay_ns.push(row.delay_ns);
         self.one_sided.push(Some(v.one_sided));
         let on = |side: Side| {
             frames_of(
@@ -177,8 +139,7 @@ impl AttemptCols {
         };
         self.evidence_client_frames.push(on(Side::Client));
         self.evidence_rs_frames.push(on(Side::Rs));
-        self.previous_side
-            .push(v.previous.map(|p| side_code(p.side)));
+        self.previous_side.push(v.previous.map(|p| p.side.code()));
         self.previous_conn
             .push(v.previous.map(|p| i64::from(p.conn)));
         self.previous_conn_age_ns.push(v.previous.map(|p| p.age_ns));
@@ -197,18 +158,17 @@ impl AttemptCols {
             .push((!v.explanation.is_empty()).then(|| v.explanation.clone()));
     }
 
-    fn push_attempt(&mut self, report: &Report, pair: &PairResult, a: &Attempt) {
+    fn push_attempt(&mut self, pair: &PairResult, row: &Row<'_>) {
+        let a = row.attempt;
         self.push_common(pair, a, a.client, a.server);
         self.push_rs_tuple(None, 0);
-        let delay = delay_of(a);
-        self.slow
-            .push(delay >= report.slow_threshold_ns || a.outcome != Outcome::Established);
+        self.slow.push(row.slow);
         self.verdict.push(None);
         self.signature.push(None);
-        self.delay_ns.push(delay);
+        self.delay_ns.push(row.delay_ns);
         self.one_sided.push(None);
         self.evidence_client_frames
-            .push(frames_of(attempt_frames(a)));
+            .push(frames_of(attempt_evidence(a).iter().map(|e| e.frame)));
         self.evidence_rs_frames.push(None);
         self.previous_side.push(None);
         self.previous_conn.push(None);
@@ -265,42 +225,19 @@ impl AttemptCols {
     }
 }
 
-/// One row per client connection attempt of every pair, pair by pair: from the pair's
-/// verdicts when it has them, else from its client capture's attempts (verdict columns
-/// null).
+/// One row per client connection attempt of every pair ([`summary::rows`]), pair by pair:
+/// from the pair's verdicts when it has them, else from its client capture's attempts
+/// (verdict columns null).
 pub fn attempts(report: &Report) -> PolarsResult<DataFrame> {
     let mut cols = AttemptCols::default();
-    for pair in &report.pairs {
-        cols.push_pair(report, pair);
-    }
-    cols.finish()
-}
-
-/// [`attempts`] of one pair only.
-pub fn pair_attempts(report: &Report, pair: &PairResult) -> PolarsResult<DataFrame> {
-    let mut cols = AttemptCols::default();
-    cols.push_pair(report, pair);
-    cols.finish()
-}
-
-impl AttemptCols {
-    fn push_pair(&mut self, report: &Report, pair: &PairResult) {
-        let Some(cap) = report.client_of(pair) else {
-            return;
-        };
-        match &pair.verdicts {
-            Some(v) => {
-                for av in &v.attempts {
-                    self.push_verdict(report, pair, &cap.attempts[av.attempt as usize], av);
-                }
-            }
-            None => {
-                for a in &cap.attempts {
-                    self.push_attempt(report, pair, a);
-                }
-            }
+    for row in summary::rows(report) {
+        let pair = &report.pairs[row.pair];
+        match row.verdict {
+            Some(v) => cols.push_verdict(pair, &row, v),
+            None => cols.push_attempt(pair, &row),
         }
     }
+    cols.finish()
 }
 
 /// One row per flag of each flagged packet of every capture. The tuple is the
@@ -351,8 +288,6 @@ pub fn events(report: &Report) -> PolarsResult<DataFrame> {
         ],
     )
 }
-
-const NS_PER_S: i64 = 1_000_000_000;
 
 /// `x` divided by the positive constant `d`, rounded down, for `0 <= x < 2^51`. Polars'
 /// `floor_div` needs the `round_series` feature (and panics at run time without it), and
@@ -647,7 +582,7 @@ mod tests {
             ] {
                 assert_eq!(
                     all_row(&df, name),
-                    super::super::percentile(&sorted, p),
+                    crate::capture::percentile(&sorted, p),
                     "n={n} p={p}"
                 );
             }

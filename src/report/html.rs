@@ -4,13 +4,13 @@
 //! makes the browser refuse any fetch a later change might add. Text in the charts is SVG
 //! `<text>` set in the reader's sans-serif font, so no font file is needed.
 
-use super::frames::{self, Summary};
+use super::Report;
 use super::postmortem::{self, Block, Chart, Line, Span};
-use super::{Report, ms, utc};
+use super::summary::{self, Row};
+use crate::units::{ms, utc};
 use crate::verdict::Cause;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use polars::prelude::{DataFrame, PolarsResult};
 use std::io::{self, Write};
 
 /// Width and height of every chart, in CSS pixels (the page scales them down to fit).
@@ -35,8 +35,8 @@ footer { margin-top: 40px; font-size: 12px; color: #57606a; }
 
 /// Writes the page.
 pub fn write(report: &Report, mut out: impl Write) -> io::Result<()> {
-    let doc = postmortem::build(report).map_err(frames::io_err)?;
-    let attempts = frames::attempts(report).map_err(frames::io_err)?;
+    let doc = postmortem::build(report);
+    let rows = summary::rows(report);
     writeln!(out, "<!DOCTYPE html>")?;
     writeln!(out, "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">")?;
     writeln!(
@@ -103,7 +103,7 @@ pub fn write(report: &Report, mut out: impl Write) -> io::Result<()> {
                     ),
                     Chart::Verdicts => ("chart-verdicts", "Attempts per verdict."),
                 };
-                let svg = chart(*kind, report, &attempts).map_err(io::Error::other)?;
+                let svg = chart(*kind, report, &rows).map_err(io::Error::other)?;
                 writeln!(
                     out,
                     "<figure id=\"{id}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
@@ -188,21 +188,24 @@ const GRID: RGBColor = RGBColor(0x55, 0x55, 0x55);
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws one chart as an SVG document.
-fn chart(kind: Chart, report: &Report, attempts: &DataFrame) -> Result<String, String> {
+fn chart(kind: Chart, report: &Report, rows: &[Row<'_>]) -> Result<String, String> {
     let mut buf = String::new();
     {
         let size = match kind {
             // One bar per verdict: as tall as the bars need.
-            Chart::Verdicts => (CHART_SIZE.0, 90 + 40 * verdict_rows(attempts).max(1) as u32),
+            Chart::Verdicts => (
+                CHART_SIZE.0,
+                90 + 40 * verdict_bars(report, rows).len().max(1) as u32,
+            ),
             _ => CHART_SIZE,
         };
         let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
         let drawn: ChartResult = (|| {
             root.fill(&WHITE)?;
             match kind {
-                Chart::Latency => latency(&root, report, attempts)?,
-                Chart::OverTime => over_time(&root, report, attempts)?,
-                Chart::Verdicts => verdicts(&root, attempts)?,
+                Chart::Latency => latency(&root, report, rows)?,
+                Chart::OverTime => over_time(&root, report, rows)?,
+                Chart::Verdicts => verdicts(&root, report, rows)?,
             }
             root.present()?;
             Ok(())
@@ -249,11 +252,11 @@ fn ms_label(v: &f64) -> String {
 fn latency(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
     report: &Report,
-    attempts: &DataFrame,
+    rows: &[Row<'_>],
 ) -> ChartResult {
-    let setups: Vec<f64> = frames::i64_values(attempts, "setup_ns")?
-        .into_iter()
-        .flatten()
+    let setups: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r.attempt.setup_ns)
         .map(|ns| ms_f(ns.max(1)))
         .collect();
     if setups.is_empty() {
@@ -321,26 +324,22 @@ fn latency(
 fn over_time(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
     report: &Report,
-    attempts: &DataFrame,
+    rows: &[Row<'_>],
 ) -> ChartResult {
-    let ts = frames::i64_values(attempts, "first_syn_ns")?;
-    let delay = frames::i64_values(attempts, "delay_ns")?;
-    let verdict = frames::str_values(attempts, "verdict")?;
-    let Some(t0) = ts.iter().flatten().copied().min() else {
+    let ts = || rows.iter().map(|r| r.attempt.first_syn().ts);
+    let Some(t0) = ts().min() else {
         return no_data(root, "no connection attempt");
     };
-    let t1 = ts.iter().flatten().copied().max().unwrap_or(t0);
+    let t1 = ts().max().unwrap_or(t0);
     // (seconds since t0, delay ms, verdict)
-    let points: Vec<(f64, f64, Option<Cause>)> = ts
-        .into_iter()
-        .zip(delay)
-        .zip(verdict)
-        .filter_map(|((t, d), v)| {
-            Some((
-                (t? - t0) as f64 / 1e9,
-                ms_f(d?.max(1_000)),
-                v.as_deref().and_then(Cause::from_code),
-            ))
+    let points: Vec<(f64, f64, Option<Cause>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                (r.attempt.first_syn().ts - t0) as f64 / 1e9,
+                ms_f(r.delay_ns.max(1_000)),
+                r.verdict.map(|v| v.verdict),
+            )
         })
         .collect();
     let slow = ms_f(report.slow_threshold_ns);
@@ -411,26 +410,29 @@ fn over_time(
     Ok(())
 }
 
-/// Verdicts with their attempts and share, most attempts first.
-fn verdict_counts(attempts: &DataFrame) -> PolarsResult<Vec<(Option<String>, i64, f64)>> {
-    let df = frames::summarize(attempts, Summary::Verdict)?;
-    let keys = frames::str_values(&df, "key")?;
-    let n = frames::i64_values(&df, "attempts")?;
-    let share = frames::f64_values(&df, "share")?;
-    Ok(keys
-        .into_iter()
-        .zip(n)
-        .zip(share)
-        .map(|((k, n), s)| (k, n.unwrap_or(0), s.unwrap_or(0.0)))
-        .collect())
+/// One bar per verdict of every pair together (most attempts first), and one for the
+/// attempts of pairs without verdicts.
+fn verdict_bars(report: &Report, rows: &[Row<'_>]) -> Vec<(Option<Cause>, u64)> {
+    let mut bars: Vec<(Option<Cause>, u64)> = report
+        .overall
+        .by_verdict
+        .iter()
+        .map(|r| (Some(r.verdict), r.attempts))
+        .collect();
+    let unjudged = rows.iter().filter(|r| r.verdict.is_none()).count() as u64;
+    if unjudged > 0 {
+        bars.push((None, unjudged));
+    }
+    bars
 }
 
-fn verdict_rows(attempts: &DataFrame) -> usize {
-    verdict_counts(attempts).map_or(0, |v| v.len())
-}
-
-fn verdicts(root: &DrawingArea<SVGBackend<'_>, Shift>, attempts: &DataFrame) -> ChartResult {
-    let mut rows = verdict_counts(attempts)?;
+fn verdicts(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    report: &Report,
+    rows: &[Row<'_>],
+) -> ChartResult {
+    let total = rows.len().max(1) as f64;
+    let mut rows = verdict_bars(report, rows);
     if rows.is_empty() {
         return no_data(root, "no connection attempt");
     }
@@ -440,7 +442,7 @@ fn verdicts(root: &DrawingArea<SVGBackend<'_>, Shift>, attempts: &DataFrame) -> 
     let max = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1) as f64;
     let labels: Vec<String> = rows
         .iter()
-        .map(|r| r.0.clone().unwrap_or_else(|| "(no verdict)".into()))
+        .map(|r| r.0.map_or("(no verdict)", Cause::code).to_string())
         .collect();
     let mut chart = ChartBuilder::on(root)
         .margin(12)
@@ -465,7 +467,7 @@ fn verdicts(root: &DrawingArea<SVGBackend<'_>, Shift>, attempts: &DataFrame) -> 
         .axis_desc_style((FONT, 16))
         .draw()?;
     chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
-        let c = colour(r.0.as_deref().and_then(Cause::from_code));
+        let c = colour(r.0);
         let mut rect = Rectangle::new(
             [
                 (0.0, SegmentValue::Exact(i as i32)),
@@ -478,7 +480,7 @@ fn verdicts(root: &DrawingArea<SVGBackend<'_>, Shift>, attempts: &DataFrame) -> 
     }))?;
     chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
         Text::new(
-            format!("{} ({:.1} %)", r.1, r.2 * 100.0),
+            format!("{} ({:.1} %)", r.1, r.1 as f64 * 100.0 / total),
             (r.1 as f64 + max * 0.01, SegmentValue::CenterOf(i as i32)),
             (FONT, 15).into_font().color(&BLACK),
         )

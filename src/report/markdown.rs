@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 /// Writes the postmortem section.
 pub fn write(report: &Report, mut out: impl Write) -> io::Result<()> {
-    let doc = postmortem::build(report).map_err(io::Error::other)?;
+    let doc = postmortem::build(report);
     let mut first = true;
     for block in &doc {
         if matches!(block, Block::Chart(_)) {

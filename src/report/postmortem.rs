@@ -1,13 +1,12 @@
 //! Postmortem: the content of the Markdown and HTML reports as one small document model
 //! (headings, paragraphs, lists, tables, and where the charts go), so that both formats say
-//! exactly the same thing. Built from the report and its polars tables; deterministic: no
+//! exactly the same thing. Built from the report and its [`summary`]; deterministic: no
 //! time of "now", and every list in a stable order.
 
-use super::frames::{self, Summary};
-use super::{PairResult, Report, ms, tuple, utc};
-use crate::records::Records;
-use crate::verdict::{AttemptVerdict, Cause, Side, VerdictRow};
-use polars::prelude::*;
+use super::summary::{self, Totals};
+use super::{PairResult, Report};
+use crate::units::{ms, utc};
+use crate::verdict::{AttemptVerdict, Cause, Sides, VerdictRow};
 
 /// How many attempts of each cause are shown with their evidence.
 pub const EXAMPLES_PER_CAUSE: usize = 5;
@@ -64,40 +63,11 @@ fn share(permille: u64) -> String {
     format!("{}.{} %", permille / 10, permille % 10)
 }
 
-/// The `all` row of the summary, as numbers.
-struct Totals {
-    attempts: i64,
-    slow: i64,
-    share_permille: u64,
-    p: [Option<i64>; 4],
-    delay_max: Option<i64>,
-}
-
-fn totals(attempts: &DataFrame) -> PolarsResult<Totals> {
-    let all = frames::summarize(attempts, Summary::All)?;
-    let get = |name: &str| -> PolarsResult<Option<i64>> { Ok(all.column(name)?.i64()?.get(0)) };
-    let n = get("attempts")?.unwrap_or(0);
-    let slow = get("slow")?.unwrap_or(0);
-    Ok(Totals {
-        attempts: n,
-        slow,
-        share_permille: if n > 0 { (slow * 1000 / n) as u64 } else { 0 },
-        p: [
-            get("setup_p50_ns")?,
-            get("setup_p90_ns")?,
-            get("setup_p99_ns")?,
-            get("setup_max_ns")?,
-        ],
-        delay_max: get("delay_max_ns")?,
-    })
-}
-
 /// The report as a document. With one pair: what happened, the causes, the NAT mapping
 /// and clocks, what to do. With several: what happened over all pairs (with the charts),
 /// then a section per pair (what happened, causes, NAT mapping and clocks), then what to
 /// do.
-pub fn build(report: &Report) -> PolarsResult<Vec<Block>> {
-    let attempts = frames::attempts(report)?;
+pub fn build(report: &Report) -> Vec<Block> {
     let mut doc = vec![Block::Heading(
         2,
         "Slow TCP connection setups: what the captures show".into(),
@@ -105,12 +75,13 @@ pub fn build(report: &Report) -> PolarsResult<Vec<Block>> {
     doc.extend(sources(report));
     if report.pairs.len() <= 1 {
         let pair = report.pairs.first();
-        doc.extend(what_happened(pair, &attempts, 3, true)?);
+        let totals = Totals::of(&summary::rows(report));
+        doc.extend(what_happened(pair, &totals, 3, true));
         doc.extend(causes(pair, 3, true));
         doc.extend(nat_and_clock(pair, 3));
     } else {
-        doc.extend(all_pairs(report, &attempts)?);
-        for pair in &report.pairs {
+        doc.extend(all_pairs(report, &Totals::of(&summary::rows(report))));
+        for (i, pair) in report.pairs.iter().enumerate() {
             doc.push(Block::Heading(3, format!("Pair {}", pair.name)));
             let mut files = vec![t("Client side "), c(&pair.client_file)];
             if let Some(rs) = &pair.rs_file {
@@ -122,14 +93,14 @@ pub fn build(report: &Report) -> PolarsResult<Vec<Block>> {
                 files.push(t(" Not judged: a capture of this pair could not be read."));
             }
             doc.push(Block::Para(files));
-            let attempts = frames::pair_attempts(report, pair)?;
-            doc.extend(what_happened(Some(pair), &attempts, 4, false)?);
+            let totals = Totals::of(&summary::pair_rows(report, i));
+            doc.extend(what_happened(Some(pair), &totals, 4, false));
             doc.extend(causes(Some(pair), 4, false));
             doc.extend(nat_and_clock(Some(pair), 4));
         }
     }
     doc.extend(remedies(report));
-    Ok(doc)
+    doc
 }
 
 /// The role of the capture `i` of the report.
@@ -188,10 +159,9 @@ fn sources(report: &Report) -> Vec<Block> {
 
 /// What happened over every pair together: the totals, the verdicts with each pair's
 /// count, and the charts.
-fn all_pairs(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Block>> {
+fn all_pairs(report: &Report, tot: &Totals) -> Vec<Block> {
     let o = &report.overall;
     let mut out = vec![Block::Heading(3, "What happened, all pairs".into())];
-    let tot = totals(attempts)?;
     let mut items = vec![vec![
         b(o.pairs.to_string()),
         t(format!(
@@ -203,7 +173,7 @@ fn all_pairs(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Block>> 
         b(tot.slow.to_string()),
         t(format!(
             " slow or failed ({} of the attempts)",
-            share(tot.share_permille)
+            share(tot.slow_permille)
         )),
     ]);
     let not_judged: Vec<&str> = report
@@ -262,7 +232,7 @@ fn all_pairs(report: &Report, attempts: &DataFrame) -> PolarsResult<Vec<Block>> 
     out.push(Block::Chart(Chart::Latency));
     out.push(Block::Chart(Chart::OverTime));
     out.push(Block::Chart(Chart::Verdicts));
-    Ok(out)
+    out
 }
 
 /// A verdict row's cells: code, attempts, share, delays, meaning.
@@ -279,35 +249,25 @@ fn verdict_row(r: &VerdictRow) -> Vec<Line> {
 
 /// What happened in one pair's `attempts` (every pair's, with one), under a heading of
 /// `level`; with `charts`, where the latency charts go.
-fn what_happened(
-    pair: Option<&PairResult>,
-    attempts: &DataFrame,
-    level: u8,
-    charts: bool,
-) -> PolarsResult<Vec<Block>> {
+fn what_happened(pair: Option<&PairResult>, tot: &Totals, level: u8, charts: bool) -> Vec<Block> {
     let verdicts = pair.and_then(|p| p.verdicts.as_ref());
     let mut out = vec![Block::Heading(level, "What happened".into())];
-    let tot = totals(attempts)?;
     if tot.attempts == 0 {
         out.push(Block::Para(vec![t(
             "No TCP connection attempt (SYN) was seen in the client capture.",
         )]));
-        return Ok(out);
+        return out;
     }
-    let clients = frames::summarize(attempts, Summary::ClientIp)?.height();
-    let span = {
-        let ts = attempts.column("first_syn_ns")?.i64()?;
-        (ts.min(), ts.max())
-    };
     let mut items = Vec::new();
     let mut first = vec![
         b(tot.attempts.to_string()),
         t(format!(
-            " connection attempts from {clients} client address{}",
-            if clients == 1 { "" } else { "es" }
+            " connection attempts from {} client address{}",
+            tot.clients,
+            if tot.clients == 1 { "" } else { "es" }
         )),
     ];
-    if let (Some(a), Some(z)) = span {
+    if let Some((a, z)) = tot.span {
         first.push(t(format!(
             ", first SYNs from {} to {} ({})",
             utc(a),
@@ -320,30 +280,30 @@ fn what_happened(
         b(tot.slow.to_string()),
         t(format!(
             " slow or failed ({} of the attempts)",
-            share(tot.share_permille)
+            share(tot.slow_permille)
         )),
     ];
-    if let Some(worst) = verdicts.and_then(worst_attempt) {
+    if let Some(worst) = verdicts.and_then(|v| summary::worst(v).first().copied()) {
         slow.push(t("; worst delay "));
         slow.push(b(ms(worst.delay_ns)));
         slow.push(t(": "));
-        slow.push(c(tuple(&worst.client, &worst.server)));
+        slow.push(c(worst.tuple().to_string()));
         slow.push(t(format!(" at {}, verdict ", utc(worst.first_syn_ts))));
         slow.push(c(worst.verdict.code()));
-    } else if let Some(d) = tot.delay_max {
+    } else if let Some(d) = tot.delay_max_ns {
         slow.push(t(format!("; worst delay {}", ms(d))));
     }
     items.push(slow);
     let pct = |v: Option<i64>| v.map_or("-".to_string(), ms);
     items.push(vec![t(format!(
         "setup latency over the established attempts: p50 {}, p90 {}, p99 {}, max {}",
-        pct(tot.p[0]),
-        pct(tot.p[1]),
-        pct(tot.p[2]),
-        pct(tot.p[3])
+        pct(tot.setup_p50_ns),
+        pct(tot.setup_p90_ns),
+        pct(tot.setup_p99_ns),
+        pct(tot.setup_max_ns)
     ))]);
     if let Some(v) = verdicts {
-        for (cause, n) in quick_signatures(&v.attempts) {
+        for (cause, n) in summary::quick_signatures(v) {
             items.push(vec![
                 t(format!(
                     "also seen without a slow setup: {n} attempts with the signature "
@@ -351,7 +311,7 @@ fn what_happened(
                 c(cause.code()),
             ]);
         }
-        if v.sides != "both" {
+        if v.sides != Sides::Both {
             items.push(vec![t(
                 "one capture only: the verdicts are inferred from the client side",
             )]);
@@ -362,30 +322,7 @@ fn what_happened(
         out.push(Block::Chart(Chart::Latency));
         out.push(Block::Chart(Chart::OverTime));
     }
-    Ok(out)
-}
-
-/// The slow attempt that cost the most (lowest attempt id on a tie).
-fn worst_attempt(v: &super::VerdictReport) -> Option<&AttemptVerdict> {
-    v.attempts
-        .iter()
-        .filter(|a| a.verdict != Cause::Ok)
-        .min_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)))
-}
-
-/// Signatures of attempts that were not slow, with their counts, in `Cause` order.
-fn quick_signatures(attempts: &Records<AttemptVerdict>) -> Vec<(Cause, usize)> {
-    Cause::ALL
-        .iter()
-        .map(|&cause| {
-            let n = attempts
-                .iter()
-                .filter(|a| a.verdict == Cause::Ok && a.signature == Some(cause))
-                .count();
-            (cause, n)
-        })
-        .filter(|&(_, n)| n > 0)
-        .collect()
+    out
 }
 
 /// One pair's causes, under a heading of `level`; with `chart`, where the verdict chart
@@ -415,28 +352,24 @@ fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
         out.push(Block::Chart(Chart::Verdicts));
     }
     let pair = pair.expect("verdicts come with a pair");
-    let (client_file, rs_file) = match &pair.pairing {
-        Some(p) => (p.client_file.as_str(), p.rs_file.as_str()),
-        None => (pair.client_file.as_str(), "rs"),
-    };
+    let worst = summary::worst(v);
     for row in v.by_verdict.iter().filter(|r| r.verdict != Cause::Ok) {
         out.push(Block::Heading(
             level + 1,
             format!("{} ({} attempts)", row.verdict.code(), row.attempts),
         ));
         out.push(Block::Para(vec![t(format!("{}.", row.verdict.text()))]));
-        let mut these: Vec<&AttemptVerdict> = v
-            .attempts
+        let these: Vec<&AttemptVerdict> = worst
             .iter()
+            .copied()
             .filter(|a| a.verdict == row.verdict)
             .collect();
-        these.sort_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)));
         for a in these.iter().take(EXAMPLES_PER_CAUSE) {
             // The explanation starts with the tuple.
             let mut line = vec![b(utc(a.first_syn_ts)), t(": "), t(a.explanation.clone())];
-            for (cl, sv) in &a.rs_tuples {
+            for rs_tuple in &a.rs_tuples {
                 line.push(t("; on the RS side as "));
-                line.push(c(tuple(cl, sv)));
+                line.push(c(rs_tuple.to_string()));
             }
             out.push(Block::Para(line));
             if !a.evidence.is_empty() {
@@ -448,10 +381,7 @@ fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
                         .iter()
                         .map(|e| {
                             vec![
-                                vec![c(match e.side {
-                                    Side::Client => client_file,
-                                    Side::Rs => rs_file,
-                                })],
+                                vec![c(summary::evidence_file(pair, e))],
                                 vec![t(e.frame.to_string())],
                                 vec![t(utc(e.ts))],
                                 vec![t(e.what)],

@@ -1,9 +1,12 @@
 //! Terminal renderer: the summary an on-call engineer reads first (comfy-table).
 
-use super::{CaptureReport, PairResult, PairingReport, Report, VerdictReport, ms, tuple, utc};
-use crate::flows::Outcome;
+use super::summary;
+use super::{PairResult, PairingReport, Report};
+use crate::capture::CaptureReport;
+use crate::units::{ms, utc};
+use crate::verdict::Cause;
 use crate::verdict::VerdictRow;
-use crate::verdict::{Cause, Side};
+use crate::verdict::{VerdictReport, attempt_evidence};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::io::{self, Write};
 
@@ -258,11 +261,7 @@ fn verdicts(
     opts: TableOptions,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let sides = if v.sides == "both" {
-        "both captures"
-    } else {
-        "the client capture alone (inferred from one side)"
-    };
+    let sides = v.sides.text();
     writeln!(
         out,
         "== verdicts (slow: setup >= {}), from {sides}",
@@ -280,57 +279,29 @@ fn verdicts(
         t.add_row(verdict_cells(r, r.text));
     }
     writeln!(out, "{t}")?;
-    let mut quick: Vec<(&str, usize)> = Vec::new();
-    for a in v.attempts.iter().filter(|a| a.verdict == Cause::Ok) {
-        if let Some(s) = a.signature {
-            match quick.iter_mut().find(|(c, _)| *c == s.code()) {
-                Some((_, n)) => *n += 1,
-                None => quick.push((s.code(), 1)),
-            }
-        }
-    }
-    for (code, n) in quick {
+    for (cause, n) in summary::quick_signatures(v) {
         writeln!(
             out,
-            "also seen without a slow setup: {n} attempts with the signature {code}"
+            "also seen without a slow setup: {n} attempts with the signature {}",
+            cause.code()
         )?;
     }
-    let mut worst: Vec<_> = v
-        .attempts
-        .iter()
-        .filter(|a| a.verdict != Cause::Ok)
-        .collect();
-    worst.sort_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)));
+    let worst = summary::worst(v);
     if worst.is_empty() {
         return Ok(());
     }
     writeln!(out, "worst attempts:")?;
     for a in worst.iter().take(opts.top) {
         writeln!(out, "- [{}] {}", a.verdict.code(), a.explanation)?;
-        let ev: Vec<String> = a
-            .evidence
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} #{} {}",
-                    if e.side == Side::Client {
-                        "client"
-                    } else {
-                        "rs"
-                    },
-                    e.frame,
-                    e.what
-                )
-            })
-            .collect();
+        let ev: Vec<String> = a.evidence.iter().map(summary::evidence).collect();
         writeln!(
             out,
             "    first SYN {}; evidence: {}",
             utc(a.first_syn_ts),
             ev.join(", ")
         )?;
-        for (c, s) in &a.rs_tuples {
-            writeln!(out, "    on the RS side as {}", tuple(c, s))?;
+        for t in &a.rs_tuples {
+            writeln!(out, "    on the RS side as {t}")?;
         }
     }
     for row in v
@@ -425,14 +396,8 @@ fn capture(
         opt_ms(s.max_ns)
     )?;
 
-    let slow: Vec<_> = cap
-        .slowest(opts.top)
-        .into_iter()
-        .filter(|a| {
-            a.setup_ns.is_none_or(|s| s >= slow_ns) || a.tries() > 1 || a.stale_ack.is_some()
-        })
-        .collect();
-    if !slow.is_empty() {
+    let notable = summary::notable_attempts(cap, slow_ns, opts.top);
+    if !notable.is_empty() {
         let mut t = table(&[
             "attempt",
             "first SYN",
@@ -441,7 +406,7 @@ fn capture(
             "outcome",
             "evidence frames",
         ]);
-        for a in slow {
+        for a in notable {
             let gaps: Vec<String> = a
                 .syns
                 .iter()
@@ -454,30 +419,12 @@ fn capture(
                     )
                 })
                 .collect();
-            let mut ev = vec![format!("SYN #{}", a.first_syn().frame())];
-            if let Some(p) = a.stale_ack {
-                ev.push(format!("stale ACK #{}", p.frame()));
-            }
-            if let Some(p) = a.stale_rst {
-                ev.push(format!("RST #{}", p.frame()));
-            }
-            for s in a.syns.iter().skip(1) {
-                ev.push(format!("SYN #{}", s.pkt.frame()));
-            }
-            if let Some(p) = a.refused {
-                ev.push(format!("RST #{}", p.frame()));
-            }
-            if let Some(p) = a.synack {
-                ev.push(format!("SYN-ACK #{}", p.frame()));
-            }
-            let outcome = match a.outcome {
-                Outcome::Established => "established",
-                Outcome::Refused => "refused",
-                Outcome::Reset => "reset",
-                Outcome::NoAnswer => "no answer",
-            };
+            let ev: Vec<String> = attempt_evidence(a)
+                .iter()
+                .map(|e| format!("{} #{}", e.what, e.frame))
+                .collect();
             t.add_row(vec![
-                Cell::new(tuple(&a.client, &a.server)),
+                Cell::new(a.tuple().to_string()),
                 Cell::new(utc(a.first_syn().ts)),
                 Cell::new(if gaps.is_empty() {
                     "1".to_string()
@@ -485,7 +432,7 @@ fn capture(
                     format!("{} ({})", a.tries(), gaps.join(", "))
                 }),
                 right(a.setup_ns.map_or("-".to_string(), ms)),
-                Cell::new(outcome),
+                Cell::new(a.outcome.code()),
                 Cell::new(ev.join(", ")),
             ]);
         }
@@ -521,7 +468,7 @@ pub fn write_flows(cap: &CaptureReport, mut out: impl Write) -> io::Result<()> {
             });
         t.add_row(vec![
             right(c.id),
-            Cell::new(tuple(&c.client, &c.server)),
+            Cell::new(c.tuple().to_string()),
             Cell::new(c.state.code()),
             Cell::new(c.history.as_str()),
             right(format!("{} / {}", c.packets[0], c.packets[1])),

@@ -1,0 +1,320 @@
+//! Capture: one capture read, decoded and analysed in a single streaming pass, and the
+//! [`CaptureReport`] every later stage reads (the pairing, the verdicts, the report).
+//!
+//! Invariant: every frame read is either analysed or counted as skipped with its reason
+//! (`frames.read == frames.analysed + frames.skipped`).
+
+use crate::decode;
+use crate::flags::Flag;
+use crate::flows::{self, Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
+use crate::read::{BlockCounts, CaptureReader, Format, ReadError};
+use crate::records::Records;
+use crate::skip::{self, SkipCounts};
+use crate::units::NS_PER_MS;
+use serde::Serialize;
+use std::path::Path;
+
+/// Setups at least this long are slow unless `--slow` says otherwise.
+pub const DEFAULT_SLOW_NS: i64 = 200 * NS_PER_MS;
+
+/// Reads, decodes and analyses one capture in a single streaming pass.
+///
+/// `Err` only when nothing could be read (not a capture, cannot open); a capture that
+/// stops early (cut off, corrupt) gives a report of everything before the problem, with
+/// the problem in [`CaptureReport::read_problem`].
+pub fn analyze_file(path: &Path, opts: &Options) -> Result<CaptureReport, ReadError> {
+    let reader = CaptureReader::open(path)?;
+    Ok(analyze_reader(reader, opts, &mut |_| {}))
+}
+
+/// How often (in frames) [`analyze_reader`] reports progress.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// What shapes the analysis of one capture.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Attempts delayed this long count as slow ([`Attempt::is_slow`]): given once, here,
+    /// for the captures' summaries and the verdicts alike.
+    pub slow_ns: i64,
+    /// Most 4-tuples with live state ([`flows::DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Most connection records, and most flagged-packet records
+    /// ([`flows::DEFAULT_MAX_RECORDS`]).
+    pub max_records: usize,
+    /// Which TCP segments to analyse; the rest are counted as `filtered`.
+    pub filter: Filter,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            slow_ns: DEFAULT_SLOW_NS,
+            max_connections: flows::DEFAULT_MAX_CONNECTIONS,
+            max_records: flows::DEFAULT_MAX_RECORDS,
+            filter: Filter::default(),
+        }
+    }
+}
+
+/// Segments to analyse: a port on either side, a time window (on the capture's own clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub port: Option<u16>,
+    /// Nanoseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    /// Nanoseconds since the epoch, exclusive.
+    pub until: Option<i64>,
+}
+
+impl Filter {
+    fn keeps(&self, seg: &decode::Segment) -> bool {
+        self.port
+            .is_none_or(|p| seg.src.port == p || seg.dst.port == p)
+            && self.since.is_none_or(|t| seg.ts >= t)
+            && self.until.is_none_or(|t| seg.ts < t)
+    }
+}
+
+/// [`analyze_file`] on an opened reader; `progress` is called with the bytes read so far
+/// every [`PROGRESS_EVERY`] frames.
+pub fn analyze_reader(
+    mut reader: CaptureReader,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> CaptureReport {
+    let mut flows = flows::Flows::with_limits(opts.max_connections, opts.max_records);
+    let mut skipped = SkipCounts::default();
+    let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
+    let end = reader.for_each(|record| match record {
+        Ok(frame) => {
+            if frame.number.is_multiple_of(PROGRESS_EVERY) {
+                progress(frame.offset);
+            }
+            first_ts.get_or_insert(frame.ts);
+            last_ts = Some(frame.ts);
+            match decode::decode(&frame) {
+                Ok(seg) if opts.filter.keeps(&seg) => {
+                    if let Err(reason) = flows.push(&seg) {
+                        skipped.add(reason);
+                    }
+                }
+                Ok(_) => skipped.add(skip::SkipReason::Filtered),
+                Err(reason) => skipped.add(reason),
+            }
+        }
+        Err(unreadable) => skipped.add(unreadable.reason),
+    });
+    let meta = CaptureMeta {
+        file: reader.name().to_string(),
+        format: reader.format(),
+        gzip: reader.gzip(),
+        frames_read: reader.frames(),
+        skipped,
+        blocks: reader.blocks(),
+        read_problem: end.err(),
+        first_ts,
+        last_ts,
+    };
+    CaptureReport::build(meta, flows.finish(), opts.slow_ns)
+}
+
+/// Where every frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameCounts {
+    pub read: u64,
+    pub analysed: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkipRow {
+    pub reason: &'static str,
+    pub text: &'static str,
+    pub frames: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountRow {
+    pub code: &'static str,
+    pub text: &'static str,
+    pub count: u64,
+}
+
+/// Setup-latency distribution over the attempts that completed their handshake.
+#[derive(Debug, Default, Serialize)]
+pub struct LatencySummary {
+    pub attempts: u64,
+    pub established: u64,
+    pub slow: u64,
+    pub with_retries: u64,
+    pub p50_ns: Option<i64>,
+    pub p90_ns: Option<i64>,
+    pub p99_ns: Option<i64>,
+    pub max_ns: Option<i64>,
+}
+
+/// Everything found in one capture.
+#[derive(Debug, Serialize)]
+pub struct CaptureReport {
+    pub file: String,
+    pub format: Option<Format>,
+    pub gzip: bool,
+    pub frames: FrameCounts,
+    pub skipped_by_reason: Vec<SkipRow>,
+    pub blocks: BlockCounts,
+    /// What stopped reading early (a cut-off file is a warning; the rest are errors).
+    pub read_problem: Option<ReadError>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    pub connection_states: Vec<CountRow>,
+    pub flag_counts: Vec<CountRow>,
+    pub setup: LatencySummary,
+    /// Per-connection state dropped and rebuilt (memory is per live connection).
+    pub state: StateCounts,
+    pub attempts: Records<Attempt>,
+    pub connections: Records<Conn>,
+    pub flagged_packets: Records<Flagged>,
+}
+
+/// Nearest-rank percentile of a sorted slice.
+pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (sorted.len() * p as usize).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+/// The inputs of a [`CaptureReport`] besides the flow records.
+pub struct CaptureMeta {
+    pub file: String,
+    pub format: Option<Format>,
+    pub gzip: bool,
+    pub frames_read: u64,
+    pub skipped: SkipCounts,
+    pub blocks: BlockCounts,
+    pub read_problem: Option<ReadError>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+impl CaptureReport {
+    pub fn build(meta: CaptureMeta, rec: FlowRecords, slow_ns: i64) -> CaptureReport {
+        let mut states: Vec<(ConnState, u64)> = Vec::new();
+        for c in &rec.conns {
+            match states.iter_mut().find(|(s, _)| *s == c.state) {
+                Some((_, n)) => *n += 1,
+                None => states.push((c.state, 1)),
+            }
+        }
+        states.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.code().cmp(b.0.code())));
+
+        let mut setups: Vec<i64> = rec.attempts.iter().filter_map(|a| a.setup_ns).collect();
+        setups.sort_unstable();
+        let setup = LatencySummary {
+            attempts: rec.attempts.len() as u64,
+            established: setups.len() as u64,
+            slow: rec.attempts.iter().filter(|a| a.is_slow(slow_ns)).count() as u64,
+            with_retries: rec.attempts.iter().filter(|a| a.tries() > 1).count() as u64,
+            p50_ns: percentile(&setups, 50),
+            p90_ns: percentile(&setups, 90),
+            p99_ns: percentile(&setups, 99),
+            max_ns: setups.last().copied(),
+        };
+        let skipped = meta.skipped.total();
+        CaptureReport {
+            file: meta.file,
+            format: meta.format,
+            gzip: meta.gzip,
+            frames: FrameCounts {
+                read: meta.frames_read,
+                analysed: rec.segments,
+                skipped,
+            },
+            skipped_by_reason: meta
+                .skipped
+                .iter()
+                .map(|(r, n)| SkipRow {
+                    reason: r.code(),
+                    text: r.text(),
+                    frames: n,
+                })
+                .collect(),
+            blocks: meta.blocks,
+            read_problem: meta.read_problem,
+            first_ts: meta.first_ts,
+            last_ts: meta.last_ts,
+            connection_states: states
+                .into_iter()
+                .map(|(s, n)| CountRow {
+                    code: s.code(),
+                    text: s.text(),
+                    count: n,
+                })
+                .collect(),
+            flag_counts: Flag::ALL
+                .iter()
+                .filter(|f| rec.flag_counts[**f as usize] > 0)
+                .map(|f| CountRow {
+                    code: f.code(),
+                    text: f.text(),
+                    count: rec.flag_counts[*f as usize],
+                })
+                .collect(),
+            setup,
+            state: rec.memory,
+            attempts: rec.attempts,
+            connections: rec.conns,
+            flagged_packets: rec.flagged,
+        }
+    }
+
+    /// What the memory limits cost this capture, one sentence each (empty when no limit
+    /// was reached): the report says so wherever it shows the capture.
+    pub fn limit_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let m = &self.state;
+        if let Some(frame) = m.record_cap_frame {
+            let skipped = self
+                .skipped_by_reason
+                .iter()
+                .find(|r| r.reason == crate::skip::SkipReason::RecordCap.code())
+                .map_or(0, |r| r.frames);
+            notes.push(format!(
+                "the connection records reached --max-records ({} connections) at frame {frame}: \
+                 {skipped} later frames that would have started a connection were skipped \
+                 (record_cap); raise --max-records to analyse them",
+                self.connections.len()
+            ));
+        }
+        if m.flagged_not_listed > 0 {
+            notes.push(format!(
+                "{} flagged packets past --max-records are in the flag counts but not listed",
+                m.flagged_not_listed
+            ));
+        }
+        if m.evicted > 0 {
+            notes.push(format!(
+                "the live state of {} connections was evicted (more than --max-connections \
+                 were live at once); a later packet on one started a new connection record \
+                 without its history",
+                m.evicted
+            ));
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_percentile_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}

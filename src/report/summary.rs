@@ -1,0 +1,184 @@
+//! Summary: every number the renderers show beyond the model itself, computed once, here.
+//!
+//! - [`rows`]: one row per client attempt of every pair (per judged attempt when the pair
+//!   has verdicts), with its delay and whether it was slow, by the one definition each
+//!   ([`Attempt::delay_ns`], [`Attempt::is_slow`]). The CSV and Parquet tables, the
+//!   Markdown and the HTML charts are all made of these rows.
+//! - [`Totals`]: counts, the slow share and the setup percentiles of some rows.
+//! - [`worst`], [`quick_signatures`], [`notable_attempts`]: the attempts shown first.
+//! - [`evidence`]: an evidence packet named by its file, one way for every renderer.
+//!
+//! Renderers read the model and these, and compute nothing of their own.
+
+use super::{PairResult, Report};
+use crate::capture::{CaptureReport, percentile};
+use crate::flows::Attempt;
+use crate::verdict::{AttemptVerdict, Cause, Evidence, Side, VerdictReport};
+use std::net::IpAddr;
+
+/// One client connection attempt as every export shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    /// Index into [`Report::pairs`].
+    pub pair: usize,
+    pub attempt: &'a Attempt,
+    /// `None` when the pair has no verdicts (a capture of it could not be read).
+    pub verdict: Option<&'a AttemptVerdict>,
+    pub delay_ns: i64,
+    pub slow: bool,
+}
+
+/// The rows of every pair, pair by pair, in attempt order.
+pub fn rows(report: &Report) -> Vec<Row<'_>> {
+    (0..report.pairs.len())
+        .flat_map(|i| pair_rows(report, i))
+        .collect()
+}
+
+/// The rows of the pair `i` of the report.
+pub fn pair_rows<'a>(report: &'a Report, i: usize) -> Vec<Row<'a>> {
+    let pair = &report.pairs[i];
+    let Some(cap) = report.client_of(pair) else {
+        return Vec::new();
+    };
+    let slow_ns = report.slow_threshold_ns;
+    let row = |attempt: &'a Attempt, verdict: Option<&'a AttemptVerdict>| Row {
+        pair: i,
+        attempt,
+        verdict,
+        delay_ns: attempt.delay_ns(),
+        slow: attempt.is_slow(slow_ns),
+    };
+    match &pair.verdicts {
+        Some(v) => v
+            .attempts
+            .iter()
+            .map(|av| row(&cap.attempts[av.attempt as usize], Some(av)))
+            .collect(),
+        None => cap.attempts.iter().map(|a| row(a, None)).collect(),
+    }
+}
+
+/// Counts and setup percentiles over some rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub attempts: u64,
+    pub slow: u64,
+    /// Slow per mille of the attempts.
+    pub slow_permille: u64,
+    /// Distinct client addresses.
+    pub clients: u64,
+    /// The first and the last first SYN.
+    pub span: Option<(i64, i64)>,
+    /// Nearest-rank setup percentiles (50, 90, 99) and maximum, over the established.
+    pub setup_p50_ns: Option<i64>,
+    pub setup_p90_ns: Option<i64>,
+    pub setup_p99_ns: Option<i64>,
+    pub setup_max_ns: Option<i64>,
+    pub delay_max_ns: Option<i64>,
+}
+
+impl Totals {
+    pub fn of(rows: &[Row<'_>]) -> Totals {
+        let mut setups: Vec<i64> = rows.iter().filter_map(|r| r.attempt.setup_ns).collect();
+        setups.sort_unstable();
+        let mut clients: Vec<IpAddr> = rows.iter().map(|r| r.attempt.client.ip).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        let first_syns = || rows.iter().map(|r| r.attempt.first_syn().ts);
+        let attempts = rows.len() as u64;
+        let slow = rows.iter().filter(|r| r.slow).count() as u64;
+        Totals {
+            attempts,
+            slow,
+            slow_permille: (slow * 1000).checked_div(attempts).unwrap_or(0),
+            clients: clients.len() as u64,
+            span: first_syns().min().zip(first_syns().max()),
+            setup_p50_ns: percentile(&setups, 50),
+            setup_p90_ns: percentile(&setups, 90),
+            setup_p99_ns: percentile(&setups, 99),
+            setup_max_ns: setups.last().copied(),
+            delay_max_ns: rows.iter().map(|r| r.delay_ns).max(),
+        }
+    }
+}
+
+/// The attempts with a verdict other than `ok`, the costliest first (lowest attempt id on
+/// a tie).
+pub fn worst(v: &VerdictReport) -> Vec<&AttemptVerdict> {
+    let mut worst: Vec<&AttemptVerdict> = v
+        .attempts
+        .iter()
+        .filter(|a| a.verdict != Cause::Ok)
+        .collect();
+    worst.sort_by(|a, b| b.delay_ns.cmp(&a.delay_ns).then(a.attempt.cmp(&b.attempt)));
+    worst
+}
+
+/// The signatures of attempts that were not slow, with their counts, in [`Cause`] order.
+pub fn quick_signatures(v: &VerdictReport) -> Vec<(Cause, u64)> {
+    let mut n = [0u64; Cause::ALL.len()];
+    for a in v.attempts.iter().filter(|a| a.verdict == Cause::Ok) {
+        if let Some(s) = a.signature {
+            n[s as usize] += 1;
+        }
+    }
+    Cause::ALL
+        .into_iter()
+        .zip(n)
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// A capture's attempts worth a look, slowest first, at most `n`: slow ones, and those
+/// with SYN retries or a stale ACK even when quick. Unanswered attempts rank above the
+/// answered ones.
+pub fn notable_attempts(cap: &CaptureReport, slow_ns: i64, n: usize) -> Vec<&Attempt> {
+    let mut v: Vec<&Attempt> = cap
+        .attempts
+        .iter()
+        .filter(|a| a.is_slow(slow_ns) || a.tries() > 1 || a.stale_ack.is_some())
+        .collect();
+    let key = |a: &Attempt| (a.setup_ns.is_none(), a.delay_ns());
+    v.sort_by(|a, b| key(b).cmp(&key(a)).then(a.id.cmp(&b.id)));
+    v.truncate(n);
+    v
+}
+
+/// The file an evidence packet is in, by the pair's files.
+pub fn evidence_file<'a>(pair: &'a PairResult, e: &Evidence) -> &'a str {
+    match e.side {
+        Side::Client => &pair.client_file,
+        Side::Rs => pair.rs_file.as_deref().unwrap_or("rs"),
+    }
+}
+
+/// An evidence packet in one line: `client #12 SYN`.
+pub fn evidence(e: &Evidence) -> String {
+    format!("{} #{} {}", e.side.code(), e.frame, e.what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_evidence_line_names_side_frame_and_packet() {
+        let e = Evidence {
+            side: Side::Rs,
+            frame: 12,
+            ts: 0,
+            what: "stale ACK",
+        };
+        assert_eq!(evidence(&e), "rs #12 stale ACK");
+    }
+
+    #[test]
+    fn test_totals_of_nothing() {
+        let t = Totals::of(&[]);
+        assert_eq!(t.attempts, 0);
+        assert_eq!(t.slow_permille, 0);
+        assert_eq!(t.setup_p50_ns, None);
+        assert_eq!(t.span, None);
+    }
+}

@@ -1,0 +1,247 @@
+//! Run: the wiring of one invocation, the only module that calls both the stages and
+//! `report/`. Every capture is read and analysed (in parallel, at most one per core), each
+//! pair is paired and judged, the one report model is assembled, then the exports are
+//! written and the report rendered. Data flows one way: stages → model → renderers.
+
+use crate::capture::{self, CaptureReport, Options};
+use crate::cli::Config;
+use crate::correlate::{self, Hints};
+use crate::read::{CaptureReader, ReadError};
+use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
+use crate::verdict::{self, VerdictReport};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Which analysed captures make a pair: indexes into the list given to [`assemble`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairSpec {
+    pub name: String,
+    pub client: usize,
+    /// `None`: the client capture alone (verdicts inferred from one side).
+    pub rs: Option<usize>,
+}
+
+/// How a run ended, for the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Every capture was read to its end (a cut-off file is a warning, not a failure).
+    Clean,
+    /// A capture could not be read, or stopped at corrupt data: the report covers what
+    /// was read (exit status 1).
+    CaptureFailed,
+}
+
+/// `pcapdiag analyze`: the report of every pair, the exports, and the summary (or the
+/// JSON) on `out`.
+pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
+    let results = read_all(&config.captures, &config.options, config.quiet);
+    let report = assemble(
+        results,
+        &config.pairs,
+        &config.hints,
+        config.options.slow_ns,
+    );
+    let status = report_problems(&report.captures, &report.unreadable);
+    report::write_exports(&report, &config.exports)?;
+    let mut out = io::BufWriter::new(out);
+    if config.json {
+        report::json::write(&report, &mut out)?;
+    } else {
+        let opts = report::table::TableOptions { top: config.top };
+        report::table::write(&report, opts, &mut out)?;
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// `pcapdiag flows`: the connections of each capture, as a table or JSON.
+pub fn flows(config: &Config, out: impl Write) -> io::Result<Status> {
+    let (mut captures, mut unreadable) = (Vec::new(), Vec::new());
+    for r in read_all(&config.captures, &config.options, config.quiet) {
+        match r {
+            Ok(c) => captures.push(c),
+            Err(e) => unreadable.push(e),
+        }
+    }
+    let status = report_problems(&captures, &unreadable);
+    let mut out = io::BufWriter::new(out);
+    for c in &captures {
+        if config.json {
+            report::json::write_connections(c, &mut out)?;
+        } else {
+            report::table::write_flows(c, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// Reads and analyses every capture, side by side (they are independent until pairing):
+/// on rayon's pool, so at most as many at once as the machine has cores, each with a
+/// progress bar on standard error while it runs (drawn only on a terminal). The results
+/// are in the order of `paths`.
+pub fn read_all(
+    paths: &[PathBuf],
+    opts: &Options,
+    quiet: bool,
+) -> Vec<Result<CaptureReport, ReadError>> {
+    let bars = MultiProgress::new();
+    if quiet {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    paths
+        .par_iter()
+        .map(|p| {
+            let reader = CaptureReader::open(p)?;
+            let bar = bars.add(progress_bar(p, &reader));
+            let r = capture::analyze_reader(reader, opts, &mut |pos| bar.set_position(pos));
+            bar.finish_and_clear();
+            Ok(r)
+        })
+        .collect()
+}
+
+/// A bar with the file's size as its total, or a spinner where the size of what is read
+/// is not known (standard input, gzip: the reader counts decompressed bytes).
+fn progress_bar(path: &Path, reader: &CaptureReader) -> ProgressBar {
+    let len = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file() && !reader.gzip())
+        .map(|m| m.len());
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{msg:30!} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{msg:30!} {spinner} {bytes} {bytes_per_sec}")
+                .expect("valid template"),
+        ),
+    };
+    bar.with_message(path.display().to_string())
+}
+
+/// Prints what stopped reading early, and the limits a capture reached, on standard error.
+fn report_problems(captures: &[CaptureReport], unreadable: &[ReadError]) -> Status {
+    for e in unreadable {
+        eprintln!("pcapdiag: {e}");
+    }
+    for c in captures {
+        if let Some(p) = &c.read_problem {
+            let level = if p.is_warning() { "warning" } else { "error" };
+            eprintln!("pcapdiag: {level}: {p}");
+        }
+        for note in c.limit_notes() {
+            eprintln!("pcapdiag: note: {}: {note}", c.file);
+        }
+    }
+    let failed = !unreadable.is_empty()
+        || captures
+            .iter()
+            .any(|c| c.read_problem.as_ref().is_some_and(|p| !p.is_warning()));
+    if failed {
+        Status::CaptureFailed
+    } else {
+        Status::Clean
+    }
+}
+
+/// Pairs the client capture with the RS capture (when given) and judges every client
+/// attempt.
+pub fn diagnose(
+    client: &CaptureReport,
+    rs: Option<&CaptureReport>,
+    hints: &Hints,
+    slow_ns: i64,
+) -> (Option<PairingReport>, VerdictReport) {
+    let pairing = rs.map(|rs| correlate::pair(client, rs, hints));
+    let verdicts = verdict::judge(&verdict::Context {
+        client,
+        rs,
+        pairing: pairing.as_ref(),
+        slow_ns,
+    });
+    let pairing = rs
+        .zip(pairing.as_ref())
+        .map(|(rs, p)| PairingReport::new(client, rs, p));
+    (pairing, verdicts)
+}
+
+/// Builds the report of one run from the analysed captures: `results` holds one entry per
+/// file, in command-line order (`Err` for a file that could not be read at all), and
+/// `pairs` says which of them are paired. Each pair whose files were all read is paired
+/// and judged ([`diagnose`]), the pairs in parallel when there are several; a pair
+/// with an unreadable file is reported without verdicts and does not stop the others.
+///
+/// Panics when a [`PairSpec`] indexes past `results`.
+pub fn assemble(
+    results: Vec<Result<CaptureReport, ReadError>>,
+    pairs: &[PairSpec],
+    hints: &Hints,
+    slow_ns: i64,
+) -> Report {
+    let (mut captures, mut unreadable) = (Vec::new(), Vec::new());
+    // Where each input went: Ok(index into captures) or Err(index into unreadable).
+    let slots: Vec<Result<usize, usize>> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(c) => {
+                captures.push(c);
+                Ok(captures.len() - 1)
+            }
+            Err(e) => {
+                unreadable.push(e);
+                Err(unreadable.len() - 1)
+            }
+        })
+        .collect();
+    let file = |slot: Result<usize, usize>| match slot {
+        Ok(i) => captures[i].file.clone(),
+        Err(i) => unreadable[i].file.clone(),
+    };
+    let judge = |spec: &PairSpec| {
+        let client = slots[spec.client];
+        let rs = spec.rs.map(|i| slots[i]);
+        let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
+        let (pairing, verdicts) = match (read(client), rs.map(read)) {
+            (Some(c), None) => (None, Some(diagnose(c, None, hints, slow_ns).1)),
+            (Some(c), Some(Some(r))) => {
+                let (p, v) = diagnose(c, Some(r), hints, slow_ns);
+                (p, Some(v))
+            }
+            _ => (None, None),
+        };
+        PairResult {
+            name: spec.name.clone(),
+            client_file: file(client),
+            rs_file: rs.map(file),
+            client_capture: client.ok(),
+            rs_capture: rs.and_then(Result::ok),
+            pairing,
+            verdicts,
+            unreadable: [Some(client), rs]
+                .into_iter()
+                .flatten()
+                .filter_map(Result::err)
+                .collect(),
+        }
+    };
+    let pairs: Vec<PairResult> = if pairs.len() > 1 {
+        pairs.par_iter().map(judge).collect()
+    } else {
+        pairs.iter().map(judge).collect()
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        pcapdiag_version: env!("CARGO_PKG_VERSION"),
+        slow_threshold_ns: slow_ns,
+        overall: Overall::of(&pairs),
+        captures,
+        unreadable,
+        pairs,
+    }
+}
