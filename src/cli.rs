@@ -154,6 +154,80 @@ pub struct FlowsArgs {
     pub select: CaptureArgs,
 }
 
+/// A command line that cannot be run (exit status 2), with what is wrong in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    NoCapture,
+    StdinTwice,
+    SlowTooLarge,
+    SinceNotBeforeUntil,
+    /// `--since` or `--until` with a value that is not a time.
+    BadTime {
+        flag: &'static str,
+        value: String,
+    },
+    BadVip(String),
+    /// `--pairs-dir DIR` could not be listed.
+    PairsDirUnreadable {
+        dir: PathBuf,
+        error: String,
+    },
+    /// `NAME.client.*` or `NAME.rs.*` without the other side (`missing` is `client` or
+    /// `rs`): the files that are there.
+    PairsDirOneSide {
+        name: String,
+        missing: &'static str,
+        files: String,
+    },
+    PairsDirAmbiguous {
+        name: String,
+        files: String,
+    },
+    PairsDirEmpty(PathBuf),
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsageError::NoCapture => {
+                write!(
+                    f,
+                    "no capture given (CAPTURE, --pair CLIENT RS or --pairs-dir DIR)"
+                )
+            }
+            UsageError::StdinTwice => write!(f, "standard input (-) can be read only once"),
+            UsageError::SlowTooLarge => write!(f, "--slow-ms is too large"),
+            UsageError::SinceNotBeforeUntil => write!(f, "--since must be before --until"),
+            UsageError::BadTime { flag, value } => write!(
+                f,
+                "{flag} {value}: expected RFC 3339 (2026-11-25T01:55:40Z) or seconds since the epoch"
+            ),
+            UsageError::BadVip(v) => write!(f, "--vip {v}: expected IP, IP:PORT or [IPv6]:PORT"),
+            UsageError::PairsDirUnreadable { dir, error } => {
+                write!(f, "--pairs-dir {}: {error}", dir.display())
+            }
+            UsageError::PairsDirOneSide {
+                name,
+                missing,
+                files,
+            } => write!(
+                f,
+                "--pairs-dir: {files} has no {name}.{missing}.* beside it"
+            ),
+            UsageError::PairsDirAmbiguous { name, files } => {
+                write!(f, "--pairs-dir: pair {name} is ambiguous: {files}")
+            }
+            UsageError::PairsDirEmpty(dir) => write!(
+                f,
+                "--pairs-dir {}: no NAME.client.pcap with NAME.rs.pcap (or .pcapng, .gz) in it",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// What to do, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -170,7 +244,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_args(a: AnalyzeArgs) -> Result<Config, String> {
+    pub fn from_args(a: AnalyzeArgs) -> Result<Config, UsageError> {
         // (name, client, RS): the positional form, or the --pair and --pairs-dir ones.
         let mut pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)> = Vec::new();
         let mut positional = a.captures.into_iter();
@@ -188,17 +262,17 @@ impl Config {
             }
         }
         if pairs.is_empty() {
-            return Err("no capture given (CAPTURE, --pair CLIENT RS or --pairs-dir DIR)".into());
+            return Err(UsageError::NoCapture);
         }
         let (captures, pairs) = plan(pairs);
         let stdin_uses = captures.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_uses > 1 {
-            return Err("standard input (-) can be read only once".into());
+            return Err(UsageError::StdinTwice);
         }
         let slow_ns = i64::try_from(a.slow_ms)
             .ok()
             .and_then(|v| v.checked_mul(NS_PER_MS))
-            .ok_or("--slow-ms is too large")?;
+            .ok_or(UsageError::SlowTooLarge)?;
         let vip = a.vip.as_deref().map(parse_vip).transpose()?;
         let mut options = options(&a.capture)?;
         options.slow_ns = slow_ns;
@@ -223,7 +297,7 @@ impl Config {
         })
     }
 
-    pub fn from_flows(a: FlowsArgs) -> Result<Config, String> {
+    pub fn from_flows(a: FlowsArgs) -> Result<Config, UsageError> {
         let (captures, pairs) = plan(vec![(None, a.capture, None)]);
         Ok(Config {
             options: options(&a.select)?,
@@ -292,9 +366,12 @@ pub fn pair_name(client: &Path) -> String {
 /// The pairs of `--pairs-dir DIR`: `NAME.client.EXT` with `NAME.rs.EXT`, sorted by NAME.
 /// A NAME with two client or two RS files, or with only one side, is an error, as is a
 /// directory without any pair.
-pub fn scan_pairs_dir(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, String> {
+pub fn scan_pairs_dir(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, UsageError> {
     use std::collections::BTreeMap;
-    let err = |e: std::io::Error| format!("--pairs-dir {}: {e}", dir.display());
+    let err = |e: std::io::Error| UsageError::PairsDirUnreadable {
+        dir: dir.to_path_buf(),
+        error: e.to_string(),
+    };
     let mut sides: BTreeMap<String, [Vec<PathBuf>; 2]> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(err)? {
         let path = entry.map_err(err)?.path();
@@ -327,35 +404,34 @@ pub fn scan_pairs_dir(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, Str
         match (client.len(), rs.len()) {
             (1, 1) => pairs.push((name, client.remove(0), rs.remove(0))),
             (0, _) => {
-                return Err(format!(
-                    "--pairs-dir: {} has no {name}.client.* beside it",
-                    list(&rs)
-                ));
+                return Err(UsageError::PairsDirOneSide {
+                    name,
+                    missing: "client",
+                    files: list(&rs),
+                });
             }
             (_, 0) => {
-                return Err(format!(
-                    "--pairs-dir: {} has no {name}.rs.* beside it",
-                    list(&client)
-                ));
+                return Err(UsageError::PairsDirOneSide {
+                    name,
+                    missing: "rs",
+                    files: list(&client),
+                });
             }
             _ => {
-                return Err(format!(
-                    "--pairs-dir: pair {name} is ambiguous: {}",
-                    list(&[client, rs].concat())
-                ));
+                return Err(UsageError::PairsDirAmbiguous {
+                    files: list(&[client, rs].concat()),
+                    name,
+                });
             }
         }
     }
     if pairs.is_empty() {
-        return Err(format!(
-            "--pairs-dir {}: no NAME.client.pcap with NAME.rs.pcap (or .pcapng, .gz) in it",
-            dir.display()
-        ));
+        return Err(UsageError::PairsDirEmpty(dir.to_path_buf()));
     }
     Ok(pairs)
 }
 
-fn options(a: &CaptureArgs) -> Result<Options, String> {
+fn options(a: &CaptureArgs) -> Result<Options, UsageError> {
     let since = a
         .since
         .as_deref()
@@ -369,7 +445,7 @@ fn options(a: &CaptureArgs) -> Result<Options, String> {
     if let (Some(s), Some(u)) = (since, until)
         && s >= u
     {
-        return Err("--since must be before --until".into());
+        return Err(UsageError::SinceNotBeforeUntil);
     }
     Ok(Options {
         max_connections: a.max_connections,
@@ -385,9 +461,10 @@ fn options(a: &CaptureArgs) -> Result<Options, String> {
 
 /// RFC 3339 (`2026-11-25T01:55:40.5Z`, humantime's reading) or seconds since the epoch
 /// (`1795571740.5`), as nanoseconds since the epoch.
-fn parse_time(flag: &str, s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!("{flag} {s}: expected RFC 3339 (2026-11-25T01:55:40Z) or seconds since the epoch")
+fn parse_time(flag: &'static str, s: &str) -> Result<i64, UsageError> {
+    let bad = || UsageError::BadTime {
+        flag,
+        value: s.to_string(),
     };
     if let Some((secs, frac)) = s.split_once('.').or(Some((s, ""))).filter(|(a, b)| {
         !a.is_empty()
@@ -409,13 +486,13 @@ fn parse_time(flag: &str, s: &str) -> Result<i64, String> {
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`.
-fn parse_vip(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+fn parse_vip(s: &str) -> Result<(IpAddr, Option<u16>), UsageError> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok((ip, None));
     }
     s.parse::<SocketAddr>()
         .map(|sa| (sa.ip(), Some(sa.port())))
-        .map_err(|_| format!("--vip {s}: expected IP, IP:PORT or [IPv6]:PORT"))
+        .map_err(|_| UsageError::BadVip(s.to_string()))
 }
 
 #[cfg(test)]
