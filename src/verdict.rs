@@ -474,7 +474,7 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
                 &mut v,
             )
         }
-        _ => one_sided(c, client_prev, &mut v),
+        _ => one_sided(c, client_prev, ctx.slow_ns, &mut v),
     };
     v.signature = signature;
     // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
@@ -837,7 +837,12 @@ fn collision_details(
     let _ = c;
 }
 
-fn one_sided(c: &Attempt, client_prev: Option<Previous>, v: &mut AttemptVerdict) -> Option<Cause> {
+fn one_sided(
+    c: &Attempt,
+    client_prev: Option<Previous>,
+    slow_ns: i64,
+    v: &mut AttemptVerdict,
+) -> Option<Cause> {
     if c.stale_ack.is_some() {
         return Some(Cause::RsTimewaitCollision);
     }
@@ -851,7 +856,8 @@ fn one_sided(c: &Attempt, client_prev: Option<Previous>, v: &mut AttemptVerdict)
         }
         return Some(Cause::SynLostBeforeRs);
     }
-    if c.setup_ns.is_some() {
+    // One SYN, answered: late is the server's doing; on time is no anomaly at all.
+    if c.setup_ns.is_some() && c.is_slow(slow_ns) {
         return Some(Cause::RsSlowSynack);
     }
     None
@@ -969,5 +975,194 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// The verdict rules by situation, on hand-built client captures judged alone (one side):
+/// each test is one sequence of packets an SRE would recognise.
+#[cfg(test)]
+mod situations {
+    use super::*;
+    use crate::capture::{CaptureMeta, DEFAULT_SLOW_NS};
+    use crate::decode::{Segment, TcpFlags, TcpOpts, Tunnel};
+    use crate::flows::Flows;
+    use crate::seq::Seq;
+
+    const MS: i64 = NS_PER_MS;
+    const SYN: u8 = TcpFlags::SYN;
+    const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const ACK: u8 = TcpFlags::ACK;
+    const RST: u8 = TcpFlags::RST;
+    const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
+    const ISN: u32 = 1_000;
+    const SERVER_ISN: u32 = 9_000;
+
+    fn client() -> Endpoint {
+        Endpoint {
+            ip: "10.0.0.1".parse().unwrap(),
+            port: 51865,
+        }
+    }
+    fn vip() -> Endpoint {
+        Endpoint {
+            ip: "10.96.0.10".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    /// A packet from the client (`up`) or to it, `ms` after the start.
+    fn pkt(up: bool, ms: i64, seq: u32, ack: u32, flags: u8) -> (bool, i64, u32, u32, u8) {
+        (up, ms, seq, ack, flags)
+    }
+
+    /// The client capture of these packets, judged alone.
+    fn judge_client_capture(packets: &[(bool, i64, u32, u32, u8)]) -> AttemptVerdict {
+        let mut flows = Flows::new();
+        for (i, &(up, ms, seq, ack, flags)) in packets.iter().enumerate() {
+            let (src, dst) = if up {
+                (client(), vip())
+            } else {
+                (vip(), client())
+            };
+            let seg = Segment {
+                frame: i as u64 + 1,
+                ts: 1_700_000_000 * NS_PER_S + ms * MS,
+                iface: 0,
+                src,
+                dst,
+                seq: Seq(seq),
+                ack: Seq(ack),
+                flags: TcpFlags(flags),
+                window: 1000,
+                payload_len: 0,
+                ip_id: i as u16,
+                ttl: 64,
+                opts: TcpOpts::default(),
+                tunnel: Tunnel::None,
+                truncated: false,
+            };
+            flows.push(&seg).expect("analysed");
+        }
+        let meta = CaptureMeta {
+            file: "client.pcap".into(),
+            format: None,
+            gzip: false,
+            frames_read: packets.len() as u64,
+            skipped: Default::default(),
+            blocks: Default::default(),
+            read_problem: None,
+            first_ts: None,
+            last_ts: None,
+        };
+        let cap = CaptureReport::build(meta, flows.finish(), DEFAULT_SLOW_NS);
+        let report = judge(&Context {
+            client: &cap,
+            rs: None,
+            pairing: None,
+            slow_ns: DEFAULT_SLOW_NS,
+        });
+        assert_eq!(report.sides, Sides::ClientOnly);
+        report.attempts.iter().last().expect("an attempt").clone()
+    }
+
+    fn handshake(at: i64, syn_to_synack: i64) -> Vec<(bool, i64, u32, u32, u8)> {
+        vec![
+            pkt(true, at, ISN, 0, SYN),
+            pkt(false, at + syn_to_synack, SERVER_ISN, ISN + 1, SYNACK),
+            pkt(true, at + syn_to_synack + 1, ISN + 1, SERVER_ISN + 1, ACK),
+        ]
+    }
+
+    #[test]
+    fn test_quick_handshake_is_ok_without_evidence() {
+        let v = judge_client_capture(&handshake(0, 1));
+        assert_eq!(v.verdict, Cause::Ok);
+        assert_eq!(v.signature, None);
+        assert!(v.evidence.is_empty() && v.explanation.is_empty());
+        assert_eq!(v.delay_ns, MS);
+    }
+
+    #[test]
+    fn test_single_syn_answered_late_is_rs_slow_synack() {
+        let v = judge_client_capture(&handshake(0, 300));
+        assert_eq!(v.verdict, Cause::RsSlowSynack);
+        assert_eq!(v.delay_ns, 300 * MS);
+        assert!(v.one_sided);
+    }
+
+    #[test]
+    fn test_stale_ack_then_resend_within_ms_is_a_signature_not_a_slow_verdict() {
+        let v = judge_client_capture(&[
+            pkt(true, 0, ISN, 0, SYN),
+            pkt(false, 1, 77_777, 5_555, ACK),
+            pkt(true, 2, 5_555, 0, RST),
+            pkt(true, 11, ISN, 0, SYN),
+            pkt(false, 12, SERVER_ISN, ISN + 1, SYNACK),
+        ]);
+        assert_eq!(v.verdict, Cause::Ok);
+        assert_eq!(v.signature, Some(Cause::RsTimewaitCollision));
+        assert_eq!(v.resend_after_stale, Some(GapClass::AfterReset));
+        let whats: Vec<&str> = v.evidence.iter().map(|e| e.what).collect();
+        assert_eq!(
+            whats,
+            ["SYN", "stale ACK", "client RST", "SYN retry", "SYN-ACK"]
+        );
+    }
+
+    #[test]
+    fn test_stale_ack_then_resend_after_1s_is_rs_timewait_collision() {
+        let v = judge_client_capture(&[
+            pkt(true, 0, ISN, 0, SYN),
+            pkt(false, 1, 77_777, 5_555, ACK),
+            pkt(true, 2, 5_555, 0, RST),
+            pkt(true, 1_000, ISN, 0, SYN),
+            pkt(false, 1_001, SERVER_ISN, ISN + 1, SYNACK),
+        ]);
+        assert_eq!(v.verdict, Cause::RsTimewaitCollision);
+        assert_eq!(v.delay_ns, 1_001 * MS);
+        assert_eq!(v.resend_after_stale, Some(GapClass::InitialRto1s));
+    }
+
+    #[test]
+    fn test_syn_retry_after_1s_on_fresh_tuple_is_syn_lost_before_rs() {
+        let mut p = vec![pkt(true, 0, ISN, 0, SYN)];
+        p.extend(handshake(1_000, 1));
+        let v = judge_client_capture(&p);
+        assert_eq!(v.verdict, Cause::SynLostBeforeRs);
+        assert_eq!(v.tries, 2);
+        assert_eq!(v.retry, Some(GapClass::InitialRto1s));
+        assert_eq!(v.previous, None);
+    }
+
+    #[test]
+    fn test_syn_retry_on_tuple_closed_seconds_ago_is_lb_syn_drop_port_reuse() {
+        // An earlier connection on the same tuple, closed 5 s before the new SYN.
+        let old = 4_000_000;
+        let mut p = vec![
+            pkt(true, 0, old, 0, SYN),
+            pkt(false, 1, 8_000, old + 1, SYNACK),
+            pkt(true, 2, old + 1, 8_001, ACK),
+            pkt(true, 3, old + 1, 8_001, FIN_ACK),
+            pkt(false, 4, 8_001, old + 2, FIN_ACK),
+            pkt(true, 5, old + 2, 8_002, ACK),
+        ];
+        p.push(pkt(true, 5_005, ISN, 0, SYN));
+        p.extend(handshake(6_005, 1));
+        let v = judge_client_capture(&p);
+        assert_eq!(v.verdict, Cause::LbSynDropPortReuse);
+        let prev = v.previous.expect("the previous connection");
+        assert_eq!(prev.side, Side::Client);
+        assert!((4_990 * MS..=5_010 * MS).contains(&prev.age_ns), "{prev:?}");
+    }
+
+    #[test]
+    fn test_refused_is_rs_refused_timed_to_the_rst() {
+        let v = judge_client_capture(&[
+            pkt(true, 0, ISN, 0, SYN),
+            pkt(false, 3, 0, ISN + 1, RST | ACK),
+        ]);
+        assert_eq!(v.verdict, Cause::RsRefused);
+        assert_eq!(v.setup_ns, None);
+        assert_eq!(v.delay_ns, 3 * MS);
     }
 }
