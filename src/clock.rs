@@ -40,7 +40,7 @@ impl Exchange {
 
 /// A straight piece of the clock model, valid from `from_ns` (client clock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Segment {
+pub struct ClockSegment {
     /// Client-clock time this piece starts at (the first exchange's T1).
     pub from_ns: i64,
     /// Offset at `from_ns`, ns (RS clock − client clock).
@@ -57,7 +57,7 @@ pub struct Segment {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ClockModel {
     /// One piece, or several when the clock was stepped.
-    pub segments: Vec<Segment>,
+    pub segments: Vec<ClockSegment>,
     /// Exchanges available in all.
     pub exchanges: usize,
     /// Steps detected: (client time, size of the step in ns).
@@ -222,7 +222,7 @@ fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
 }
 
 /// One piece: its offset at its first exchange, given the shared skew.
-fn piece(samples: &[Exchange], skew_ppb: i64) -> Segment {
+fn piece(samples: &[Exchange], skew_ppb: i64) -> ClockSegment {
     let t0 = samples[0].t1;
     let n = samples.len() as i128;
     let mean_x = samples.iter().map(|e| (e.t1 - t0) as i128).sum::<i128>() / n;
@@ -230,7 +230,7 @@ fn piece(samples: &[Exchange], skew_ppb: i64) -> Segment {
     let error_ns = samples.iter().map(|e| e.delta()).min().unwrap_or(0) / 2;
     // Intercept at t0: mean θ minus slope × mean x.
     let offset_ns = (mean_y / 2 - mean_x * skew_ppb as i128 / 1_000_000_000) as i64;
-    Segment {
+    ClockSegment {
         from_ns: t0,
         offset_ns,
         skew_ppb,

@@ -176,12 +176,7 @@ fn all_pairs(report: &Report, tot: &Totals) -> Vec<Block> {
             share(tot.slow_permille)
         )),
     ]);
-    let not_judged: Vec<&str> = report
-        .pairs
-        .iter()
-        .filter(|p| p.verdicts.is_none())
-        .map(|p| p.name.as_str())
-        .collect();
+    let not_judged = summary::not_judged(report);
     if !not_judged.is_empty() {
         let mut line = vec![t("not judged (a capture could not be read): ")];
         for (i, name) in not_judged.iter().enumerate() {
@@ -197,23 +192,9 @@ fn all_pairs(report: &Report, tot: &Totals) -> Vec<Block> {
         .by_verdict
         .iter()
         .map(|r| {
-            let by_pair: Vec<String> = report
-                .pairs
-                .iter()
-                .filter_map(|p| {
-                    let n = p
-                        .verdicts
-                        .as_ref()?
-                        .by_verdict
-                        .iter()
-                        .find(|x| x.verdict == r.verdict)?
-                        .attempts;
-                    Some(format!("{} {n}", p.name))
-                })
-                .collect();
             let mut row = verdict_row(r);
             row.pop();
-            row.push(vec![t(by_pair.join(", "))]);
+            row.push(vec![t(summary::by_pair(report, r.verdict))]);
             row
         })
         .collect();
@@ -421,31 +402,21 @@ fn nat_and_clock(pair: Option<&PairResult>, level: u8) -> Vec<Block> {
         )));
     }
     out.push(Block::Para(line));
-    let mut rows = Vec::new();
-    for s in &p.nat.services {
-        for (be, n) in &s.backends {
-            rows.push(vec![
-                vec![t("VIP "), c(s.vip.to_string())],
-                vec![t("real server "), c(be.to_string())],
-                vec![t(n.to_string())],
-            ]);
-        }
-    }
-    for (cl, rs, n) in &p.nat.snat {
-        rows.push(vec![
-            vec![t("client "), c(cl.to_string())],
-            vec![t("source "), c(rs.to_string())],
-            vec![t(n.to_string())],
-        ]);
-    }
-    rows.push(vec![
-        vec![t("client ports")],
-        vec![t(format!(
-            "kept {} / rewritten {}",
-            p.nat.ports_kept, p.nat.ports_rewritten
-        ))],
-        vec![],
-    ]);
+    let cell = |(words, code): summary::NatCell| {
+        let mut line = vec![t(words)];
+        line.extend(code.map(c));
+        line
+    };
+    let rows = summary::nat_rows(&p.nat)
+        .into_iter()
+        .map(|row| {
+            vec![
+                cell(row.client_side),
+                cell(row.rs_side),
+                row.attempts.map_or(vec![], |n| vec![t(n.to_string())]),
+            ]
+        })
+        .collect();
     out.push(Block::Table {
         header: vec!["client side", "seen on the real-server side", "attempts"],
         numeric: vec![false, false, true],
@@ -459,27 +430,14 @@ fn nat_and_clock(pair: Option<&PairResult>, level: u8) -> Vec<Block> {
     } else {
         let mut items = Vec::new();
         for (i, s) in clock.segments.iter().enumerate() {
-            let from = if i == 0 {
-                String::new()
-            } else {
-                format!(" from {}", utc(s.from_ns))
-            };
             items.push(vec![t(format!(
-                "RS clock{from} = client clock {}{} ± {}, skew {} ppb ({} min-delay samples of {} handshakes)",
-                if s.offset_ns < 0 { "- " } else { "+ " },
-                ms(s.offset_ns.abs()),
-                ms(s.error_ns),
-                s.skew_ppb,
-                s.samples,
-                clock.exchanges
+                "RS clock{} = client clock {}",
+                summary::clock_from(clock, i),
+                summary::clock_estimate(clock, s)
             ))]);
         }
-        for (at, size) in &clock.steps {
-            items.push(vec![t(format!(
-                "clock step of {} at {} (client clock)",
-                ms(*size),
-                utc(*at)
-            ))]);
+        for &(at, size) in &clock.steps {
+            items.push(vec![t(summary::clock_step(at, size))]);
         }
         out.push(Block::Para(vec![t(
             "Clock estimate (each handshake seen on both sides is an NTP exchange); every time above is on the client's clock:",

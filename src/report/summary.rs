@@ -7,12 +7,17 @@
 //! - [`Totals`]: counts, the slow share and the setup percentiles of some rows.
 //! - [`worst`], [`quick_signatures`], [`notable_attempts`]: the attempts shown first.
 //! - [`evidence`]: an evidence packet named by its file, one way for every renderer.
+//! - [`nat_rows`], [`clock_estimate`], [`clock_step`]: the NAT mapping and the clock
+//!   estimate as the terminal and the postmortem both print them.
 //!
 //! Renderers read the model and these, and compute nothing of their own.
 
 use super::{PairResult, Report};
 use crate::capture::{CaptureReport, percentile};
+use crate::clock::{ClockModel, ClockSegment};
+use crate::correlate::NatMap;
 use crate::flows::Attempt;
+use crate::units::{ms, utc};
 use crate::verdict::{AttemptVerdict, Cause, Evidence, Side, VerdictReport};
 use std::net::IpAddr;
 
@@ -156,6 +161,108 @@ pub fn evidence_file<'a>(pair: &'a PairResult, e: &Evidence) -> &'a str {
 /// An evidence packet in one line: `client #12 SYN`.
 pub fn evidence(e: &Evidence) -> String {
     format!("{} #{} {}", e.side.code(), e.frame, e.what)
+}
+
+/// Each judged pair's count of `cause`, as `name count`, joined by commas: the "by pair"
+/// column of the overall verdicts.
+pub fn by_pair(report: &Report, cause: Cause) -> String {
+    let counts: Vec<String> = report
+        .pairs
+        .iter()
+        .filter_map(|p| {
+            let row = p
+                .verdicts
+                .as_ref()?
+                .by_verdict
+                .iter()
+                .find(|x| x.verdict == cause)?;
+            Some(format!("{} {}", p.name, row.attempts))
+        })
+        .collect();
+    counts.join(", ")
+}
+
+/// The names of the pairs without verdicts (a capture of theirs could not be read).
+pub fn not_judged(report: &Report) -> Vec<&str> {
+    report
+        .pairs
+        .iter()
+        .filter(|p| p.verdicts.is_none())
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+/// A cell of the NAT mapping: words, then an address or port shown verbatim (if any).
+pub type NatCell = (String, Option<String>);
+
+/// One row of the NAT mapping: the client side, what the real-server side saw, and how
+/// many attempts (none for the ports row).
+pub struct NatRow {
+    pub client_side: NatCell,
+    pub rs_side: NatCell,
+    pub attempts: Option<u64>,
+}
+
+/// The NAT mapping: each VIP with its real servers, each client address with its SNAT
+/// source, then whether the client ports were kept.
+pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
+    let words = |w: &str, code: String| (w.to_string(), Some(code));
+    let mut rows = Vec::new();
+    for s in &nat.services {
+        for (backend, n) in &s.backends {
+            rows.push(NatRow {
+                client_side: words("VIP ", s.vip.to_string()),
+                rs_side: words("real server ", backend.to_string()),
+                attempts: Some(*n),
+            });
+        }
+    }
+    for (client, source, n) in &nat.snat {
+        rows.push(NatRow {
+            client_side: words("client ", client.to_string()),
+            rs_side: words("source ", source.to_string()),
+            attempts: Some(*n),
+        });
+    }
+    rows.push(NatRow {
+        client_side: ("client ports".into(), None),
+        rs_side: (
+            format!(
+                "kept {} / rewritten {}",
+                nat.ports_kept, nat.ports_rewritten
+            ),
+            None,
+        ),
+        attempts: None,
+    });
+    rows
+}
+
+/// A piece of the clock estimate, after "RS clock = client clock ": `+ 1.234 ms ± 0.010
+/// ms, skew 12 ppb (5 min-delay samples of 40 handshakes)`.
+pub fn clock_estimate(clock: &ClockModel, s: &ClockSegment) -> String {
+    format!(
+        "{}{} ± {}, skew {} ppb ({} min-delay samples of {} handshakes)",
+        if s.offset_ns < 0 { "- " } else { "+ " },
+        ms(s.offset_ns.abs()),
+        ms(s.error_ns),
+        s.skew_ppb,
+        s.samples,
+        clock.exchanges
+    )
+}
+
+/// Where a piece of the clock estimate starts, when it is not the first: ` from <UTC>`.
+pub fn clock_from(clock: &ClockModel, i: usize) -> String {
+    match clock.segments.get(i) {
+        Some(s) if i > 0 => format!(" from {}", utc(s.from_ns)),
+        _ => String::new(),
+    }
+}
+
+/// A step of the RS clock: `clock step of 12.000 ms at <UTC> (client clock)`.
+pub fn clock_step(at: i64, size: i64) -> String {
+    format!("clock step of {} at {} (client clock)", ms(size), utc(at))
 }
 
 #[cfg(test)]

@@ -126,28 +126,10 @@ fn overall(report: &Report, out: &mut impl Write) -> io::Result<()> {
         "by pair",
     ]);
     for r in &o.by_verdict {
-        let by_pair: Vec<String> = report
-            .pairs
-            .iter()
-            .filter_map(|p| {
-                let row = p
-                    .verdicts
-                    .as_ref()?
-                    .by_verdict
-                    .iter()
-                    .find(|x| x.verdict == r.verdict)?;
-                Some(format!("{} {}", p.name, row.attempts))
-            })
-            .collect();
-        t.add_row(verdict_cells(r, by_pair.join(", ")));
+        t.add_row(verdict_cells(r, summary::by_pair(report, r.verdict)));
     }
     writeln!(out, "{t}")?;
-    let not_judged: Vec<&str> = report
-        .pairs
-        .iter()
-        .filter(|p| p.verdicts.is_none())
-        .map(|p| p.name.as_str())
-        .collect();
+    let not_judged = summary::not_judged(report);
     if !not_judged.is_empty() {
         writeln!(
             out,
@@ -193,30 +175,14 @@ fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
         )?;
     }
     let mut t = table(&["NAT mapping", "seen on the RS side", "attempts"]);
-    for s in &p.nat.services {
-        for (b, n) in &s.backends {
-            t.add_row(vec![
-                Cell::new(format!("VIP {}", s.vip)),
-                Cell::new(format!("real server {b}")),
-                right(n),
-            ]);
-        }
-    }
-    for (c, r, n) in &p.nat.snat {
+    let cell = |(words, code): summary::NatCell| Cell::new(words + &code.unwrap_or_default());
+    for row in summary::nat_rows(&p.nat) {
         t.add_row(vec![
-            Cell::new(format!("client {c}")),
-            Cell::new(format!("source {r}")),
-            right(n),
+            cell(row.client_side),
+            cell(row.rs_side),
+            row.attempts.map_or(Cell::new(""), right),
         ]);
     }
-    t.add_row(vec![
-        Cell::new("client ports"),
-        Cell::new(format!(
-            "kept {} / rewritten {}",
-            p.nat.ports_kept, p.nat.ports_rewritten
-        )),
-        Cell::new(""),
-    ]);
     writeln!(out, "{t}")?;
     let c = &p.clock;
     if c.segments.is_empty() {
@@ -226,29 +192,15 @@ fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
         )?;
     } else {
         for (i, s) in c.segments.iter().enumerate() {
-            let from = if i == 0 {
-                String::new()
-            } else {
-                format!(" from {}", utc(s.from_ns))
-            };
             writeln!(
                 out,
-                "clock{from}: RS clock = client clock {}{} ± {}, skew {} ppb ({} min-delay samples of {} handshakes)",
-                if s.offset_ns < 0 { "- " } else { "+ " },
-                ms(s.offset_ns.abs()),
-                ms(s.error_ns),
-                s.skew_ppb,
-                s.samples,
-                c.exchanges
+                "clock{}: RS clock = client clock {}",
+                summary::clock_from(c, i),
+                summary::clock_estimate(c, s)
             )?;
         }
-        for (at, size) in &c.steps {
-            writeln!(
-                out,
-                "clock step of {} at {} (client clock)",
-                ms(*size),
-                utc(*at)
-            )?;
+        for &(at, size) in &c.steps {
+            writeln!(out, "{}", summary::clock_step(at, size))?;
         }
         writeln!(out, "all times below are on the client's clock")?;
     }
