@@ -155,6 +155,38 @@ pub struct Segment {
     pub truncated: bool,
 }
 
+#[cfg(test)]
+impl Segment {
+    /// A hand-built segment without options or payload, for the tests of later stages.
+    pub(crate) fn bare(
+        frame: u64,
+        ts: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+    ) -> Segment {
+        Segment {
+            frame,
+            ts,
+            iface: 0,
+            src,
+            dst,
+            seq: Seq(seq),
+            ack: Seq(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: 0,
+            ip_id: frame as u16,
+            ttl: 64,
+            opts: TcpOpts::default(),
+            tunnel: Tunnel::None,
+            truncated: false,
+        }
+    }
+}
+
 /// Decodes one frame into a TCP segment, or the reason it is not one.
 ///
 /// Most frames of a capture are plain TCP over IPv4 or IPv6 on Ethernet, Linux cooked or

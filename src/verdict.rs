@@ -984,9 +984,8 @@ mod tests {
 mod situations {
     use super::*;
     use crate::capture::{CaptureMeta, DEFAULT_SLOW_NS};
-    use crate::decode::{Segment, TcpFlags, TcpOpts, Tunnel};
+    use crate::decode::{Segment, TcpFlags};
     use crate::flows::Flows;
-    use crate::seq::Seq;
 
     const MS: i64 = NS_PER_MS;
     const SYN: u8 = TcpFlags::SYN;
@@ -1024,23 +1023,8 @@ mod situations {
             } else {
                 (vip(), client())
             };
-            let seg = Segment {
-                frame: i as u64 + 1,
-                ts: 1_700_000_000 * NS_PER_S + ms * MS,
-                iface: 0,
-                src,
-                dst,
-                seq: Seq(seq),
-                ack: Seq(ack),
-                flags: TcpFlags(flags),
-                window: 1000,
-                payload_len: 0,
-                ip_id: i as u16,
-                ttl: 64,
-                opts: TcpOpts::default(),
-                tunnel: Tunnel::None,
-                truncated: false,
-            };
+            let ts = 1_700_000_000 * NS_PER_S + ms * MS;
+            let seg = Segment::bare(i as u64 + 1, ts, src, dst, seq, ack, flags);
             flows.push(&seg).expect("analysed");
         }
         let meta = CaptureMeta {

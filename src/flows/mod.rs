@@ -14,340 +14,27 @@
 //!   only per-direction sequence state.
 //!
 //! Live state is one small entry per 4-tuple; everything else is in the records.
+//!
+//! This file is the connection table; [`handshake`] is the handshake state machine, `conn`
+//! the records and `vocab` the code vocabularies.
+
+mod conn;
+mod handshake;
+mod vocab;
+
+use conn::Seen;
+pub use conn::{Attempt, Conn, Flagged, Pkt, Predecessor, SynTry};
+pub use vocab::{ConnState, GapClass, History, Outcome};
 
 use crate::classify::{Analysis, Dir};
 use crate::decode::Segment;
 use crate::flags::{Flag, Flags};
 use crate::records::Records;
-use crate::seq::Seq;
 use crate::skip::SkipReason;
-use crate::units::codes;
-use crate::units::{Endpoint, Tuple};
+use crate::units::Endpoint;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use smallvec::SmallVec;
 use std::collections::hash_map::Entry;
-use std::num::NonZeroU64;
-
-/// Retries closer than this to the previous SYN count as immediate.
-const QUICK_RETRY_NS: i64 = 100_000_000;
-/// The same SYN (same TSval, or same IP ID without timestamps) again within this is the
-/// same packet captured twice (`tcpdump -i any` on several interfaces), not a retry.
-const COPY_WINDOW_NS: i64 = 1_000_000;
-
-codes! {
-    /// Zeek's `conn_state`.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub enum ConnState {
-        S0 = ("S0", "SYN seen, no reply"),
-        S1 = ("S1", "established, not terminated"),
-        SF = ("SF", "established and closed normally"),
-        REJ = ("REJ", "attempt rejected (RST)"),
-        S2 = ("S2", "established, originator closed, no reply"),
-        S3 = ("S3", "established, responder closed, no reply"),
-        RSTO = ("RSTO", "established, originator aborted (RST)"),
-        RSTR = ("RSTR", "established, responder aborted (RST)"),
-        RSTOS0 = ("RSTOS0", "originator sent SYN then RST, no SYN-ACK"),
-        RSTRH = ("RSTRH", "responder sent SYN-ACK then RST, no SYN"),
-        SH = ("SH", "originator sent SYN then FIN, no SYN-ACK"),
-        SHR = ("SHR", "responder sent SYN-ACK then FIN, no SYN"),
-        OTH = ("OTH", "no SYN seen (midstream)"),
-    }
-}
-
-/// Zeek-style history: each letter once per direction, in order of first appearance;
-/// upper case from the originator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct History {
-    letters: [u8; 16],
-    len: u8,
-}
-
-impl History {
-    fn push(&mut self, letter: u8) {
-        let len = self.len as usize;
-        if len < self.letters.len() && !self.letters[..len].contains(&letter) {
-            self.letters[len] = letter;
-            self.len += 1;
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.letters[..self.len as usize]).unwrap_or("")
-    }
-}
-
-impl Serialize for History {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// A packet reference: where to find it in the capture, and when it was seen.
-///
-/// Frame numbers are 1-based, so the frame is a `NonZeroU64` and an `Option<Pkt>` (an
-/// attempt holds five) costs no more than a `Pkt`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Pkt {
-    frame: NonZeroU64,
-    /// Nanoseconds since the Unix epoch.
-    pub ts: i64,
-}
-
-impl Pkt {
-    fn of(seg: &Segment) -> Pkt {
-        Pkt {
-            // Only a hand-built segment has frame 0; it is recorded as frame 1.
-            frame: NonZeroU64::new(seg.frame).unwrap_or(NonZeroU64::MIN),
-            ts: seg.ts,
-        }
-    }
-
-    /// The frame number (1-based, as Wireshark's `frame.number`).
-    pub fn frame(&self) -> u64 {
-        self.frame.get()
-    }
-}
-
-codes! {
-    /// Why a SYN was sent again, judged from the gap before it.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum GapClass {
-        /// Within milliseconds of a stale ACK or RST (Linux ≥ 5.6 re-sends at once).
-        AfterReset = ("after_reset", "SYN re-sent within 100 ms of a stale ACK or RST: Linux >= 5.6 re-sends at once"),
-        /// Within 100 ms, with no stale ACK or RST before it.
-        Immediate = ("immediate", "SYN re-sent within 100 ms, nothing before it (a duplicate or an application retry)"),
-        /// ≈ 1 s: the initial retransmission timeout (RFC 6298).
-        InitialRto1s = ("initial_rto_1s", "SYN re-sent after ~1 s: the initial retransmission timeout; the first SYN or its answer was lost"),
-        /// ≈ 3 s: the old initial RTO (RFC 1122; older kernels, some non-Linux clients).
-        InitialRto3s = ("initial_rto_3s", "SYN re-sent after ~3 s: the old initial RTO of older kernels and some non-Linux clients"),
-        /// About the same as the previous gap: linear SYN timeouts (`tcp_syn_linear_timeouts`).
-        Linear = ("linear", "the same gap as before: linear SYN timeouts (tcp_syn_linear_timeouts)"),
-        /// About twice the previous gap: exponential back-off.
-        Backoff = ("backoff", "twice the previous gap: exponential back-off"),
-        Other = ("other", "a gap that fits no known schedule"),
-    }
-}
-
-impl GapClass {
-    fn of(gap: i64, prev_gap: Option<i64>, after_reset: bool) -> GapClass {
-        const S: i64 = 1_000_000_000;
-        if gap < QUICK_RETRY_NS {
-            return if after_reset {
-                GapClass::AfterReset
-            } else {
-                GapClass::Immediate
-            };
-        }
-        match prev_gap {
-            None if (800_000_000..1_600_000_000).contains(&gap) => GapClass::InitialRto1s,
-            None if (2_500_000_000..3_600_000_000).contains(&gap) => GapClass::InitialRto3s,
-            Some(p) if p >= QUICK_RETRY_NS => {
-                // Ratios in tenths: 0.8..1.25 linear, 1.6..2.5 doubling. In i128: a gap
-                // between corrupt timestamps can be centuries, and ×10 overflowed (fuzzing).
-                let r = i128::from(gap) * 10 / i128::from(p);
-                if (8..=12).contains(&r) {
-                    GapClass::Linear
-                } else if (16..=25).contains(&r) {
-                    GapClass::Backoff
-                } else {
-                    GapClass::Other
-                }
-            }
-            // After a quick retry, the next gap is judged as a first timeout.
-            Some(_) if (800_000_000..1_600_000_000).contains(&gap) => GapClass::InitialRto1s,
-            Some(_) if (2_500_000_000..3_600_000_000).contains(&gap) => GapClass::InitialRto3s,
-            _ if gap >= S => GapClass::Other,
-            _ => GapClass::Other,
-        }
-    }
-}
-
-/// One SYN of an attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct SynTry {
-    #[serde(flatten)]
-    pub pkt: Pkt,
-    pub tsval: Option<u32>,
-    pub ip_id: u16,
-    /// Time since the previous SYN of the attempt (absent on the first).
-    pub gap_ns: Option<i64>,
-    pub gap_class: Option<GapClass>,
-}
-
-codes! {
-    /// How an attempt ended, as far as this capture shows.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Outcome {
-        /// A SYN-ACK acknowledging the ISN was seen.
-        Established = ("established", "SYN-ACK seen"),
-        /// The responder answered with RST.
-        Refused = ("refused", "refused by the responder (RST)"),
-        /// The originator gave up with a RST (after a stale ACK, or otherwise).
-        Reset = ("reset", "reset by the originator"),
-        /// No answer seen.
-        NoAnswer = ("no_answer", "no answer seen"),
-    }
-}
-
-/// One client connection attempt: one ISN from one client 4-tuple.
-#[derive(Clone, Debug, Serialize)]
-pub struct Attempt {
-    pub id: u32,
-    pub client: Endpoint,
-    pub server: Endpoint,
-    pub isn: Seq,
-    /// The SYN's TCP option layout and values (the first SYN's).
-    pub mss: Option<u16>,
-    pub wscale: Option<u8>,
-    pub sack_perm: bool,
-    #[serde(skip)]
-    pub opt_layout: u64,
-    pub ip_id: u16,
-    pub ttl: u8,
-    /// Every SYN with this ISN, first one first (inline: most attempts have one).
-    pub syns: SmallVec<[SynTry; 1]>,
-    /// SYNs that were the same packet captured again (on another interface), not counted
-    /// as tries.
-    pub copies: u32,
-    /// The first SYN-ACK acknowledging ISN + 1.
-    pub synack: Option<Pkt>,
-    /// The server's ISN, from that SYN-ACK.
-    pub server_isn: Option<Seq>,
-    /// The SYN-ACK's TSval.
-    pub synack_tsval: Option<u32>,
-    /// The originator's first ACK after the SYN-ACK.
-    pub first_ack: Option<Pkt>,
-    /// The first stale ACK answering one of the SYNs, and the ack number it carried.
-    pub stale_ack: Option<Pkt>,
-    pub stale_ack_number: Option<Seq>,
-    /// Stale ACKs in all (a retried SYN can be mapped onto another stale tuple).
-    pub stale_acks: u32,
-    /// The ack number of the latest stale ACK: what the originator's RST answers.
-    #[serde(skip)]
-    last_stale_ack: Option<Seq>,
-    /// The originator's RST after the stale ACK.
-    pub stale_rst: Option<Pkt>,
-    /// The responder's RST answering a SYN.
-    pub refused: Option<Pkt>,
-    /// First SYN → SYN-ACK, nanoseconds.
-    pub setup_ns: Option<i64>,
-    pub outcome: Outcome,
-    /// The connection incarnation this attempt belongs to (a same-ISN retry never leaves
-    /// its incarnation: Wireshark 4.0 splits only on a new ISN).
-    pub conn: u32,
-}
-
-impl Attempt {
-    pub fn first_syn(&self) -> Pkt {
-        self.syns[0].pkt
-    }
-    pub fn tries(&self) -> usize {
-        self.syns.len()
-    }
-    /// The TSval of the first SYN.
-    pub fn tsval(&self) -> Option<u32> {
-        self.syns[0].tsval
-    }
-    /// The client's tuple.
-    pub fn tuple(&self) -> Tuple {
-        Tuple::new(self.client, self.server)
-    }
-    /// The delay this attempt suffered, the one definition every stage and renderer uses:
-    /// its setup latency when answered; unanswered, the time from the first SYN to the
-    /// refusing RST, or to the last SYN try.
-    pub fn delay_ns(&self) -> i64 {
-        match (self.setup_ns, self.refused) {
-            (Some(s), _) => s,
-            (None, Some(r)) => r.ts - self.first_syn().ts,
-            (None, None) => self.syns.last().map_or(0, |s| s.pkt.ts) - self.first_syn().ts,
-        }
-    }
-    /// Whether the attempt was slow, the one definition of "slow": never established, or
-    /// delayed by `slow_ns` or more.
-    pub fn is_slow(&self, slow_ns: i64) -> bool {
-        self.outcome != Outcome::Established || self.delay_ns() >= slow_ns
-    }
-}
-
-/// The incarnation before this one on the same 4-tuple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Predecessor {
-    pub conn: u32,
-    /// Time from the predecessor's last packet to this connection's first.
-    pub since_last_packet_ns: i64,
-    /// Time from the predecessor's first FIN or RST to this connection's first packet.
-    pub since_close_ns: Option<i64>,
-    pub state: ConnState,
-}
-
-/// One incarnation of a 4-tuple (one Wireshark `tcp.stream`).
-#[derive(Clone, Debug, Serialize)]
-pub struct Conn {
-    pub id: u32,
-    /// The originator (the side that sent the SYN, or a guess when none was seen).
-    pub client: Endpoint,
-    pub server: Endpoint,
-    pub first: Pkt,
-    pub last: Pkt,
-    /// First FIN or RST.
-    pub closed: Option<Pkt>,
-    pub packets: [u64; 2],
-    pub bytes: [u64; 2],
-    pub state: ConnState,
-    pub history: History,
-    pub predecessor: Option<Predecessor>,
-    pub attempt: Option<u32>,
-    /// The last TSval each side sent: what a TIME_WAIT socket compares a new SYN with (PAWS).
-    pub last_tsval: [Option<u32>; 2],
-    #[serde(skip)]
-    seen: Seen,
-}
-
-/// What the state summary needs to know.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Seen {
-    syn: bool,
-    synack: bool,
-    established: bool,
-    fin: [bool; 2],
-    rst: [bool; 2],
-}
-
-impl Conn {
-    /// The connection's tuple, originator first.
-    pub fn tuple(&self) -> Tuple {
-        Tuple::new(self.client, self.server)
-    }
-    fn conn_state(&self) -> ConnState {
-        let s = self.seen;
-        let (o, r) = (Dir::Orig as usize, Dir::Resp as usize);
-        match (s.syn, s.synack) {
-            (false, false) => ConnState::OTH,
-            (true, false) if s.rst[r] => ConnState::REJ,
-            (true, false) if s.rst[o] => ConnState::RSTOS0,
-            (true, false) if s.fin[o] => ConnState::SH,
-            (true, false) => ConnState::S0,
-            (false, true) if s.rst[r] => ConnState::RSTRH,
-            (false, true) if s.fin[r] => ConnState::SHR,
-            (false, true) => ConnState::OTH,
-            (true, true) if s.rst[o] => ConnState::RSTO,
-            (true, true) if s.rst[r] => ConnState::RSTR,
-            (true, true) if s.fin[o] && s.fin[r] => ConnState::SF,
-            (true, true) if s.fin[o] => ConnState::S2,
-            (true, true) if s.fin[r] => ConnState::S3,
-            (true, true) => ConnState::S1,
-        }
-    }
-}
-
-/// A packet with findings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Flagged {
-    pub frame: u64,
-    pub ts: i64,
-    pub conn: u32,
-    pub flags: Flags,
-}
 
 /// A closed connection's classifier state is dropped this long after its last packet.
 const CLOSED_IDLE_NS: i64 = 60_000_000_000;
@@ -638,7 +325,14 @@ impl Flows {
         flags.0 |= live.analysis().analyze(dir, seg).0;
         live.last_ts = seg.ts;
 
-        self.handshake(conn_id, dir, seg, &mut flags);
+        handshake::step(
+            &mut self.attempts,
+            &mut self.conns,
+            conn_id,
+            dir,
+            seg,
+            &mut flags,
+        );
         let conn = &mut self.conns[conn_id as usize];
         // Counters and Zeek history.
         let d = dir as usize;
@@ -700,169 +394,6 @@ impl Flows {
         Ok(flags)
     }
 
-    /// The handshake timeline: SYN tries, SYN-ACK, stale ACKs, RST classes.
-    fn handshake(&mut self, conn_id: u32, dir: Dir, seg: &Segment, flags: &mut Flags) {
-        let f = seg.flags;
-        let conn = &mut self.conns[conn_id as usize];
-        match dir {
-            Dir::Orig if f.syn() && !f.ack() => {
-                conn.seen.syn = true;
-                // Same ISN as the attempt this incarnation is working on: a retry. (A SYN
-                // with another ISN has already started a new incarnation.)
-                let current = conn.attempt;
-                match current.filter(|&a| self.attempts[a as usize].isn == seg.seq) {
-                    Some(a) => {
-                        let att = &mut self.attempts[a as usize];
-                        let last = att.syns.last().expect("an attempt has a SYN");
-                        let gap = seg.ts - last.pkt.ts;
-                        let tsval = seg.opts.ts.map(|t| t.0);
-                        let same_packet = match tsval {
-                            Some(v) => last.tsval == Some(v),
-                            None => last.ip_id == seg.ip_id,
-                        };
-                        if same_packet && (0..COPY_WINDOW_NS).contains(&gap) {
-                            att.copies += 1;
-                            return;
-                        }
-                        let after_reset = att.stale_ack.is_some() || att.stale_rst.is_some();
-                        let class = GapClass::of(gap, last.gap_ns, after_reset);
-                        att.syns.push(SynTry {
-                            pkt: Pkt::of(seg),
-                            tsval,
-                            ip_id: seg.ip_id,
-                            gap_ns: Some(gap),
-                            gap_class: Some(class),
-                        });
-                        flags.set(Flag::SynRetry);
-                        self.conns[conn_id as usize].attempt = Some(a);
-                    }
-                    None => {
-                        let id = self.attempts.len() as u32;
-                        self.attempts.push(Attempt {
-                            id,
-                            client: seg.src,
-                            server: seg.dst,
-                            isn: seg.seq,
-                            mss: seg.opts.mss,
-                            wscale: seg.opts.wscale,
-                            sack_perm: seg.opts.sack_perm,
-                            opt_layout: seg.opts.layout,
-                            ip_id: seg.ip_id,
-                            ttl: seg.ttl,
-                            syns: smallvec::smallvec![SynTry {
-                                pkt: Pkt::of(seg),
-                                tsval: seg.opts.ts.map(|t| t.0),
-                                ip_id: seg.ip_id,
-                                gap_ns: None,
-                                gap_class: None,
-                            }],
-                            copies: 0,
-                            synack: None,
-                            server_isn: None,
-                            synack_tsval: None,
-                            first_ack: None,
-                            stale_ack: None,
-                            stale_ack_number: None,
-                            stale_acks: 0,
-                            last_stale_ack: None,
-                            stale_rst: None,
-                            refused: None,
-                            setup_ns: None,
-                            outcome: Outcome::NoAnswer,
-                            conn: conn_id,
-                        });
-                        self.conns[conn_id as usize].attempt = Some(id);
-                    }
-                }
-            }
-            Dir::Resp if f.syn() && f.ack() => {
-                conn.seen.synack = true;
-                if let Some(a) = conn.attempt {
-                    let att = &mut self.attempts[a as usize];
-                    if seg.ack == att.isn + 1 && att.synack.is_none() {
-                        att.synack = Some(Pkt::of(seg));
-                        att.server_isn = Some(seg.seq);
-                        att.synack_tsval = seg.opts.ts.map(|t| t.0);
-                        att.setup_ns = Some(seg.ts - att.first_syn().ts);
-                        att.outcome = Outcome::Established;
-                    }
-                }
-            }
-            Dir::Resp if f.rst() => {
-                let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
-                match att {
-                    Some(att) if att.synack.is_none() && seg.ack == att.isn + 1 => {
-                        flags.set(Flag::RstRefused);
-                        att.refused.get_or_insert(Pkt::of(seg));
-                        att.outcome = Outcome::Refused;
-                    }
-                    _ if conn.seen.established => flags.set(Flag::RstAbort),
-                    _ => flags.set(Flag::RstOther),
-                }
-            }
-            Dir::Resp if f.ack() && !f.syn() => {
-                // An ACK answering our SYN that does not acknowledge ISN + 1: the peer's
-                // socket is acknowledging something older.
-                if let Some(a) = conn.attempt {
-                    let att = &mut self.attempts[a as usize];
-                    if att.synack.is_none()
-                        && seg.ack != att.isn + 1
-                        && att.outcome != Outcome::Refused
-                    {
-                        flags.set(Flag::StaleAck);
-                        att.stale_acks += 1;
-                        att.last_stale_ack = Some(seg.ack);
-                        if att.stale_ack.is_none() {
-                            att.stale_ack = Some(Pkt::of(seg));
-                            att.stale_ack_number = Some(seg.ack);
-                        }
-                    }
-                }
-            }
-            Dir::Orig if f.rst() => {
-                let att = conn.attempt.map(|a| &mut self.attempts[a as usize]);
-                match att {
-                    Some(att) if att.synack.is_none() && att.last_stale_ack == Some(seg.seq) => {
-                        flags.set(Flag::RstStaleReply);
-                        att.stale_rst.get_or_insert(Pkt::of(seg));
-                        if att.outcome == Outcome::NoAnswer {
-                            att.outcome = Outcome::Reset;
-                        }
-                    }
-                    _ if conn.seen.established => flags.set(Flag::RstAbort),
-                    Some(att) if att.synack.is_none() => {
-                        flags.set(Flag::RstOther);
-                        if att.outcome == Outcome::NoAnswer {
-                            att.outcome = Outcome::Reset;
-                        }
-                    }
-                    _ => flags.set(Flag::RstOther),
-                }
-            }
-            Dir::Orig if f.ack() && !f.syn() => {
-                if let Some(a) = conn.attempt {
-                    let att = &mut self.attempts[a as usize];
-                    if att.synack.is_some() && att.first_ack.is_none() {
-                        att.first_ack = Some(Pkt::of(seg));
-                        conn.seen.established = true;
-                    }
-                } else if conn.seen.synack {
-                    conn.seen.established = true;
-                }
-            }
-            _ => {}
-        }
-        if f.rst() && dir == Dir::Resp && !flags.has(Flag::RstRefused) {
-            // A responder RST after the handshake completed is an abort even when the
-            // originator's ACK was not captured.
-            let conn = &self.conns[conn_id as usize];
-            if conn.seen.synack && flags.has(Flag::RstOther) {
-                flags.0 &= !(1 << Flag::RstOther as u8);
-                flags.set(Flag::RstAbort);
-            }
-        }
-    }
-
     /// Drops the classifier state of connections that have gone quiet, and forgets tuples
     /// unused for 8 hours. `now` is the capture time of the current segment.
     fn sweep(&mut self, now: i64) {
@@ -910,7 +441,7 @@ impl Flows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{TcpFlags, TcpOpts, Tunnel};
+    use crate::decode::TcpFlags;
 
     const S: i64 = 1_000_000_000;
 
@@ -930,23 +461,7 @@ mod tests {
         ack: u32,
         flags: u8,
     ) -> Segment {
-        Segment {
-            frame,
-            ts,
-            iface: 0,
-            src,
-            dst,
-            seq: Seq(seq),
-            ack: Seq(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: 0,
-            ip_id: frame as u16,
-            ttl: 64,
-            opts: TcpOpts::default(),
-            tunnel: Tunnel::None,
-            truncated: false,
-        }
+        Segment::bare(frame, ts, src, dst, seq, ack, flags)
     }
 
     /// Millions of SYNs from distinct tuples (a SYN flood) keep the live table under its
