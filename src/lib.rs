@@ -23,7 +23,6 @@ pub mod records;
 pub mod report;
 pub mod seq;
 pub mod skip;
-pub mod synth;
 pub mod verdict;
 
 use read::{CaptureReader, ReadError};

@@ -5,11 +5,9 @@ mod common;
 
 use common::*;
 use pcapdiag::read::CaptureReader;
-use pcapdiag::synth::{
-    self, CaptureFormat, Encap, PcapOptions, PcapWriter, PcapngWriter, ScenarioConfig,
-};
 use serde_json::Value;
 use std::io::Cursor;
+use synth::{CaptureFormat, Encap, PcapOptions, PcapWriter, PcapngWriter, ScenarioConfig};
 
 fn small_capture() -> Vec<u8> {
     let script = vec![
@@ -182,7 +180,7 @@ fn test_absurd_record_length_and_trailing_garbage() {
         sport: 1234,
         dport: 80,
         seq: 5,
-        flags: synth::Flags::SYN,
+        flags: synth::ControlBits::SYN,
         window: 1000,
         ..Default::default()
     };
@@ -224,7 +222,7 @@ fn test_pcapng_unknown_block_interfaces_and_offsets() {
         sport: port,
         dport: 80,
         seq: port as u32,
-        flags: synth::Flags::SYN,
+        flags: synth::ControlBits::SYN,
         window: 1000,
         ..Default::default()
     };
