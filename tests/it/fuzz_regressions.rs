@@ -3,9 +3,7 @@
 //! without a panic: a report or a read error (exit 0 or 1), and valid JSON on stdout.
 //! A new find goes into that folder with a name saying what it is; this test picks it up.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 
 #[test]

@@ -2,9 +2,7 @@
 //! `synth/`): every link type and tunnel, IPv4 and IPv6, pcap and pcapng, and every
 //! attempt's SYN tries, setup latency and outcome as the generator made them.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::io::BufWriter;
 use std::net::Ipv4Addr;

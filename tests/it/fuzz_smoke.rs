@@ -11,9 +11,7 @@
 //! process aborts. `FUZZ_SMOKE_SEED` and `FUZZ_SMOKE_RUNS` (a multiplier) vary and lengthen
 //! the run locally; CI uses the defaults. The real fuzzing is cargo-fuzz (README "Fuzzing").
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use pcapdiag::fuzzing;
 use pcapdiag::read::CaptureReader;
 use std::io::{Cursor, Write};

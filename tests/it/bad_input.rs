@@ -1,9 +1,7 @@
 //! Bad input gets a clear message naming the file, byte offset and frame, or a counted
 //! warning, and never a panic; what could be read is analysed and reported.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use pcapdiag::read::CaptureReader;
 use serde_json::Value;
 use std::io::Cursor;
