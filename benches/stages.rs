@@ -26,12 +26,12 @@ use pcapdiag::classify::{Analysis, Dir};
 use pcapdiag::decode::{self, Segment};
 use pcapdiag::flows::Flows;
 use pcapdiag::read::{CaptureReader, Frame};
-use pcapdiag::synth::{CaptureFormat, Encap, ScenarioConfig, write_capture};
 use pcapdiag::units::Endpoint;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Duration;
+use synth::{CaptureFormat, Encap, ScenarioConfig, write_capture};
 
 /// About this many packets in the capture (the generator finishes the attempts in flight).
 const PACKETS: u64 = 150_000;

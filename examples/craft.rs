@@ -15,11 +15,11 @@
 //! unless said otherwise, and each packet comes 100 ms after the previous one unless
 //! `.after_us(..)` says otherwise (the gap may be negative: a capture whose clock steps back).
 
-use pcapdiag::synth::{Encap, Flags, PcapOptions, PcapWriter, TcpSpec, frame};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use synth::{ControlBits, Encap, PcapOptions, PcapWriter, TcpSpec, frame};
 
 /// Who sends a packet: the client or the server.
 #[derive(Clone, Copy)]
@@ -32,7 +32,7 @@ use Dir::{C, S};
 /// One segment of a scenario, before addresses and time are filled in.
 #[derive(Clone, Copy)]
 struct Seg {
-    flags: Flags,
+    flags: ControlBits,
     seq: u32,
     ack: u32,
     len: usize,
@@ -44,7 +44,7 @@ struct Seg {
 const MS: i64 = 1_000;
 const GAP_US: i64 = 100 * MS;
 
-fn seg(flags: Flags, seq: u32, ack: u32) -> Seg {
+fn seg(flags: ControlBits, seq: u32, ack: u32) -> Seg {
     Seg {
         flags,
         seq,
@@ -56,19 +56,19 @@ fn seg(flags: Flags, seq: u32, ack: u32) -> Seg {
     }
 }
 fn syn(seq: u32) -> Seg {
-    seg(Flags::SYN, seq, 0)
+    seg(ControlBits::SYN, seq, 0)
 }
 fn synack(seq: u32, ack: u32) -> Seg {
-    seg(Flags::SYN | Flags::ACK, seq, ack)
+    seg(ControlBits::SYN | ControlBits::ACK, seq, ack)
 }
 fn ack(seq: u32, ack: u32) -> Seg {
-    seg(Flags::ACK, seq, ack)
+    seg(ControlBits::ACK, seq, ack)
 }
 fn data(seq: u32, ack: u32, len: usize) -> Seg {
-    seg(Flags::PSH | Flags::ACK, seq, ack).len(len)
+    seg(ControlBits::PSH | ControlBits::ACK, seq, ack).len(len)
 }
 fn fin(seq: u32, ack: u32) -> Seg {
-    seg(Flags::FIN | Flags::ACK, seq, ack)
+    seg(ControlBits::FIN | ControlBits::ACK, seq, ack)
 }
 
 impl Seg {
@@ -168,7 +168,10 @@ fn scenarios() -> Vec<Scenario> {
         ),
         sc(
             "syn_ack_field_counts_as_lastack",
-            vec![(C, seg(Flags::SYN, 1000, 9000)), (S, data(5001, 1001, 100))],
+            vec![
+                (C, seg(ControlBits::SYN, 1000, 9000)),
+                (S, data(5001, 1001, 100)),
+            ],
         ),
         sc(
             "reused_ports_new_stream_starts_fresh",
@@ -194,7 +197,7 @@ fn scenarios() -> Vec<Scenario> {
                     (C, ack(1001, 5101)),
                     (C, ack(1001, 5101).win(2000)),
                     (C, ack(1001, 5101).win(2000)),
-                    (C, seg(Flags::NONE, 1001, 5101).win(2000)),
+                    (C, seg(ControlBits::NONE, 1001, 5101).win(2000)),
                 ],
             ),
         ),
@@ -208,7 +211,7 @@ fn scenarios() -> Vec<Scenario> {
                     (S, data(5201, 1001, 100)),
                     (C, ack(1001, 5401)),
                     (C, ack(1001, 5501)),
-                    (C, seg(Flags::RST, 1501, 0).win(0)),
+                    (C, seg(ControlBits::RST, 1501, 0).win(0)),
                 ],
             ),
         ),
@@ -256,8 +259,11 @@ fn scenarios() -> Vec<Scenario> {
                 handshake(),
                 &[
                     (C, data(1001, 5001, 100)),
-                    (C, seg(Flags::RST | Flags::ACK, 1001, 5001)),
-                    (C, seg(Flags::RST | Flags::ACK, 1001, 5001).len(10)),
+                    (C, seg(ControlBits::RST | ControlBits::ACK, 1001, 5001)),
+                    (
+                        C,
+                        seg(ControlBits::RST | ControlBits::ACK, 1001, 5001).len(10),
+                    ),
                     (C, fin(1101, 5001)),
                     (S, ack(5001, 1102)),
                     (C, fin(1101, 5001)),
@@ -397,7 +403,10 @@ fn scenarios() -> Vec<Scenario> {
             then(
                 handshake(),
                 &[
-                    (C, seg(Flags::FIN | Flags::ACK, 1001, 5001).len(1000)),
+                    (
+                        C,
+                        seg(ControlBits::FIN | ControlBits::ACK, 1001, 5001).len(1000),
+                    ),
                     (S, ack(5001, 2002).win(500)),
                     (S, data(5001, 2002, 100)),
                 ],

@@ -1,4 +1,4 @@
-//! Writes a synthetic capture (and its ground truth) with `pcapdiag::synth`.
+//! Writes a synthetic capture (and its ground truth) with the `synth` crate (`synth/`).
 //!
 //! ```text
 //! cargo run --release --example gen -- --packets 1000000 --seed 1 -o big.pcap --truth big.tsv
@@ -6,15 +6,13 @@
 //! ```
 //! Flags are parsed by hand: this is a test tool, not part of the product.
 
-use pcapdiag::synth::pair::{self, PairConfig, PairKind};
-use pcapdiag::synth::{
-    CaptureFormat, Encap, ScenarioConfig, StaleResend, SynSchedule, write_capture,
-};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Instant;
+use synth::pair::{self, PairConfig, PairKind};
+use synth::{CaptureFormat, Encap, ScenarioConfig, StaleResend, SynSchedule, write_capture};
 
 const USAGE: &str = "\
 usage: gen -o FILE [options]
@@ -365,20 +363,20 @@ fn run_pair(args: PairArgs) -> std::io::Result<()> {
     let mut out = create("nat.tsv")?;
     s.nat.write_tsv(&mut out)?;
     out.flush()?;
-    let mut verdicts: Vec<(&str, u64)> = Vec::new();
+    let mut causes: Vec<(&str, u64)> = Vec::new();
     for t in &s.truth {
-        match verdicts.iter_mut().find(|v| v.0 == t.verdict.code()) {
+        match causes.iter_mut().find(|v| v.0 == t.cause.code()) {
             Some(v) => v.1 += 1,
-            None => verdicts.push((t.verdict.code(), 1)),
+            None => causes.push((t.cause.code(), 1)),
         }
     }
-    let verdicts: Vec<String> = verdicts.iter().map(|(c, n)| format!("{c}={n}")).collect();
+    let causes: Vec<String> = causes.iter().map(|(c, n)| format!("{c}={n}")).collect();
     eprintln!(
         "wrote {} client and {} RS packets, {} attempts ({}) to {}.* in {} ms",
         s.client.len(),
         s.rs.len(),
         s.truth.len(),
-        verdicts.join(" "),
+        causes.join(" "),
         args.prefix,
         started.elapsed().as_millis()
     );

@@ -1,5 +1,5 @@
 //! Writes a SYN flood: N SYNs from distinct source 4-tuples to one server, none answered
-//! (`pcapdiag::synth::write_syn_flood`). For measuring memory under adversarial traffic
+//! (`synth::write_syn_flood`). For measuring memory under adversarial traffic
 //! (`benches/bench.sh --flood`).
 //!
 //! Usage: `synflood N OUT.pcap`
@@ -15,6 +15,6 @@ fn main() -> std::io::Result<()> {
     };
     // Flushed by write_syn_flood: a failed last write (disk full) is an error, not a
     // silently short capture.
-    pcapdiag::synth::write_syn_flood(n, BufWriter::new(std::fs::File::create(out)?))?;
+    synth::write_syn_flood(n, BufWriter::new(std::fs::File::create(out)?))?;
     Ok(())
 }

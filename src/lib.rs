@@ -27,6 +27,5 @@ pub mod report;
 pub mod run;
 pub mod seq;
 pub mod skip;
-pub mod synth;
 pub mod units;
 pub mod verdict;

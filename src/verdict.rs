@@ -919,8 +919,8 @@ fn explain(v: &AttemptVerdict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::Rng;
     use std::net::Ipv4Addr;
+    use synth::Rng;
 
     type Span = ((IpAddr, Endpoint), u16, i64, i64);
 

@@ -11,7 +11,7 @@
 //! 4-tuple is reused while a previous use is in flight, and every reuse is recorded in the
 //! truth (`prev_close_ns`); the same config gives the same packets.
 
-use super::frame::{Flags, TcpSpec};
+use super::frame::{ControlBits, TcpSpec};
 use super::rng::Rng;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -68,7 +68,7 @@ pub enum StaleResend {
 
 /// Which side sent the first FIN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+pub enum Closer {
     Client,
     Server,
 }
@@ -284,7 +284,7 @@ pub struct AttemptTruth {
     /// whose client wrapped its port range (long runs with few clients).
     pub prev_close_ns: Option<u64>,
     /// Who sent the first FIN (None: no FIN exchange).
-    pub closer: Option<Side>,
+    pub closer: Option<Closer>,
     /// Time of this attempt's last packet.
     pub last_ns: u64,
 }
@@ -301,8 +301,8 @@ prev_close_ns\tcloser\tlast_ns";
             v.map(|x| x.to_string()).unwrap_or_default()
         }
         let closer = match self.closer {
-            Some(Side::Client) => "client",
-            Some(Side::Server) => "server",
+            Some(Closer::Client) => "client",
+            Some(Closer::Server) => "server",
             None => "",
         };
         writeln!(
@@ -527,9 +527,9 @@ impl Generator {
             // The predecessor closes so that the reuse hits the TIME_WAIT side: the server
             // for a stale ACK, the client otherwise.
             let closer = if matches!(kind, Kind::StaleAck { .. }) {
-                Side::Server
+                Closer::Server
             } else {
-                Side::Client
+                Closer::Client
             };
             let pred = self.plan_attempt(t, client, port, Kind::Normal, prev, Some(closer), None);
             let gap = self
@@ -563,7 +563,7 @@ impl Generator {
         port: u16,
         kind: Kind,
         prev_close_ns: Option<u64>,
-        closer: Option<Side>,
+        closer: Option<Closer>,
         pred: Option<ConnEnd>,
     ) -> ConnEnd {
         let mut out = std::mem::take(&mut self.scratch);
@@ -697,7 +697,7 @@ impl Conn<'_> {
         &mut self,
         t: u64,
         client: bool,
-        flags: Flags,
+        flags: ControlBits,
         seq: u32,
         ack: u32,
         len: usize,
@@ -739,7 +739,7 @@ impl Conn<'_> {
     }
 
     /// Sends `len` bytes (plus SYN/FIN) in order; the peer receives it.
-    fn send(&mut self, t: u64, client: bool, flags: Flags, len: usize) {
+    fn send(&mut self, t: u64, client: bool, flags: ControlBits, len: usize) {
         let (me, _) = self.ep(client);
         let (seq, ack, win) = (me.nxt, me.rcv, me.win);
         self.raw(t, client, flags, seq, ack, len, win, Opts::default());
@@ -787,7 +787,7 @@ fn simulate(
     c_addr: SocketAddr,
     s_addr: SocketAddr,
     kind: Kind,
-    closer: Option<Side>,
+    closer: Option<Closer>,
     pred: Option<ConnEnd>,
 ) -> (AttemptTruth, ConnEnd) {
     let rtt = rng.range(cfg.rtt_ns.0, cfg.rtt_ns.1);
@@ -840,7 +840,7 @@ fn simulate(
     };
 
     // --- SYN phase: every SYN carries the same ISN; only the timer (and TSval) moves. ---
-    let syn = |b: &mut Conn, t: u64| b.raw(t, true, Flags::SYN, isn, 0, 0, 64240, syn_opts);
+    let syn = |b: &mut Conn, t: u64| b.raw(t, true, ControlBits::SYN, isn, 0, 0, 64240, syn_opts);
     let (last_syn, answered) = match kind {
         Kind::SynRetransmit { tries } | Kind::SynTimeout { tries } => {
             let tries = tries.clamp(1, cfg.syn_schedule.max_tries());
@@ -869,7 +869,7 @@ fn simulate(
                 dport: c_addr.port(),
                 seq: p.s_nxt,
                 ack: p.c_nxt,
-                flags: Flags::ACK,
+                flags: ControlBits::ACK,
                 window: 509,
                 ts: cfg.timestamps.then_some((old_ts, p.c_last_tsval)),
                 ip_id: p.s_ip_id,
@@ -882,7 +882,7 @@ fn simulate(
             b.raw(
                 t_rst,
                 true,
-                Flags::RST,
+                ControlBits::RST,
                 p.c_nxt,
                 0,
                 0,
@@ -914,7 +914,7 @@ fn simulate(
         b.raw(
             t,
             false,
-            Flags::RST | Flags::ACK,
+            ControlBits::RST | ControlBits::ACK,
             0,
             b.c.nxt,
             0,
@@ -935,7 +935,7 @@ fn simulate(
     b.raw(
         t_sa,
         false,
-        Flags::SYN | Flags::ACK,
+        ControlBits::SYN | ControlBits::ACK,
         sisn,
         b.s.rcv,
         0,
@@ -947,24 +947,24 @@ fn simulate(
     truth.setup_latency_ns = Some(t_sa - t0);
     truth.server_isn = Some(sisn);
     let mut t = t_sa + small(rng);
-    b.send(t, true, Flags::ACK, 0);
+    b.send(t, true, ControlBits::ACK, 0);
 
     // --- Request. ---
     let req = rng.range(80, 600) as usize;
     t += rng.range(5 * US, 30 * US);
-    b.send(t, true, Flags::PSH | Flags::ACK, req);
+    b.send(t, true, ControlBits::PSH | ControlBits::ACK, req);
     let t_req = t;
     match kind {
         Kind::Abort { by_client: true } => {
             // The client gives up before the answer; an active reset carries TS and ACK.
             let t = t_req + rng.range(10 * US, half_rtt.max(11 * US));
-            b.send(t, true, Flags::RST | Flags::ACK, 0);
+            b.send(t, true, ControlBits::RST | ControlBits::ACK, 0);
             truth.last_ns = b.last_t();
             return (truth, end_of(&b));
         }
         Kind::Abort { by_client: false } => {
             let t = t_req + rtt + rng.range(50 * US, 2 * MS);
-            b.send(t, false, Flags::RST | Flags::ACK, 0);
+            b.send(t, false, ControlBits::RST | ControlBits::ACK, 0);
             truth.last_ns = b.last_t();
             return (truth, end_of(&b));
         }
@@ -979,7 +979,7 @@ fn simulate(
         b.raw(
             t_retx,
             true,
-            Flags::PSH | Flags::ACK,
+            ControlBits::PSH | ControlBits::ACK,
             seq,
             ack,
             req,
@@ -1005,9 +1005,9 @@ fn simulate(
     let seg_seq = |i: usize| base.wrapping_add((i * per) as u32);
     let seg_flags = |i: usize| {
         if i + 1 == segs.len() {
-            Flags::PSH | Flags::ACK
+            ControlBits::PSH | ControlBits::ACK
         } else {
-            Flags::ACK
+            ControlBits::ACK
         }
     };
     // ~1 Gb/s between back-to-back segments.
@@ -1024,7 +1024,7 @@ fn simulate(
                 let hole = seg_seq(1);
                 if unacked > 0 {
                     t += small(rng);
-                    b.send(t, true, Flags::ACK, 0);
+                    b.send(t, true, ControlBits::ACK, 0);
                 }
                 for j in 2..segs.len() {
                     t += spacing(segs[j - 1]);
@@ -1045,7 +1045,7 @@ fn simulate(
                     b.raw(
                         t_dup,
                         true,
-                        Flags::ACK,
+                        ControlBits::ACK,
                         b.c.nxt,
                         ack,
                         0,
@@ -1063,7 +1063,7 @@ fn simulate(
                 b.raw(
                     t_retx,
                     false,
-                    Flags::ACK,
+                    ControlBits::ACK,
                     hole,
                     ack,
                     segs[1],
@@ -1073,7 +1073,7 @@ fn simulate(
                 b.s.nxt = base.wrapping_add(resp as u32);
                 b.c.rcv = b.s.nxt;
                 t = t_retx + small(rng);
-                b.send(t, true, Flags::ACK, 0);
+                b.send(t, true, ControlBits::ACK, 0);
                 unacked = 0;
                 i = segs.len();
                 continue;
@@ -1098,7 +1098,7 @@ fn simulate(
                 b.raw(
                     t,
                     true,
-                    Flags::ACK,
+                    ControlBits::ACK,
                     b.c.nxt,
                     ack,
                     0,
@@ -1113,7 +1113,7 @@ fn simulate(
                 b.raw(
                     t,
                     false,
-                    Flags::ACK,
+                    ControlBits::ACK,
                     seg_seq(1),
                     ack,
                     segs[1],
@@ -1123,7 +1123,7 @@ fn simulate(
                 b.s.nxt = right;
                 b.c.rcv = right;
                 t += small(rng);
-                b.send(t, true, Flags::ACK, 0);
+                b.send(t, true, ControlBits::ACK, 0);
                 unacked = 0;
                 i = 3;
                 continue;
@@ -1143,12 +1143,21 @@ fn simulate(
                 // The reader stalls: this ACK closes the window, a window update reopens
                 // it later, and the server resumes one RTT after that.
                 let (nxt, ack) = (b.c.nxt, b.c.rcv);
-                b.raw(t, true, Flags::ACK, nxt, ack, 0, 0, Opts::default());
+                b.raw(t, true, ControlBits::ACK, nxt, ack, 0, 0, Opts::default());
                 t += rng.range(5 * MS, 50 * MS);
-                b.raw(t, true, Flags::ACK, nxt, ack, 0, b.c.win, Opts::default());
+                b.raw(
+                    t,
+                    true,
+                    ControlBits::ACK,
+                    nxt,
+                    ack,
+                    0,
+                    b.c.win,
+                    Opts::default(),
+                );
                 t += rtt;
             } else {
-                b.send(t, true, Flags::ACK, 0);
+                b.send(t, true, ControlBits::ACK, 0);
             }
             unacked = 0;
         }
@@ -1158,48 +1167,57 @@ fn simulate(
 
     // --- Close. ---
     let closer = closer.unwrap_or(match kind {
-        Kind::KeepAlive => Side::Client,
-        _ if rng.chance_ppm(500_000) => Side::Client,
-        _ => Side::Server,
+        Kind::KeepAlive => Closer::Client,
+        _ if rng.chance_ppm(500_000) => Closer::Client,
+        _ => Closer::Server,
     });
     if kind == Kind::KeepAlive {
         if unacked > 0 {
             t += small(rng);
-            b.send(t, true, Flags::ACK, 0);
+            b.send(t, true, ControlBits::ACK, 0);
             unacked = 0;
         }
         // A keep-alive probe re-sends the last byte's sequence number with no data.
         t += SEC + rng.range(0, 4 * MS);
         let (seq, ack, win) = (b.c.nxt.wrapping_sub(1), b.c.rcv, b.c.win);
-        b.raw(t, true, Flags::ACK, seq, ack, 0, win, Opts::default());
+        b.raw(t, true, ControlBits::ACK, seq, ack, 0, win, Opts::default());
         t += rtt;
         let (seq, ack, win) = (b.s.nxt, b.s.rcv, b.s.win);
-        b.raw(t, false, Flags::ACK, seq, ack, 0, win, Opts::default());
+        b.raw(
+            t,
+            false,
+            ControlBits::ACK,
+            seq,
+            ack,
+            0,
+            win,
+            Opts::default(),
+        );
     }
     truth.closer = Some(closer);
     match closer {
-        Side::Server => {
+        Closer::Server => {
             // HTTP/1.0-style close: the FIN follows the last segment; the client ACKs both.
             t += rng.range(3 * US, 15 * US);
-            b.send(t, false, Flags::FIN | Flags::ACK, 0);
+            b.send(t, false, ControlBits::FIN | ControlBits::ACK, 0);
             t += small(rng);
-            b.send(t, true, Flags::ACK, 0);
+            b.send(t, true, ControlBits::ACK, 0);
             t += rng.range(20 * US, 200 * US);
-            b.send(t, true, Flags::FIN | Flags::ACK, 0);
+            b.send(t, true, ControlBits::FIN | ControlBits::ACK, 0);
             t += rtt;
-            b.send(t, false, Flags::ACK, 0);
+            b.send(t, false, ControlBits::ACK, 0);
         }
-        Side::Client => {
+        Closer::Client => {
             if unacked > 0 {
                 t += small(rng);
-                b.send(t, true, Flags::ACK, 0);
+                b.send(t, true, ControlBits::ACK, 0);
             }
             t += rng.range(20 * US, 200 * US);
-            b.send(t, true, Flags::FIN | Flags::ACK, 0);
+            b.send(t, true, ControlBits::FIN | ControlBits::ACK, 0);
             t += rtt;
-            b.send(t, false, Flags::FIN | Flags::ACK, 0);
+            b.send(t, false, ControlBits::FIN | ControlBits::ACK, 0);
             t += small(rng);
-            b.send(t, true, Flags::ACK, 0);
+            b.send(t, true, ControlBits::ACK, 0);
         }
     }
     truth.last_ns = b.last_t();

@@ -1,8 +1,6 @@
 //! The command line as people use it: subcommands, filters, help, exit codes.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 
 fn stdout(args: &[&str]) -> (i32, String, String) {

@@ -1,9 +1,9 @@
 //! The truth of a generated pair checked against the packets of both captures: the two
-//! sides agree, the clocks are as configured, and every verdict's evidence is there.
+//! sides agree, the clocks are as configured, and every cause's evidence is there.
 
 use super::*;
-use crate::synth::CaptureFormat;
-use crate::synth::frame::Flags;
+use crate::CaptureFormat;
+use crate::frame::ControlBits;
 use std::collections::{HashMap, HashSet};
 
 const MS: u64 = 1_000_000;
@@ -49,7 +49,7 @@ fn mixed_cfg(seed: u64) -> PairConfig {
         seed,
         attempts: 1500,
         anomaly_ppm: 300_000,
-        clock: ClockModel {
+        clock: RsClock {
             offset_ns: -7_300_000,
             skew_ppb: 50_000,
             step: Some((start + 20 * SEC, -4_000_000)),
@@ -92,7 +92,7 @@ impl<'a> Ix<'a> {
         let syns = |v: &'a [Pk]| {
             let mut m: HashMap<u32, Vec<(u64, &TcpSpec)>> = HashMap::new();
             for (t, p) in v {
-                if p.flags == Flags::SYN {
+                if p.flags == ControlBits::SYN {
                     m.entry(p.seq).or_default().push((*t, p));
                 }
             }
@@ -109,7 +109,7 @@ impl<'a> Ix<'a> {
         for pk in s
             .client
             .iter()
-            .filter(|pk| pk.1.flags == Flags::SYN | Flags::ACK)
+            .filter(|pk| pk.1.flags == ControlBits::SYN | ControlBits::ACK)
         {
             client_synacks.entry(pk.1.ack).or_default().push(pk);
         }
@@ -227,7 +227,7 @@ fn assert_consistent(s: &PairScenario) {
         }
         let reached = a.syns.iter().any(|s| s.rs_ns.is_some());
         assert_eq!(
-            a.verdict == Verdict::Unmatched,
+            a.cause == TrueCause::Unmatched,
             reached && !seen_in_span,
             "{a:?}"
         );
@@ -256,7 +256,7 @@ fn assert_sides_agree(s: &PairScenario) {
     for a in s
         .truth
         .iter()
-        .filter(|a| a.verdict == Verdict::Ok && a.syns.len() == 1)
+        .filter(|a| a.cause == TrueCause::Ok && a.syns.len() == 1)
     {
         let st = a.syns[0];
         let (snat, rip) = (st.snat.unwrap(), st.rip.unwrap());
@@ -284,22 +284,22 @@ fn assert_sides_agree(s: &PairScenario) {
     assert!(checked > 100, "{checked}");
 }
 
-/// The evidence of each verdict, as the captures show it.
-fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
+/// The evidence of each cause, as the captures show it.
+fn assert_signatures(s: &PairScenario) -> HashSet<TrueCause> {
     let ix = Ix::new(s);
     let by_id: HashMap<u32, &PairTruth> = s.truth.iter().map(|a| (a.id, a)).collect();
     let mut seen = HashSet::new();
     for a in &s.truth {
-        seen.insert(a.verdict);
+        seen.insert(a.cause);
         let rs_syns = ix.rs_syns.get(&a.isn).map(Vec::as_slice).unwrap_or(&[]);
         let first = a.syns[0];
-        match a.verdict {
-            Verdict::Ok => {
+        match a.cause {
+            TrueCause::Ok => {
                 assert_eq!(a.syns.len(), 1);
                 assert_eq!(rs_syns.len(), 1, "{a:?}");
                 assert_eq!(a.delay_ns, 0);
             }
-            Verdict::LbSynDropPortReuse => {
+            TrueCause::LbSynDropPortReuse => {
                 // Two SYNs with one ISN at the client, only the second at the RS, and an
                 // earlier connection on the same client 4-tuple that closed seconds before.
                 assert_eq!(first.fate, SynFate::LbDrop);
@@ -317,7 +317,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 let last_fin = before.iter().rev().find(|(_, p)| p.flags.fin()).unwrap();
                 assert!(a.first_syn_ns - last_fin.0 < 11 * SEC);
             }
-            Verdict::RsTimewaitCollision => {
+            TrueCause::RsTimewaitCollision => {
                 let (i, st) = a
                     .syns
                     .iter()
@@ -336,7 +336,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 let old_syn = old
                     .iter()
                     .rev()
-                    .find(|(_, p)| p.flags == Flags::SYN)
+                    .find(|(_, p)| p.flags == ControlBits::SYN)
                     .unwrap();
                 assert_eq!(old_syn.1.seq, prev.client_isn);
                 let fins: Vec<_> = old
@@ -349,12 +349,23 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 assert_eq!(by_id[&prev.attempt].isn, prev.client_isn);
                 // The stale ACK answers the SYN on both sides, and the client resets.
                 let after = ix.rs_conn(snat, rip, rs_syn_t, rs_syn_t + 50 * MS);
-                let stale = after.iter().find(|(_, p)| p.flags == Flags::ACK).unwrap().1;
+                let stale = after
+                    .iter()
+                    .find(|(_, p)| p.flags == ControlBits::ACK)
+                    .unwrap()
+                    .1;
                 assert_ne!(stale.ack, a.isn.wrapping_add(1));
-                let rst = after.iter().find(|(_, p)| p.flags == Flags::RST).unwrap().1;
+                let rst = after
+                    .iter()
+                    .find(|(_, p)| p.flags == ControlBits::RST)
+                    .unwrap()
+                    .1;
                 assert_eq!(rst.seq, stale.ack);
                 let c_after = ix.client_conn(a.client, a.vip, st.client_ns, a.last_ns);
-                let c_stale = c_after.iter().find(|(_, p)| p.flags == Flags::ACK).unwrap();
+                let c_stale = c_after
+                    .iter()
+                    .find(|(_, p)| p.flags == ControlBits::ACK)
+                    .unwrap();
                 assert!(same_but_addresses(&c_stale.1, &stale));
                 if let (Some(v), Some((_, recent))) = (st.tsval, stale.ts) {
                     assert_eq!(check == TwCheck::Paws, (recent.wrapping_sub(v) as i32) > 0);
@@ -371,7 +382,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                     assert!(next.client_ns - a.first_syn_ns >= SEC);
                 }
             }
-            Verdict::SnatPortExhaustion => {
+            TrueCause::SnatPortExhaustion => {
                 assert_eq!(first.fate, SynFate::NoPort);
                 assert!(
                     rs_syns
@@ -388,7 +399,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                         .filter(|(t, p)| {
                             *t + window >= t_end
                                 && *t <= t_end
-                                && p.flags == Flags::SYN
+                                && p.flags == ControlBits::SYN
                                 && SocketAddr::new(p.dst, p.dport) == rip
                         })
                         .map(|(_, p)| p.sport)
@@ -402,14 +413,14 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 }
                 assert!(a.delay_ns >= SEC - 10 * MS);
             }
-            Verdict::ConntrackInsertRace => {
+            TrueCause::ConntrackInsertRace => {
                 // The other client's SYN on the contested tuple, within a millisecond of
                 // when this one would have arrived.
                 assert_eq!(first.fate, SynFate::RaceDrop);
                 let would = ix.rs_clock(first.client_ns + a.fwd_delay_ns);
                 let (snat, rip) = (first.snat.unwrap(), first.rip.unwrap());
                 let other = s.rs.iter().find(|(t, p)| {
-                    p.flags == Flags::SYN
+                    p.flags == ControlBits::SYN
                         && t.abs_diff(would) <= MS
                         && SocketAddr::new(p.src, p.sport) == snat
                         && SocketAddr::new(p.dst, p.dport) == rip
@@ -418,7 +429,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 assert_ne!(other.seq, a.isn);
                 assert!(rs_syns.iter().all(|(t, _)| *t > would + 900 * MS));
             }
-            Verdict::SynLostBeforeRs => {
+            TrueCause::SynLostBeforeRs => {
                 assert_eq!(first.fate, SynFate::Lost);
                 let lost = a
                     .syns
@@ -428,12 +439,13 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 assert_eq!(rs_syns.len(), a.syns.len() - lost);
                 assert!(a.delay_ns >= SEC);
             }
-            Verdict::SynackLostAfterRs => {
+            TrueCause::SynackLostAfterRs => {
                 assert_eq!(first.fate, SynFate::SynAckLost);
                 let synacks = |v: &[(u64, TcpSpec)]| {
                     v.iter()
                         .filter(|(_, p)| {
-                            p.flags == Flags::SYN | Flags::ACK && p.ack == a.isn.wrapping_add(1)
+                            p.flags == ControlBits::SYN | ControlBits::ACK
+                                && p.ack == a.isn.wrapping_add(1)
                         })
                         .count()
                 };
@@ -441,7 +453,7 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 assert_eq!(synacks(&s.rs), 2);
                 assert_eq!(synacks(&s.client), 1);
             }
-            Verdict::RsSlowSynack => {
+            TrueCause::RsSlowSynack => {
                 let t_syn = rs_syns[0].0;
                 let sa = s
                     .rs
@@ -451,17 +463,18 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                 assert!(sa.0 - t_syn >= 200 * MS);
                 assert!(a.delay_ns >= 200 * MS);
             }
-            Verdict::RsRefused => {
+            TrueCause::RsRefused => {
                 assert_eq!(a.syns.last().unwrap().fate, SynFate::Refused);
                 let rst = |v: &[(u64, TcpSpec)]| {
                     v.iter().any(|(_, p)| {
-                        p.flags == Flags::RST | Flags::ACK && p.ack == a.isn.wrapping_add(1)
+                        p.flags == ControlBits::RST | ControlBits::ACK
+                            && p.ack == a.isn.wrapping_add(1)
                     })
                 };
                 assert!(rst(&s.rs) && rst(&s.client));
                 assert_eq!(a.setup_latency_ns, None);
             }
-            Verdict::Unmatched => {
+            TrueCause::Unmatched => {
                 assert!(rs_syns.is_empty());
                 let t = a.syns.iter().find_map(|s| s.rs_ns).unwrap();
                 assert!(
@@ -471,20 +484,22 @@ fn assert_signatures(s: &PairScenario) -> HashSet<Verdict> {
                     }
                 );
             }
-            Verdict::Unexplained => panic!("the generator never leaves a cause unexplained: {a:?}"),
+            TrueCause::Unexplained => {
+                panic!("the generator never leaves a cause unexplained: {a:?}")
+            }
         }
     }
     seen
 }
 
 #[test]
-fn test_scripted_every_verdict_happens_as_built() {
+fn test_scripted_every_cause_happens_as_built() {
     let cfg = scripted_cfg();
     let s = generate_pair(&cfg);
     let mains: Vec<_> = s.truth.iter().filter(|a| a.role == Role::Script).collect();
     assert_eq!(mains.len(), cfg.script.len());
     for a in &mains {
-        assert_eq!(a.verdict, a.intent.verdict(), "{a:?}");
+        assert_eq!(a.cause, a.intent.cause(), "{a:?}");
         if let PairKind::RsTimewaitCollision { again, check, .. } = a.intent {
             let stale: Vec<_> = a.syns.iter().filter_map(|s| s.prev).collect();
             assert_eq!(stale.len(), 1 + usize::from(again), "{a:?}");
@@ -506,7 +521,7 @@ fn test_scripted_every_verdict_happens_as_built() {
     }
     // The helpers are what they should be: nothing else suffered.
     for a in s.truth.iter().filter(|a| a.role != Role::Script) {
-        assert_eq!(a.verdict, Verdict::Ok, "{a:?}");
+        assert_eq!(a.cause, TrueCause::Ok, "{a:?}");
     }
     assert_consistent(&s);
     let seen = assert_signatures(&s);
@@ -526,7 +541,7 @@ fn test_random_mix_truth_matches_both_captures() {
         // filled), or struck its setup (a predecessor or race partner that never connected).
         let mut disturbed = 0;
         for a in s.truth.iter().filter(|a| a.role == Role::Background) {
-            if a.verdict != a.intent.verdict() {
+            if a.cause != a.intent.cause() {
                 let setup = matches!(
                     a.intent,
                     PairKind::LbSynDropPortReuse
@@ -535,13 +550,13 @@ fn test_random_mix_truth_matches_both_captures() {
                 );
                 assert!(
                     matches!(
-                        a.verdict,
-                        Verdict::RsTimewaitCollision | Verdict::SnatPortExhaustion
-                    ) || (setup && a.verdict == Verdict::Ok),
+                        a.cause,
+                        TrueCause::RsTimewaitCollision | TrueCause::SnatPortExhaustion
+                    ) || (setup && a.cause == TrueCause::Ok),
                     "{a:?}"
                 );
                 // Bystanders of a full port range are expected; count the rest.
-                disturbed += u32::from(a.verdict != Verdict::SnatPortExhaustion);
+                disturbed += u32::from(a.cause != TrueCause::SnatPortExhaustion);
             }
         }
         assert!(disturbed as usize * 20 < s.truth.len(), "{disturbed}");
@@ -571,7 +586,7 @@ fn test_rs_capture_span_cuts_and_marks_unmatched() {
     let unmatched = s
         .truth
         .iter()
-        .filter(|a| a.verdict == Verdict::Unmatched)
+        .filter(|a| a.cause == TrueCause::Unmatched)
         .count();
     let inside = s.truth.len() - unmatched;
     assert!(unmatched > 100 && inside > 100, "{unmatched} {inside}");
@@ -590,7 +605,7 @@ fn test_classic_schedule_and_ipv6() {
     };
     let s = generate_pair(&cfg);
     for a in s.truth.iter().filter(|a| a.role == Role::Script) {
-        assert_eq!(a.verdict, a.intent.verdict(), "{a:?}");
+        assert_eq!(a.cause, a.intent.cause(), "{a:?}");
         if let PairKind::SynLostBeforeRs { lost: 2 } = a.intent {
             // Classic backoff: retries at 1 s and 3 s.
             let d: Vec<u64> = a
@@ -665,7 +680,7 @@ fn test_pair_kind_codes_round_trip() {
 #[test]
 fn test_clock_model_offset_skew_step() {
     let epoch = 1_000 * SEC;
-    let c = ClockModel {
+    let c = RsClock {
         offset_ns: -5 * MS as i64,
         skew_ppb: 20_000,
         step: Some((epoch + 10 * SEC, 3 * MS as i64)),

@@ -8,9 +8,9 @@
 //! created, so whatever happens to it is consistent with everything before.
 
 use super::*;
-use crate::synth::frame::Flags;
-use crate::synth::rng::Rng;
-use crate::synth::scenario::Side;
+use crate::frame::ControlBits;
+use crate::rng::Rng;
+use crate::scenario::Closer;
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -104,13 +104,13 @@ struct Plan {
     refuse: bool,
     resend: StaleResend,
     check: Option<TwCheck>,
-    closer: Side,
+    closer: Closer,
     /// Small request and response (fillers).
     small: bool,
 }
 
 impl Plan {
-    fn new(start: u64, role: Role, intent: PairKind, resend: StaleResend, closer: Side) -> Plan {
+    fn new(start: u64, role: Role, intent: PairKind, resend: StaleResend, closer: Closer) -> Plan {
         Plan {
             start,
             role,
@@ -331,7 +331,7 @@ struct Leg {
 struct Seg {
     seq: u32,
     ack: u32,
-    flags: Flags,
+    flags: ControlBits,
     win: u16,
     syn_opts: bool,
     ts: Option<(u32, u32)>,
@@ -613,16 +613,22 @@ impl<'a> Sim<'a> {
             kind = PairKind::Ok;
         }
         let closer = if role != Role::Predecessor && self.rng.chance_ppm(cfg.client_close_ppm) {
-            Side::Client
+            Closer::Client
         } else {
-            Side::Server
+            Closer::Server
         };
         let resend = self.draw_resend();
         let mut main = Plan::new(t, role, kind, resend, closer);
         let any_ts = cfg.clients > cfg.no_ts_clients;
         let pred = |start: u64| Plan {
             host: if any_ts { HostReq::Ts } else { HostReq::Any },
-            ..Plan::new(start, Role::Predecessor, PairKind::Ok, resend, Side::Server)
+            ..Plan::new(
+                start,
+                Role::Predecessor,
+                PairKind::Ok,
+                resend,
+                Closer::Server,
+            )
         };
         match kind {
             PairKind::Ok | PairKind::Unmatched | PairKind::SnatPortExhaustion { tries: 0..=1 } => {}
@@ -680,7 +686,7 @@ impl<'a> Sim<'a> {
                     Role::RacePartner,
                     PairKind::Ok,
                     resend,
-                    Side::Server,
+                    Closer::Server,
                 );
                 let w = self.add(w);
                 main.race_with = Some(w);
@@ -704,7 +710,7 @@ impl<'a> Sim<'a> {
                 Role::Filler,
                 PairKind::Ok,
                 StaleResend::Fast,
-                Side::Server,
+                Closer::Server,
             )
         };
         self.add(p);
@@ -905,7 +911,7 @@ impl<'a> Sim<'a> {
         let syn = Seg {
             seq: r.isn,
             ack: 0,
-            flags: Flags::SYN,
+            flags: ControlBits::SYN,
             win: 64240,
             syn_opts: true,
             ts: tsval.map(|v| (v, 0)),
@@ -1051,7 +1057,7 @@ impl<'a> Sim<'a> {
             let rst = Seg {
                 seq: 0,
                 ack: r.isn.wrapping_add(1),
-                flags: Flags::RST | Flags::ACK,
+                flags: ControlBits::RST | ControlBits::ACK,
                 win: 0,
                 syn_opts: false,
                 ts: None,
@@ -1118,7 +1124,7 @@ impl<'a> Sim<'a> {
         let ack = Seg {
             seq: tw.snd_nxt,
             ack: tw.rcv_nxt,
-            flags: Flags::ACK,
+            flags: ControlBits::ACK,
             win: 509,
             syn_opts: false,
             ts: tw
@@ -1133,7 +1139,7 @@ impl<'a> Sim<'a> {
         let rst = Seg {
             seq: tw.rcv_nxt,
             ack: 0,
-            flags: Flags::RST,
+            flags: ControlBits::RST,
             win: 0,
             syn_opts: false,
             ts: None,
@@ -1195,7 +1201,7 @@ impl<'a> Sim<'a> {
         let seg = Seg {
             seq: rs_isn,
             ack: r.isn.wrapping_add(1),
-            flags: Flags::SYN | Flags::ACK,
+            flags: ControlBits::SYN | ControlBits::ACK,
             win: 65160,
             syn_opts: true,
             ts: tsval.map(|v| (tsval_at(r.rs_ts_base, t_sa), v)),
@@ -1253,14 +1259,22 @@ impl<'a> Sim<'a> {
         let sa_ts = tsval_at(s_base, t_sa);
         let mut tc = t_c + self.small();
         let ack = k.s.nxt;
-        self.send(&mut k, true, tc, Flags::ACK, 0, ack, sa_ts);
+        self.send(&mut k, true, tc, ControlBits::ACK, 0, ack, sa_ts);
         tc += self.rng.range(5 * US, 30 * US);
         let req = if plan.small {
             self.rng.range(80, 200)
         } else {
             self.rng.range(80, 600)
         } as usize;
-        let t_req_rs = self.send(&mut k, true, tc, Flags::PSH | Flags::ACK, req, ack, sa_ts);
+        let t_req_rs = self.send(
+            &mut k,
+            true,
+            tc,
+            ControlBits::PSH | ControlBits::ACK,
+            req,
+            ack,
+            sa_ts,
+        );
         let req_ts = tsval_at(c_base, tc);
 
         // Response segments back to back (~1 Gb/s); the client ACKs every second one.
@@ -1281,9 +1295,9 @@ impl<'a> Sim<'a> {
                 t_s += (per as u64 + 66) * 8;
             }
             let flags = if i + 1 == nseg {
-                Flags::PSH | Flags::ACK
+                ControlBits::PSH | ControlBits::ACK
             } else {
-                Flags::ACK
+                ControlBits::ACK
             };
             let ack = k.c.nxt;
             last_arr = self.send(&mut k, false, t_s, flags, len, ack, req_ts);
@@ -1294,14 +1308,14 @@ impl<'a> Sim<'a> {
         let mut c_last = tc;
         for (arr, ack, ecr) in acks {
             let t = (arr + self.small()).max(c_last + 1);
-            self.send(&mut k, true, t, Flags::ACK, 0, ack, ecr);
+            self.send(&mut k, true, t, ControlBits::ACK, 0, ack, ecr);
             c_last = t;
         }
 
         let key = (r.host, r.c_addr.port());
         let (nat_close, client_end, busy_until);
         match plan.closer {
-            Side::Server => {
+            Closer::Server => {
                 // HTTP/1.0-style close: the RS's FIN follows its last segment.
                 let t_fin = t_s + self.rng.range(3 * US, 15 * US);
                 let ack = k.c.nxt;
@@ -1309,7 +1323,7 @@ impl<'a> Sim<'a> {
                     &mut k,
                     false,
                     t_fin,
-                    Flags::FIN | Flags::ACK,
+                    ControlBits::FIN | ControlBits::ACK,
                     0,
                     ack,
                     req_ts,
@@ -1317,13 +1331,21 @@ impl<'a> Sim<'a> {
                 let fin_ts = tsval_at(s_base, t_fin);
                 let t1 = fin_arr.max(c_last) + self.small();
                 let ack = k.s.nxt;
-                self.send(&mut k, true, t1, Flags::ACK, 0, ack, fin_ts);
+                self.send(&mut k, true, t1, ControlBits::ACK, 0, ack, fin_ts);
                 let t2 = t1 + self.rng.range(20 * US, 200 * US);
-                let cfin_rs = self.send(&mut k, true, t2, Flags::FIN | Flags::ACK, 0, ack, fin_ts);
+                let cfin_rs = self.send(
+                    &mut k,
+                    true,
+                    t2,
+                    ControlBits::FIN | ControlBits::ACK,
+                    0,
+                    ack,
+                    fin_ts,
+                );
                 let t3 = cfin_rs + self.small();
                 let ack = k.c.nxt;
                 let cfin_ts = tsval_at(c_base, t2);
-                let last = self.send(&mut k, false, t3, Flags::ACK, 0, ack, cfin_ts);
+                let last = self.send(&mut k, false, t3, ControlBits::ACK, 0, ack, cfin_ts);
                 self.tw.insert(
                     tuple,
                     Tw {
@@ -1342,17 +1364,41 @@ impl<'a> Sim<'a> {
                 client_end = last;
                 busy_until = last;
             }
-            Side::Client => {
+            Closer::Client => {
                 let t1 = last_arr.max(c_last) + self.rng.range(20 * US, 200 * US);
                 let (ack, ecr) = (k.s.nxt, tsval_at(s_base, t_s));
-                let cfin_rs = self.send(&mut k, true, t1, Flags::FIN | Flags::ACK, 0, ack, ecr);
+                let cfin_rs = self.send(
+                    &mut k,
+                    true,
+                    t1,
+                    ControlBits::FIN | ControlBits::ACK,
+                    0,
+                    ack,
+                    ecr,
+                );
                 let t2 = cfin_rs + self.small();
                 let ack = k.c.nxt;
                 let ecr = tsval_at(c_base, t1);
-                let sfin_arr = self.send(&mut k, false, t2, Flags::FIN | Flags::ACK, 0, ack, ecr);
+                let sfin_arr = self.send(
+                    &mut k,
+                    false,
+                    t2,
+                    ControlBits::FIN | ControlBits::ACK,
+                    0,
+                    ack,
+                    ecr,
+                );
                 let t3 = sfin_arr + self.small();
                 let ack = k.s.nxt;
-                self.send(&mut k, true, t3, Flags::ACK, 0, ack, tsval_at(s_base, t2));
+                self.send(
+                    &mut k,
+                    true,
+                    t3,
+                    ControlBits::ACK,
+                    0,
+                    ack,
+                    tsval_at(s_base, t2),
+                );
                 nat_close = t3 + leg.d_f / 2;
                 client_end = t3;
                 busy_until = t3 + CLIENT_TIMEWAIT;
@@ -1373,7 +1419,7 @@ impl<'a> Sim<'a> {
         k: &mut Conn,
         from_client: bool,
         t: u64,
-        flags: Flags,
+        flags: ControlBits,
         len: usize,
         ack: u32,
         ecr: u32,
@@ -1467,26 +1513,26 @@ impl<'a> Sim<'a> {
             let Some(r) = run else { continue };
             let plan = &self.plans[i];
             let first = r.syns[0].client_ns;
-            let mut verdict = Verdict::Ok;
+            let mut cause = TrueCause::Ok;
             for s in &r.syns {
-                verdict = match s.fate {
-                    SynFate::LbDrop => Verdict::LbSynDropPortReuse,
-                    SynFate::RaceDrop => Verdict::ConntrackInsertRace,
-                    SynFate::NoPort => Verdict::SnatPortExhaustion,
-                    SynFate::Lost => Verdict::SynLostBeforeRs,
-                    SynFate::StaleAck(_) => Verdict::RsTimewaitCollision,
-                    SynFate::SynAckLost => Verdict::SynackLostAfterRs,
-                    SynFate::Refused => Verdict::RsRefused,
-                    SynFate::SynAck if r.slow_ns >= 200 * MS => Verdict::RsSlowSynack,
-                    SynFate::SynAck => Verdict::Ok,
+                cause = match s.fate {
+                    SynFate::LbDrop => TrueCause::LbSynDropPortReuse,
+                    SynFate::RaceDrop => TrueCause::ConntrackInsertRace,
+                    SynFate::NoPort => TrueCause::SnatPortExhaustion,
+                    SynFate::Lost => TrueCause::SynLostBeforeRs,
+                    SynFate::StaleAck(_) => TrueCause::RsTimewaitCollision,
+                    SynFate::SynAckLost => TrueCause::SynackLostAfterRs,
+                    SynFate::Refused => TrueCause::RsRefused,
+                    SynFate::SynAck if r.slow_ns >= 200 * MS => TrueCause::RsSlowSynack,
+                    SynFate::SynAck => TrueCause::Ok,
                 };
-                if verdict != Verdict::Ok {
+                if cause != TrueCause::Ok {
                     break;
                 }
             }
             let reached: Vec<u64> = r.rs_true.iter().flatten().copied().collect();
             if !reached.is_empty() && !reached.iter().any(|&t| inside(t)) {
-                verdict = Verdict::Unmatched;
+                cause = TrueCause::Unmatched;
             }
             let end = r
                 .syns
@@ -1509,7 +1555,7 @@ impl<'a> Sim<'a> {
                 first_syn_ns: first,
                 syns: r.syns.clone(),
                 setup_latency_ns: r.setup_latency,
-                verdict,
+                cause,
                 delay_ns: end.client_ns - first + extra,
                 rs_isn: r.rs_isn,
                 fwd_delay_ns: r.d_f,

@@ -11,43 +11,43 @@ use std::ops::BitOr;
 
 /// TCP control bits, as the flags byte of the header (CWR..FIN).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Flags(pub u8);
+pub struct ControlBits(pub u8);
 
-impl Flags {
-    pub const FIN: Flags = Flags(0x01);
-    pub const SYN: Flags = Flags(0x02);
-    pub const RST: Flags = Flags(0x04);
-    pub const PSH: Flags = Flags(0x08);
-    pub const ACK: Flags = Flags(0x10);
-    pub const URG: Flags = Flags(0x20);
-    pub const ECE: Flags = Flags(0x40);
-    pub const CWR: Flags = Flags(0x80);
-    pub const NONE: Flags = Flags(0);
+impl ControlBits {
+    pub const FIN: ControlBits = ControlBits(0x01);
+    pub const SYN: ControlBits = ControlBits(0x02);
+    pub const RST: ControlBits = ControlBits(0x04);
+    pub const PSH: ControlBits = ControlBits(0x08);
+    pub const ACK: ControlBits = ControlBits(0x10);
+    pub const URG: ControlBits = ControlBits(0x20);
+    pub const ECE: ControlBits = ControlBits(0x40);
+    pub const CWR: ControlBits = ControlBits(0x80);
+    pub const NONE: ControlBits = ControlBits(0);
 
-    pub fn has(self, f: Flags) -> bool {
+    pub fn has(self, f: ControlBits) -> bool {
         self.0 & f.0 == f.0
     }
     pub fn syn(self) -> bool {
-        self.has(Flags::SYN)
+        self.has(ControlBits::SYN)
     }
     pub fn ack(self) -> bool {
-        self.has(Flags::ACK)
+        self.has(ControlBits::ACK)
     }
     pub fn fin(self) -> bool {
-        self.has(Flags::FIN)
+        self.has(ControlBits::FIN)
     }
     pub fn rst(self) -> bool {
-        self.has(Flags::RST)
+        self.has(ControlBits::RST)
     }
     pub fn psh(self) -> bool {
-        self.has(Flags::PSH)
+        self.has(ControlBits::PSH)
     }
 }
 
-impl BitOr for Flags {
-    type Output = Flags;
-    fn bitor(self, rhs: Flags) -> Flags {
-        Flags(self.0 | rhs.0)
+impl BitOr for ControlBits {
+    type Output = ControlBits;
+    fn bitor(self, rhs: ControlBits) -> ControlBits {
+        ControlBits(self.0 | rhs.0)
     }
 }
 
@@ -60,7 +60,7 @@ pub struct TcpSpec {
     pub dport: u16,
     pub seq: u32,
     pub ack: u32,
-    pub flags: Flags,
+    pub flags: ControlBits,
     /// The raw 16-bit field (unscaled).
     pub window: u16,
     pub mss: Option<u16>,
@@ -86,7 +86,7 @@ impl Default for TcpSpec {
             dport: 0,
             seq: 0,
             ack: 0,
-            flags: Flags::NONE,
+            flags: ControlBits::NONE,
             window: 0,
             mss: None,
             wscale: None,
@@ -674,7 +674,7 @@ pub(super) mod tests {
             dport: 80,
             seq: 0xfffffff0,
             ack: 0,
-            flags: Flags::SYN,
+            flags: ControlBits::SYN,
             window: 64240,
             mss: Some(1460),
             wscale: Some(7),
@@ -694,7 +694,7 @@ pub(super) mod tests {
             dport: 40000,
             seq: 7,
             ack: 9,
-            flags: Flags::ACK | Flags::PSH,
+            flags: ControlBits::ACK | ControlBits::PSH,
             window: 509,
             ts: Some((1, 2)),
             sack: Some((100, 200)),
@@ -724,7 +724,7 @@ pub(super) mod tests {
         ]
     }
 
-    pub(in crate::synth) fn all_encaps() -> Vec<Encap> {
+    pub(crate) fn all_encaps() -> Vec<Encap> {
         let mut v = vec![
             Encap::Ethernet,
             Encap::Vlan(100),
@@ -740,7 +740,7 @@ pub(super) mod tests {
 
     /// Peels the link layer (and any tunnel) with etherparse, by hand where it has no
     /// helpers, returning the innermost sliced IP packet.
-    pub(in crate::synth) fn inner<'a>(encap: &Encap, bytes: &'a [u8]) -> SlicedPacket<'a> {
+    pub(crate) fn inner<'a>(encap: &Encap, bytes: &'a [u8]) -> SlicedPacket<'a> {
         let outer = match encap {
             Encap::Ethernet | Encap::Vlan(_) | Encap::QinQ(..) => {
                 let p = SlicedPacket::from_ethernet(bytes).unwrap();
@@ -802,7 +802,7 @@ pub(super) mod tests {
     }
 
     /// Asserts every field of `t` survived, checksums included.
-    pub(in crate::synth) fn check_tcp(p: &SlicedPacket<'_>, t: &TcpSpec) {
+    pub(crate) fn check_tcp(p: &SlicedPacket<'_>, t: &TcpSpec) {
         let (src, dst, ttl, checksum_ok) = match &p.net {
             Some(NetSlice::Ipv4(ip)) => {
                 let h = ip.header();

@@ -1,17 +1,17 @@
 //! The real binary on public capture corpora (`../shared/corpus`, see its README): the
 //! tcpdump test-suite captures (many deliberately malformed) and the pcapng conformance
-//! files of pcapng-test-generator. Skipped, with a message, when the folder is absent.
+//! files of pcapng-test-generator. Skipped, with a message, when the folder is absent; a
+//! failure when it is absent under `CI=true` ([`require`]).
 //!
 //! Every capture: no panic, no signal, no hang (10 s each), exit 0 or 1, valid JSON, and
 //! every frame accounted for. The pcapng conformance files: the block counts their
 //! `testNNN.txt` states (packets, sections, interfaces, other blocks), and the frame count
 //! and the first and last packet times tshark reads (the descriptions state no
 //! timestamps), from a golden file of tshark's output:
-//! `testdata/golden/pcapng-conformance-times.tsv`. `UPDATE_GOLDEN=1 cargo test --test
-//! corpus` rewrites it from tshark (Debian package), which the test otherwise never runs.
+//! `testdata/golden/pcapng-conformance-times.tsv`. `UPDATE_GOLDEN=1 cargo test --test it
+//! corpus::` rewrites it from tshark (Debian package), which the test otherwise never runs.
 
-mod common;
-
+use crate::util::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -23,37 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Wall-clock limit for one capture.
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: {} is absent", dir.display());
-        None
-    }
-}
-
-/// Every file under `dir` (recursively) whose name ends with one of `suffixes`, sorted.
-fn files(dir: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
-    fn walk(dir: &Path, suffixes: &[&str], out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, suffixes, out);
-            } else if suffixes.iter().any(|s| p.to_string_lossy().ends_with(s)) {
-                out.push(p);
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(dir, suffixes, &mut v);
-    v.sort();
-    v
-}
 
 /// What one run of the binary gave.
 struct Run {
@@ -134,7 +103,7 @@ fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R>
 /// Runs `pcapdiag analyze --json FILE` and checks what must hold for any input. Returns the
 /// capture's report (if the file was read as a capture) or the problems found.
 fn analyze_checked(path: &Path) -> Result<Option<Value>, String> {
-    let mut cmd = common::pcapdiag();
+    let mut cmd = pcapdiag();
     cmd.args(["analyze", "--json"]).arg(path);
     let run = run_limited(cmd, LIMIT);
     let name = path.display();
@@ -190,8 +159,8 @@ fn analyze_checked(path: &Path) -> Result<Option<Value>, String> {
 /// a panic, a signal or a hang; valid JSON; every frame accounted for.
 #[test]
 fn test_corpus_never_panics_hangs_or_loses_frames() {
-    let Some(dir) = corpus() else { return };
-    let caps = files(&dir, &[".pcap", ".pcapng", ".cap", ".pcap.gz"]);
+    let Some(dir) = shared_corpus() else { return };
+    let caps = files_under(&dir, &[".pcap", ".pcapng", ".cap", ".pcap.gz"]);
     assert!(
         caps.len() >= 800,
         "corpus incomplete: {} captures",
@@ -342,9 +311,9 @@ fn tshark_golden(
 /// lack of a timestamp; and frames, first and last packet time as tshark reads them.
 #[test]
 fn test_pcapng_conformance_counts_and_times() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = shared_corpus() else { return };
     let dir = dir.join("pcapng-test-generator");
-    let caps = files(&dir, &[".pcapng"]);
+    let caps = files_under(&dir, &[".pcapng"]);
     assert!(caps.len() >= 40, "conformance files missing: {caps:?}");
     let tshark = tshark_golden(&dir, &caps);
     let results = parallel(&caps, |cap| -> Result<(), String> {

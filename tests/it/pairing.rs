@@ -2,14 +2,11 @@
 //! verdicts must be the ones the lab caused (testdata/lab/README.md), checked against the
 //! client's own record of each attempt.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 
 fn diagnose(scenario: &str, extra: &[&str]) -> Value {
-    let c = testdata(&format!("lab/{scenario}.client.pcap"));
-    let r = testdata(&format!("lab/{scenario}.rs.pcap"));
+    let (c, r) = lab_pair(scenario);
     let out = pcapdiag()
         .args(["analyze", "--json"])
         .args(extra)
@@ -25,18 +22,9 @@ fn diagnose(scenario: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn verdict_counts(v: &Value) -> std::collections::BTreeMap<String, u64> {
-    v["pairs"][0]["verdicts"]["by_verdict"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["verdict"].as_str().unwrap().to_string(),
-                r["attempts"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+/// The verdict counts of the first (only) pair.
+fn pair_verdict_counts(v: &Value) -> std::collections::BTreeMap<String, u64> {
+    verdict_counts(&v["pairs"][0]["verdicts"]["by_verdict"])
 }
 
 /// Every lab attempt is found on the RS side; the NAT mapping is the lab's; the clocks
@@ -156,14 +144,14 @@ fn test_lab_syn_drop_and_rs_reset_verdicts() {
         .iter()
         .filter(|r| r["connect_ns"].parse::<i64>().unwrap() >= 200_000_000)
         .count() as u64;
-    let counts = verdict_counts(&v);
+    let counts = pair_verdict_counts(&v);
     assert_eq!(counts.get("syn_lost_before_rs"), Some(&slow), "{counts:?}");
     assert_eq!(counts.values().sum::<u64>(), truth.len() as u64);
 
     let v = diagnose("rs_reset", &[]);
     let truth = read_tsv(&testdata("lab/rs_reset.truth.tsv"));
     let refused = truth.iter().filter(|r| r["outcome"] == "refused").count() as u64;
-    let counts = verdict_counts(&v);
+    let counts = pair_verdict_counts(&v);
     assert_eq!(counts.get("rs_refused"), Some(&refused), "{counts:?}");
     assert_eq!(
         counts.get("ok"),
@@ -172,7 +160,7 @@ fn test_lab_syn_drop_and_rs_reset_verdicts() {
     );
 
     for scenario in ["baseline", "client_port_reuse"] {
-        let counts = verdict_counts(&diagnose(scenario, &[]));
+        let counts = pair_verdict_counts(&diagnose(scenario, &[]));
         assert_eq!(
             counts.keys().collect::<Vec<_>>(),
             vec!["ok"],
@@ -211,7 +199,7 @@ fn test_one_sided_verdicts() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pairs"][0]["verdicts"]["sides"], "client_only");
     assert!(v["pairs"][0]["pairing"].is_null());
-    let counts = verdict_counts(&v);
+    let counts = pair_verdict_counts(&v);
     assert_eq!(counts.get("rs_timewait_collision"), Some(&3), "{counts:?}");
     assert!(
         v["pairs"][0]["verdicts"]["attempts"]

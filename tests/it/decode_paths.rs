@@ -4,36 +4,16 @@
 //! `decode_common` either declines or gives exactly the segment `decode_lax` gives. The
 //! fuzz harness checks the same on mutated frames.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use pcapdiag::decode::{decode_common, decode_lax};
 use pcapdiag::read::CaptureReader;
-use std::path::{Path, PathBuf};
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            captures(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn test_decode_common_agrees_with_decode_lax_on_every_frame() {
-    let mut files = Vec::new();
-    captures(&testdata(""), &mut files);
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if corpus.is_dir() {
-        captures(&corpus, &mut files);
-    } else {
-        println!("note: {} is absent: testdata/ only", corpus.display());
+    let mut files = files_under(&testdata(""), &[]);
+    // Without the corpus, testdata/ only (a failure under CI).
+    if let Some(corpus) = shared_corpus() {
+        files.extend(files_under(&corpus, &[]));
     }
     files.sort();
     let (mut frames, mut common, mut tcp, mut readable) = (0u64, 0u64, 0u64, 0u64);

@@ -1,11 +1,10 @@
 //! Inputs the fuzzer (`fuzz/`, README "Fuzzing") found to crash pcapdiag, minimised, one
 //! file each in `testdata/fuzz-regressions/`. The real binary must take every one of them
-//! without a panic: a report or a read error (exit 0 or 1), and valid JSON on stdout.
+//! without a panic: a report or a read error (exit 0 or 1), and valid JSON on stdout that
+//! names the input once and accounts for every frame read.
 //! A new find goes into that folder with a name saying what it is; this test picks it up.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 
 #[test]
@@ -34,11 +33,35 @@ fn test_every_fuzz_regression_gives_a_report_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{}: {stderr}", f.display());
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", f.display()));
-        assert!(
-            v["captures"].is_array() || v["unreadable"].is_array(),
-            "{}: {v}",
+        // Both arrays are always in the report, so that they are arrays proves nothing:
+        // the one input is in exactly one of them, and an exit 1 says why in the JSON.
+        let captures = v["captures"].as_array().map_or(0, Vec::len);
+        let unreadable = v["unreadable"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            captures + unreadable,
+            1,
+            "{}: one input, {captures} captures and {unreadable} unreadable: {v}",
             f.display()
         );
+        let cap = &v["captures"][0];
+        if out.status.code() == Some(1) {
+            assert!(
+                unreadable == 1 || cap["read_problem"].is_object(),
+                "{}: exit 1 without a read problem in the report: {v}",
+                f.display()
+            );
+        }
+        // What could be read is accounted for, frame by frame.
+        if captures == 1 {
+            let frames = &cap["frames"];
+            let n = |k: &str| frames[k].as_u64().unwrap_or_else(|| panic!("{k}: {v}"));
+            assert_eq!(
+                n("analysed") + n("skipped"),
+                n("read"),
+                "{}: {frames}",
+                f.display()
+            );
+        }
     }
 }
 
@@ -66,9 +89,18 @@ fn test_fuzz_regression_pair_with_itself_gives_verdicts() {
         );
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{name}: invalid JSON: {e}"));
+        // The verdicts' `attempts` array is in every pair's JSON, judged or not. What
+        // shows that the verdicts ran: every client attempt of the file (each of these
+        // fixtures has some) got one, and the counts by verdict add up to them.
+        let client_attempts = v["captures"][0]["attempts"].as_array().map_or(0, Vec::len);
         assert!(
-            v["pairs"][0]["verdicts"]["attempts"].is_array(),
-            "{name}: {v}"
+            client_attempts > 0,
+            "{name}: no attempt in the fixture: {v}"
         );
+        let verdicts = &v["pairs"][0]["verdicts"];
+        let judged = verdicts["attempts"].as_array().map_or(0, Vec::len);
+        assert_eq!(judged, client_attempts, "{name}: verdicts: {verdicts}");
+        let counted: u64 = verdict_counts(&verdicts["by_verdict"]).values().sum();
+        assert_eq!(counted, judged as u64, "{name}: by_verdict: {verdicts}");
     }
 }

@@ -1,14 +1,14 @@
 //! Pairing, clock estimate and verdicts against generated capture pairs whose truth is
-//! known (`pcapdiag::synth::pair`): a client side and a real-server side through DNAT and
-//! SNAT, with a clock offset, skew and step between them, and every verdict made on
+//! known (`synth::pair`, in `synth/`): a client side and a real-server side through DNAT
+//! and SNAT, with a clock offset, skew and step between them, and every verdict made on
 //! purpose. Across seeds: every attempt gets its true verdict, every pair is right, and
 //! the offset error is under 1 ms.
 
 use pcapdiag::correlate::Hints;
-use pcapdiag::synth::{self, CaptureFormat, ClockModel, Encap, PairConfig, PairKind, Verdict};
 use pcapdiag::verdict::Cause;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use synth::{CaptureFormat, Encap, PairConfig, PairKind, RsClock, TrueCause};
 
 const SLOW_NS: i64 = 200_000_000;
 
@@ -65,32 +65,35 @@ fn check(label: &str, cfg: PairConfig) {
         .map(|v| ((SocketAddr::new(v.client.ip, v.client.port), v.isn.0), v))
         .collect();
     assert_eq!(ours.len(), scenario.truth.len(), "{label}: attempts");
-    let mut seen: HashMap<Verdict, usize> = HashMap::new();
+    let mut seen: HashMap<TrueCause, usize> = HashMap::new();
     let mut worst_offset_err = 0i64;
     for t in &scenario.truth {
         let v = ours
             .get(&(t.client, t.isn))
             .unwrap_or_else(|| panic!("{label}: no attempt for {t:?}"));
-        *seen.entry(t.verdict).or_default() += 1;
+        *seen.entry(t.cause).or_default() += 1;
+        // The true cause in the analyzer's vocabulary: the codes are the same
+        // (test_every_true_cause_is_an_analyzer_cause).
+        let cause = Cause::from_code(t.cause.code()).expect("an analyzer cause");
         // The verdict: the true cause when it made the setup slow or fail; `ok` with the
         // cause as signature when it cost less than the threshold.
         let failed = t.setup_latency_ns.is_none();
-        let expect = if t.verdict == Verdict::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS {
-            t.verdict
+        let expect = if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS {
+            cause
         } else {
             Cause::Ok
         };
         assert_eq!(v.verdict, expect, "{label}: {}\ntruth {t:?}", v.explanation);
-        if expect == Cause::Ok && t.verdict != Verdict::Ok {
+        if expect == Cause::Ok && t.cause != TrueCause::Ok {
             assert_eq!(
                 v.signature,
-                Some(t.verdict),
+                Some(cause),
                 "{label}: {}\ntruth {t:?}",
                 v.explanation
             );
         }
         // The pair: the SNAT tuple and real server of the answered SYN are among ours.
-        if t.verdict != Verdict::Unmatched
+        if t.cause != TrueCause::Unmatched
             && let Some(fin) = t.final_syn()
             && let (Some(snat), Some(rip), Some(_)) = (fin.snat, fin.rip, fin.rs_ns)
         {
@@ -104,7 +107,7 @@ fn check(label: &str, cfg: PairConfig) {
                 v.rs_tuples
             );
         }
-        if t.verdict != Verdict::Unmatched {
+        if t.cause != TrueCause::Unmatched {
             let err = pairing.clock.offset_at(t.first_syn_ns as i64) - t.offset_at_syn_ns;
             worst_offset_err = worst_offset_err.max(err.abs());
         }
@@ -115,15 +118,15 @@ fn check(label: &str, cfg: PairConfig) {
     );
     // Every scripted kind happened.
     for k in [
-        Verdict::LbSynDropPortReuse,
-        Verdict::RsTimewaitCollision,
-        Verdict::SnatPortExhaustion,
-        Verdict::ConntrackInsertRace,
-        Verdict::SynLostBeforeRs,
-        Verdict::SynackLostAfterRs,
-        Verdict::RsSlowSynack,
-        Verdict::RsRefused,
-        Verdict::Unmatched,
+        TrueCause::LbSynDropPortReuse,
+        TrueCause::RsTimewaitCollision,
+        TrueCause::SnatPortExhaustion,
+        TrueCause::ConntrackInsertRace,
+        TrueCause::SynLostBeforeRs,
+        TrueCause::SynackLostAfterRs,
+        TrueCause::RsSlowSynack,
+        TrueCause::RsRefused,
+        TrueCause::Unmatched,
     ] {
         assert!(
             seen.contains_key(&k),
@@ -147,13 +150,26 @@ fn check(label: &str, cfg: PairConfig) {
     );
 }
 
+/// The simulator's truth and the analyzer's verdicts share one list of codes: every true
+/// cause is an analyzer cause, a distinct one each, so the tests can compare them by code.
+#[test]
+fn test_every_true_cause_is_an_analyzer_cause() {
+    let mut seen = std::collections::HashSet::new();
+    for tc in TrueCause::ALL {
+        let c = Cause::from_code(tc.code())
+            .unwrap_or_else(|| panic!("{tc:?}: code {} is not an analyzer cause", tc.code()));
+        assert_eq!(c.code(), tc.code());
+        assert!(seen.insert(c), "{tc:?}: {c:?} twice");
+    }
+}
+
 #[test]
 fn test_pairs_verdicts_and_clock_offset_skew() {
     let cfg = PairConfig {
         seed: 11,
         attempts: 400,
         anomaly_ppm: 150_000,
-        clock: ClockModel {
+        clock: RsClock {
             offset_ns: 37_500_000,
             skew_ppb: 20_000,
             step: None,
@@ -171,7 +187,7 @@ fn test_pairs_verdicts_negative_offset_and_step() {
         seed: 12,
         attempts: 400,
         anomaly_ppm: 150_000,
-        clock: ClockModel {
+        clock: RsClock {
             offset_ns: -1_250_000_000,
             skew_ppb: -50_000,
             step: Some((start + 300_000_000_000, 30_000_000)),
@@ -197,7 +213,7 @@ fn test_pairs_verdicts_ipv6_classic_schedule() {
         ],
         snat_ip: "fd00:18::2".parse().unwrap(),
         syn_schedule: synth::SynSchedule::Classic,
-        clock: ClockModel {
+        clock: RsClock {
             offset_ns: 2_000_000,
             skew_ppb: 0,
             step: None,

@@ -5,19 +5,19 @@
 //! `RIP:rport` and masquerades its source to `SNATIP` with a port from a range (the client's
 //! port if that SNAT tuple is free, else the next free one, as Linux does). The client
 //! capture holds `CIP:cport <-> VIP:vport` on the client clock (the reference); the real
-//! server (RS) capture holds `SNATIP:sport <-> RIP:rport` on the RS clock ([`ClockModel`]).
+//! server (RS) capture holds `SNATIP:sport <-> RIP:rport` on the RS clock ([`RsClock`]).
 //! The NAT rewrites addresses and ports only and decrements the TTL: a segment's seq, ack,
 //! options, TSval/TSecr, window and IP ID are the same in both files.
 //!
 //! Every SYN goes through one NAT table (entries held while the connection lives, then
 //! `nat_timewait_ns`) and one RS socket table (TIME_WAIT held `rs_timewait_ns` after the RS
-//! closes first), in time order. So a truth row's verdict is what happened to its packets;
+//! closes first), in time order. So a truth row's cause is what happened to its packets;
 //! a scripted [`PairKind`] only builds the conditions that make it happen (a predecessor on
 //! a tuple, a filled port range, a racing client) and steers the choices real systems make
 //! at random (which RS, where the port search starts, which ISN/TSval a port hashes to).
 //! Invariants the tests pin: both sides of every packet agree except for addresses, ports
 //! and TTL; RS times are client times plus the one-way delays, through the clock model;
-//! each verdict's evidence is in the captures; the same config gives the same bytes.
+//! each cause's evidence is in the captures; the same config gives the same bytes.
 
 mod sim;
 #[cfg(test)]
@@ -39,7 +39,7 @@ const SEC: u64 = 1_000_000_000;
 /// The RS clock as a function of true time (the client clock):
 /// `rs = t + offset_ns + skew_ppb * (t - epoch) / 1e9 (+ step_ns once t >= at)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClockModel {
+pub struct RsClock {
     pub offset_ns: i64,
     /// Drift in parts per billion, counted from the scenario's `start_ns`.
     pub skew_ppb: i64,
@@ -47,7 +47,7 @@ pub struct ClockModel {
     pub step: Option<(u64, i64)>,
 }
 
-impl ClockModel {
+impl RsClock {
     /// The RS clock's reading at true time `t` (skew term rounded toward zero).
     pub fn rs_ns(&self, t: u64, epoch_ns: u64) -> u64 {
         let dt = i128::from(t) - i128::from(epoch_ns);
@@ -120,19 +120,19 @@ pub enum PairKind {
 }
 
 impl PairKind {
-    /// The verdict this kind is built to produce.
-    pub fn verdict(&self) -> Verdict {
+    /// The cause this kind is built to produce.
+    pub fn cause(&self) -> TrueCause {
         match self {
-            PairKind::Ok => Verdict::Ok,
-            PairKind::LbSynDropPortReuse => Verdict::LbSynDropPortReuse,
-            PairKind::RsTimewaitCollision { .. } => Verdict::RsTimewaitCollision,
-            PairKind::SnatPortExhaustion { .. } => Verdict::SnatPortExhaustion,
-            PairKind::ConntrackInsertRace => Verdict::ConntrackInsertRace,
-            PairKind::SynLostBeforeRs { .. } => Verdict::SynLostBeforeRs,
-            PairKind::SynackLostAfterRs => Verdict::SynackLostAfterRs,
-            PairKind::RsSlowSynack { .. } => Verdict::RsSlowSynack,
-            PairKind::RsRefused => Verdict::RsRefused,
-            PairKind::Unmatched => Verdict::Unmatched,
+            PairKind::Ok => TrueCause::Ok,
+            PairKind::LbSynDropPortReuse => TrueCause::LbSynDropPortReuse,
+            PairKind::RsTimewaitCollision { .. } => TrueCause::RsTimewaitCollision,
+            PairKind::SnatPortExhaustion { .. } => TrueCause::SnatPortExhaustion,
+            PairKind::ConntrackInsertRace => TrueCause::ConntrackInsertRace,
+            PairKind::SynLostBeforeRs { .. } => TrueCause::SynLostBeforeRs,
+            PairKind::SynackLostAfterRs => TrueCause::SynackLostAfterRs,
+            PairKind::RsSlowSynack { .. } => TrueCause::RsSlowSynack,
+            PairKind::RsRefused => TrueCause::RsRefused,
+            PairKind::Unmatched => TrueCause::Unmatched,
         }
     }
 }
@@ -140,7 +140,7 @@ impl PairKind {
 /// `code[:param...]`, the form [`PairKind::from_str`] reads.
 impl fmt::Display for PairKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.verdict().code())?;
+        f.write_str(self.cause().code())?;
         match *self {
             PairKind::RsTimewaitCollision {
                 resend,
@@ -233,11 +233,60 @@ impl FromStr for PairKind {
     }
 }
 
-/// The true cause of an attempt's setup delay (the first thing that went wrong), in the
-/// tool's own vocabulary ([`Cause`]; the generator never produces `Unexplained`).
-/// `Unmatched`: its SYNs reached the RS outside the RS capture's span, whatever else
-/// happened.
-pub use crate::verdict::Cause as Verdict;
+/// The true cause of an attempt's setup delay (the first thing that went wrong).
+///
+/// The same list, with the same codes, as pcapdiag's `verdict::Cause`, so a test compares
+/// a verdict with the truth by code; pcapdiag's tests check that every code here is one
+/// of its own. The generator never produces `Unexplained`. `Unmatched`: its SYNs reached
+/// the RS outside the RS capture's span, whatever else happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrueCause {
+    Ok,
+    LbSynDropPortReuse,
+    RsTimewaitCollision,
+    SnatPortExhaustion,
+    ConntrackInsertRace,
+    SynLostBeforeRs,
+    SynackLostAfterRs,
+    RsSlowSynack,
+    RsRefused,
+    Unmatched,
+    /// Slow, and neither capture shows why.
+    Unexplained,
+}
+
+impl TrueCause {
+    pub const ALL: [TrueCause; 11] = [
+        TrueCause::Ok,
+        TrueCause::LbSynDropPortReuse,
+        TrueCause::RsTimewaitCollision,
+        TrueCause::SnatPortExhaustion,
+        TrueCause::ConntrackInsertRace,
+        TrueCause::SynLostBeforeRs,
+        TrueCause::SynackLostAfterRs,
+        TrueCause::RsSlowSynack,
+        TrueCause::RsRefused,
+        TrueCause::Unmatched,
+        TrueCause::Unexplained,
+    ];
+
+    /// Stable snake_case code, the same as pcapdiag's for its cause of that name.
+    pub fn code(self) -> &'static str {
+        match self {
+            TrueCause::Ok => "ok",
+            TrueCause::LbSynDropPortReuse => "lb_syn_drop_port_reuse",
+            TrueCause::RsTimewaitCollision => "rs_timewait_collision",
+            TrueCause::SnatPortExhaustion => "snat_port_exhaustion",
+            TrueCause::ConntrackInsertRace => "conntrack_insert_race",
+            TrueCause::SynLostBeforeRs => "syn_lost_before_rs",
+            TrueCause::SynackLostAfterRs => "synack_lost_after_rs",
+            TrueCause::RsSlowSynack => "rs_slow_synack",
+            TrueCause::RsRefused => "rs_refused",
+            TrueCause::Unmatched => "unmatched",
+            TrueCause::Unexplained => "unexplained",
+        }
+    }
+}
 
 /// Why an attempt exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,7 +403,7 @@ pub struct PairTruth {
     pub syns: Vec<SynTruth>,
     /// First SYN → SYN-ACK at the client capture point; None if none arrived.
     pub setup_latency_ns: Option<u64>,
-    pub verdict: Verdict,
+    pub cause: TrueCause,
     /// Setup time lost: answered SYN's send time − first SYN + the RS's extra answer delay
     /// (0 for ok and refused; last SYN − first SYN when none was answered).
     pub delay_ns: u64,
@@ -389,13 +438,13 @@ impl PairTruth {
     /// [`PairTruth::final_syn`]; `prev_*` and `check` those of the first collision; `syns`
     /// lists every SYN as `client_ns/fate/snat_port/rip_ip/rip_port/rs_ns`, `;`-separated.
     pub const TSV_HEADER: &'static str = "id\trole\tintent\tclient_ip\tclient_port\tvip_ip\t\
-vip_port\tisn\tfirst_tsval\tfirst_syn_ns\tsyn_count\tsetup_latency_ns\tverdict\tdelay_ns\t\
+vip_port\tisn\tfirst_tsval\tfirst_syn_ns\tsyn_count\tsetup_latency_ns\tcause\tdelay_ns\t\
 rip_ip\trip_port\tsnat_ip\tsnat_port\tcheck\tprev_attempt\tprev_client_isn\tprev_rs_close_ns\t\
 rs_isn\tfwd_delay_ns\tback_delay_ns\toffset_at_syn_ns\tclock_offset_ns\tclock_skew_ppb\t\
 clock_step_at_ns\tclock_step_ns\tsyns";
 
     /// One TSV line (with newline); absent values are empty fields.
-    pub fn write_tsv(&self, clock: &ClockModel, w: &mut dyn Write) -> io::Result<()> {
+    pub fn write_tsv(&self, clock: &RsClock, w: &mut dyn Write) -> io::Result<()> {
         fn opt<T: fmt::Display>(v: Option<T>) -> String {
             v.map(|x| x.to_string()).unwrap_or_default()
         }
@@ -434,7 +483,7 @@ clock_step_at_ns\tclock_step_ns\tsyns";
             self.first_syn_ns,
             self.syns.len(),
             opt(self.setup_latency_ns),
-            self.verdict.code(),
+            self.cause.code(),
             self.delay_ns,
             opt(rip.map(|a| a.ip())),
             opt(rip.map(|a| a.port())),
@@ -464,7 +513,7 @@ pub struct NatTruth {
     pub rss: Vec<SocketAddr>,
     pub snat_ip: IpAddr,
     pub snat_ports: (u16, u16),
-    pub clock: ClockModel,
+    pub clock: RsClock,
     /// The clock's skew epoch (`start_ns`).
     pub epoch_ns: u64,
     /// One-way delay range, true ns: |offset error| of a SYN/SYN-ACK pair is at most half
@@ -547,7 +596,7 @@ pub struct PairConfig {
     pub snat_ip: IpAddr,
     /// Inclusive SNAT port range.
     pub snat_ports: (u16, u16),
-    pub clock: ClockModel,
+    pub clock: RsClock,
     /// One-way delay client capture point → RS capture point (and back), drawn per attempt
     /// and direction.
     pub delay_ns: (u64, u64),
@@ -592,7 +641,7 @@ impl Default for PairConfig {
             ],
             snat_ip: IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2)),
             snat_ports: (32768, 60999),
-            clock: ClockModel {
+            clock: RsClock {
                 offset_ns: 2_500_000,
                 skew_ppb: 0,
                 step: None,

@@ -1,4 +1,9 @@
-//! Synthetic captures whose ground truth is known: the test bench of every later stage.
+//! Synthetic captures whose ground truth is known: the test bench of pcapdiag's stages.
+//!
+//! A crate of its own, a dev-dependency of pcapdiag's tests, benches and examples; it does
+//! not depend on pcapdiag, so the truth it records is independent of the analyzer, and its
+//! type names do not shadow the analyzer's ([`TrueCause`], not `Cause`; [`RsClock`], not
+//! `ClockModel`).
 //!
 //! Three layers, each usable alone: [`writer`] writes pcap and pcapng files (any link type,
 //! timestamp resolution, offset, byte order, snaplen); [`frame`] renders one typed TCP
@@ -8,6 +13,7 @@
 //! [`pair`] simulates the same clients through a NAT and writes two captures (client side
 //! and real-server side, on two clocks) with the truth of every attempt.
 //! Everything is deterministic for a given seed, and time is integer nanoseconds throughout.
+#![forbid(unsafe_code)]
 
 pub mod frame;
 pub mod pair;
@@ -16,15 +22,15 @@ pub mod scenario;
 pub mod writer;
 
 pub use frame::{
-    Encap, Flags, OtherSpec, TcpSpec, frame, frame_into, linktype, mac_of, other_frame,
+    ControlBits, Encap, OtherSpec, TcpSpec, frame, frame_into, linktype, mac_of, other_frame,
 };
 pub use pair::{
-    ClockModel, NatTruth, PairConfig, PairKind, PairScenario, PairStats, PairTruth, PairWeights,
-    PrevConn, Role, SynFate, SynTruth, TwCheck, Verdict, generate_pair, write_pair,
+    NatTruth, PairConfig, PairKind, PairScenario, PairStats, PairTruth, PairWeights, PrevConn,
+    Role, RsClock, SynFate, SynTruth, TrueCause, TwCheck, generate_pair, write_pair,
 };
 pub use rng::Rng;
 pub use scenario::{
-    AttemptTruth, Generator, Kind, Scenario, ScenarioConfig, Side, StaleResend, SynSchedule,
+    AttemptTruth, Closer, Generator, Kind, Scenario, ScenarioConfig, StaleResend, SynSchedule,
     Weights, generate,
 };
 pub use writer::{Endian, PcapOptions, PcapWriter, PcapngWriter};
@@ -52,7 +58,7 @@ pub fn write_syn_flood<W: Write>(n: u64, out: W) -> io::Result<W> {
             sport: (i & 0xffff) as u16,
             dport: 80,
             seq: (i as u32).wrapping_mul(2_654_435_761),
-            flags: Flags::SYN,
+            flags: ControlBits::SYN,
             window: 64240,
             mss: Some(1460),
             sack_perm: true,

@@ -1,15 +1,13 @@
-//! The real binary on generated captures whose ground truth is known (`pcapdiag::synth`):
-//! every link type and tunnel, IPv4 and IPv6, pcap and pcapng, and every attempt's SYN
-//! tries, setup latency and outcome as the generator made them.
+//! The real binary on generated captures whose ground truth is known (the `synth` crate,
+//! `synth/`): every link type and tunnel, IPv4 and IPv6, pcap and pcapng, and every
+//! attempt's SYN tries, setup latency and outcome as the generator made them.
 
-mod common;
-
-use common::*;
-use pcapdiag::synth::{self, AttemptTruth, CaptureFormat, Encap, Kind, ScenarioConfig};
+use crate::util::*;
 use serde_json::Value;
 use std::io::BufWriter;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use synth::{AttemptTruth, CaptureFormat, Encap, Kind, ScenarioConfig};
 
 struct Generated {
     _dir: tempfile::TempDir,
@@ -234,7 +232,7 @@ fn test_skip_reasons_counted() {
         sport: 40000,
         dport: 80,
         seq: 1,
-        flags: synth::Flags::SYN,
+        flags: synth::ControlBits::SYN,
         window: 64240,
         mss: Some(1460),
         ..Default::default()
@@ -275,7 +273,7 @@ fn test_skip_reasons_counted() {
         .unwrap();
     // A frame with a data payload cut by a 70-byte snaplen: analysed, real length kept.
     let data = TcpSpec {
-        flags: synth::Flags::ACK | synth::Flags::PSH,
+        flags: synth::ControlBits::ACK | synth::ControlBits::PSH,
         payload_len: 500,
         seq: 2,
         ack: 9,

@@ -77,7 +77,7 @@ fn assert_truth_consistent(s: &Scenario, cfg: &ScenarioConfig) {
         let pk = packets_of(s, a);
         let syns: Vec<_> = pk
             .iter()
-            .filter(|(_, p)| from_client(a, p) && p.flags == Flags::SYN)
+            .filter(|(_, p)| from_client(a, p) && p.flags == ControlBits::SYN)
             .collect();
         assert_eq!(syns.len(), usize::from(a.syn_tries), "{a:?}");
         assert_eq!(syns[0].0, a.first_syn_ns);
@@ -96,9 +96,9 @@ fn assert_truth_consistent(s: &Scenario, cfg: &ScenarioConfig) {
                 assert!((a1.wrapping_sub(a0) as i32) > 0);
             }
         }
-        let synack = pk
-            .iter()
-            .find(|(_, p)| p.flags == Flags::SYN | Flags::ACK && p.ack == a.isn.wrapping_add(1));
+        let synack = pk.iter().find(|(_, p)| {
+            p.flags == ControlBits::SYN | ControlBits::ACK && p.ack == a.isn.wrapping_add(1)
+        });
         assert_eq!(
             synack.map(|(t, _)| t - a.first_syn_ns),
             a.setup_latency_ns,
@@ -129,10 +129,13 @@ fn assert_truth_consistent(s: &Scenario, cfg: &ScenarioConfig) {
                 // SYN, stale bare ACK, RST with seq = that ack, the same SYN again.
                 let stale = pk[1].1;
                 assert!(!from_client(a, &stale));
-                assert_eq!(stale.flags, Flags::ACK);
+                assert_eq!(stale.flags, ControlBits::ACK);
                 assert_ne!(stale.ack, a.isn.wrapping_add(1));
                 let rst = pk[2].1;
-                assert_eq!((rst.flags, rst.seq, rst.ts), (Flags::RST, stale.ack, None));
+                assert_eq!(
+                    (rst.flags, rst.seq, rst.ts),
+                    (ControlBits::RST, stale.ack, None)
+                );
                 let gap = syns[1].0 - syns[0].0;
                 match resend {
                     StaleResend::Fast => assert!(gap > 2 * MS && gap < 10 * MS),
@@ -153,13 +156,13 @@ fn assert_truth_consistent(s: &Scenario, cfg: &ScenarioConfig) {
                     .1;
                 assert_eq!(stale.ack, last_c.seq.wrapping_add(last_c.seq_len()));
                 assert_eq!(stale.ts.map(|t| t.1), last_c.ts.map(|t| t.0));
-                assert_eq!(prev.closer, Some(Side::Server));
+                assert_eq!(prev.closer, Some(Closer::Server));
             }
             Kind::Refused => {
                 let r = pk[1].1;
                 assert_eq!(
                     (r.flags, r.ack),
-                    (Flags::RST | Flags::ACK, a.isn.wrapping_add(1))
+                    (ControlBits::RST | ControlBits::ACK, a.isn.wrapping_add(1))
                 );
                 assert_eq!(a.setup_latency_ns, None);
             }
@@ -316,7 +319,7 @@ fn test_data_phase_anomalies_have_their_signature() {
         .collect();
     let ka = client.windows(2).find_map(|w| {
         let (prev, p) = (&pk[w[0]].1, &pk[w[1]].1);
-        (p.payload_len == 0 && p.flags == Flags::ACK && p.seq == prev.seq.wrapping_sub(1))
+        (p.payload_len == 0 && p.flags == ControlBits::ACK && p.seq == prev.seq.wrapping_sub(1))
             .then_some(w[1])
     });
     let ka = ka.expect("keep-alive");

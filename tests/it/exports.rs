@@ -2,9 +2,10 @@
 //! the library as `main.rs` assembles the report: golden files for Markdown and CSV, the
 //! tables read back with polars, and the HTML page loaded in headless Chromium.
 //!
-//! `UPDATE_GOLDEN=1 cargo test --test exports` rewrites the golden files, and
+//! `UPDATE_GOLDEN=1 cargo test --test it exports::` rewrites the golden files, and
 //! `docs/report.png` (the README's screenshot) when Chromium is installed.
 
+use crate::util::require;
 use pcapdiag::capture::{self, Options};
 use pcapdiag::report::{self, Report, frames};
 use pcapdiag::run::{self, PairSpec};
@@ -53,7 +54,7 @@ fn golden(name: &str, actual: &[u8]) {
     }
     let expected = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e} (UPDATE_GOLDEN=1 cargo test --test exports writes it)",
+            "{}: {e} (UPDATE_GOLDEN=1 cargo test --test it exports:: writes it)",
             path.display()
         )
     });
@@ -68,7 +69,7 @@ fn golden(name: &str, actual: &[u8]) {
             .position(|(x, y)| x != y)
             .unwrap_or(e.lines().count().min(a.lines().count()));
         panic!(
-            "{} differs from the output at line {}:\n  golden: {:?}\n  output: {:?}\n(UPDATE_GOLDEN=1 cargo test --test exports rewrites it)",
+            "{} differs from the output at line {}:\n  golden: {:?}\n  output: {:?}\n(UPDATE_GOLDEN=1 cargo test --test it exports:: rewrites it)",
             path.display(),
             line + 1,
             e.lines().nth(line),
@@ -547,8 +548,11 @@ fn page_requests(netlog: &Path) -> Vec<String> {
 /// control page with an external image proves that a request would have been seen.
 #[test]
 fn test_html_in_headless_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        println!("skipped: {CHROMIUM} not found (Debian package `chromium`)");
+    // Skipped without Chromium, except under CI.
+    if !require(
+        &format!("{CHROMIUM} (Debian package `chromium`)"),
+        Path::new(CHROMIUM).exists(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -11,18 +11,16 @@
 //! process aborts. `FUZZ_SMOKE_SEED` and `FUZZ_SMOKE_RUNS` (a multiplier) vary and lengthen
 //! the run locally; CI uses the defaults. The real fuzzing is cargo-fuzz (README "Fuzzing").
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use pcapdiag::fuzzing;
 use pcapdiag::read::CaptureReader;
-use pcapdiag::synth::Rng;
 use std::io::{Cursor, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use synth::Rng;
 
 /// Inputs through the analyze and postmortem harnesses (each builds the report of the
 /// input paired with itself; between them they render it three ways), and through the

@@ -2,9 +2,7 @@
 //! `testdata/lab/README.md`): what the kernel did, measured independently by the lab's
 //! client, and what tshark 4.0 flagged (the `*.tshark.tsv` golden files).
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

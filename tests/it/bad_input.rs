@@ -1,15 +1,11 @@
 //! Bad input gets a clear message naming the file, byte offset and frame, or a counted
 //! warning, and never a panic; what could be read is analysed and reported.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use pcapdiag::read::CaptureReader;
-use pcapdiag::synth::{
-    self, CaptureFormat, Encap, PcapOptions, PcapWriter, PcapngWriter, ScenarioConfig,
-};
 use serde_json::Value;
 use std::io::Cursor;
+use synth::{CaptureFormat, Encap, PcapOptions, PcapWriter, PcapngWriter, ScenarioConfig};
 
 fn small_capture() -> Vec<u8> {
     let script = vec![
@@ -183,7 +179,7 @@ fn test_absurd_record_length_and_trailing_garbage() {
         sport: 1234,
         dport: 80,
         seq: 5,
-        flags: synth::Flags::SYN,
+        flags: synth::ControlBits::SYN,
         window: 1000,
         ..Default::default()
     };
@@ -225,7 +221,7 @@ fn test_pcapng_unknown_block_interfaces_and_offsets() {
         sport: port,
         dport: 80,
         seq: port as u32,
-        flags: synth::Flags::SYN,
+        flags: synth::ControlBits::SYN,
         window: 1000,
         ..Default::default()
     };

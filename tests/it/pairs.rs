@@ -3,22 +3,13 @@
 //! the overall verdicts are the pairs' summed, an unreadable file stops only its own pair,
 //! and the usage errors exit 2.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const SCENARIOS: [&str; 3] = ["rs_timewait", "syn_drop", "rs_reset"];
-
-fn files(scenario: &str) -> (PathBuf, PathBuf) {
-    (
-        testdata(&format!("lab/{scenario}.client.pcap")),
-        testdata(&format!("lab/{scenario}.rs.pcap")),
-    )
-}
 
 /// `pcapdiag analyze -q ARGS`.
 fn analyze(args: &[&Path]) -> Output {
@@ -42,7 +33,7 @@ fn json(out: &Output) -> Value {
 fn pair_args(scenarios: &[&str], extra: &[&str]) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = extra.iter().map(PathBuf::from).collect();
     for s in scenarios {
-        let (c, r) = files(s);
+        let (c, r) = lab_pair(s);
         v.extend([PathBuf::from("--pair"), c, r]);
     }
     v
@@ -54,7 +45,7 @@ fn refs(v: &[PathBuf]) -> Vec<&Path> {
 
 /// `analyze --json CLIENT RS` of one scenario, the single-pair form.
 fn alone(scenario: &str) -> Value {
-    let (c, r) = files(scenario);
+    let (c, r) = lab_pair(scenario);
     let out = analyze(&[Path::new("--json"), &c, &r]);
     assert!(out.status.success(), "{scenario}");
     json(&out)
@@ -68,20 +59,6 @@ fn same_verdicts(a: &Value, b: &Value, what: &str) {
         verdict_counts(&a["by_verdict"]),
         verdict_counts(&b["by_verdict"])
     );
-}
-
-fn verdict_counts(by_verdict: &Value) -> BTreeMap<String, u64> {
-    by_verdict
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["verdict"].as_str().unwrap().to_string(),
-                r["attempts"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Each pair of a three-pair run has exactly the verdicts, pairing and captures of the same
@@ -219,9 +196,9 @@ fn test_overall_is_the_sum_of_the_pairs() {
 #[test]
 fn test_unreadable_file_stops_only_its_pair() {
     let missing = testdata("lab/no_such.rs.pcap");
-    let (c0, r0) = files("rs_timewait");
-    let (c1, _) = files("syn_drop");
-    let (c2, r2) = files("rs_reset");
+    let (c0, r0) = lab_pair("rs_timewait");
+    let (c1, _) = lab_pair("syn_drop");
+    let (c2, r2) = lab_pair("rs_reset");
     let args: Vec<&Path> = vec![
         Path::new("--json"),
         Path::new("--pair"),
@@ -294,7 +271,7 @@ fn usage_error(args: &[&Path]) -> String {
 
 #[test]
 fn test_usage_errors_exit_2() {
-    let (c, r) = files("syn_drop");
+    let (c, r) = lab_pair("syn_drop");
     let pair = Path::new("--pair");
     // No capture at all.
     usage_error(&[]);
@@ -332,7 +309,7 @@ fn test_pairs_dir_is_the_same_as_pair() {
         ("syn_drop", "b-drops", "pcap"),
         ("rs_timewait", "a-timewait", "pcap"),
     ] {
-        let (c, r) = files(s);
+        let (c, r) = lab_pair(s);
         std::fs::copy(&c, d.join(format!("{name}.client.{ext}"))).unwrap();
         std::fs::copy(&r, d.join(format!("{name}.rs.{ext}"))).unwrap();
     }
@@ -372,7 +349,7 @@ fn test_pairs_dir_is_the_same_as_pair() {
 /// is made unique.
 #[test]
 fn test_one_pair_either_form_and_unique_names() {
-    let (c, r) = files("rs_timewait");
+    let (c, r) = lab_pair("rs_timewait");
     let positional = analyze(&[&c, &r]);
     let flagged = analyze(&[Path::new("--pair"), &c, &r]);
     assert!(positional.status.success() && flagged.status.success());
