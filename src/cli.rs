@@ -2,8 +2,6 @@
 
 use crate::capture::{DEFAULT_SLOW_NS, Filter, Options};
 use crate::correlate::Hints;
-use crate::report::Exports;
-use crate::run::PairSpec;
 use crate::units::NS_PER_MS;
 use clap::{ArgAction, ArgGroup, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
@@ -152,6 +150,25 @@ pub struct FlowsArgs {
     pub json: bool,
     #[command(flatten)]
     pub select: CaptureArgs,
+}
+
+/// Which analysed captures make a pair: indexes into the list given to [`assemble`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairSpec {
+    pub name: String,
+    pub client: usize,
+    /// `None`: the client capture alone (verdicts inferred from one side).
+    pub rs: Option<usize>,
+}
+
+/// Files to write besides what goes to standard output.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub parquet: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub html: Option<PathBuf>,
 }
 
 /// A command line that cannot be run (exit status 2), with what is wrong in it.

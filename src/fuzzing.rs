@@ -9,10 +9,11 @@
 //! `testdata/fuzz-regressions/`.
 
 use crate::capture::{self, CaptureReport, DEFAULT_SLOW_NS, FrameCounts, Options};
+use crate::cli::PairSpec;
 use crate::decode::{self, linktype};
 use crate::read::{CaptureReader, Frame};
 use crate::report::{self, Report};
-use crate::run::{self, PairSpec};
+use crate::run;
 use std::io::{self, Cursor};
 
 /// Arbitrary bytes through the whole pipeline, as `pcapdiag analyze --json X X` runs them:

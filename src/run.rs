@@ -4,7 +4,7 @@
 //! written and the report rendered. Data flows one way: stages → model → renderers.
 
 use crate::capture::{self, CaptureReport, Options};
-use crate::cli::Config;
+use crate::cli::{Config, Exports, PairSpec};
 use crate::correlate::{self, Hints};
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
@@ -13,15 +13,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-
-/// Which analysed captures make a pair: indexes into the list given to [`assemble`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PairSpec {
-    pub name: String,
-    pub client: usize,
-    /// `None`: the client capture alone (verdicts inferred from one side).
-    pub rs: Option<usize>,
-}
 
 /// How a run ended, for the exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +35,7 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
         config.options.slow_ns,
     );
     let status = report_problems(&report.captures, &report.unreadable);
-    report::write_exports(&report, &config.exports)?;
+    write_exports(&report, &config.exports)?;
     let mut out = io::BufWriter::new(out);
     if config.json {
         report::json::write(&report, &mut out)?;
@@ -244,4 +235,39 @@ pub fn assemble(
         unreadable,
         pairs,
     }
+}
+
+/// Writes the requested files (creating their directories), naming the one that failed.
+fn write_exports(report: &Report, e: &Exports) -> io::Result<()> {
+    let named = |path: &Path, r: io::Result<()>| {
+        r.map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+    };
+    let file =
+        |path: &Path, write: fn(&Report, &mut io::BufWriter<std::fs::File>) -> io::Result<()>| {
+            let r = (|| {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut f = io::BufWriter::new(std::fs::File::create(path)?);
+                write(report, &mut f)?;
+                f.flush()
+            })();
+            named(path, r)
+        };
+    if let Some(p) = &e.json {
+        file(p, |r, f| report::json::write(r, f))?;
+    }
+    if let Some(p) = &e.csv {
+        named(p, report::csv::write_dir(report, p))?;
+    }
+    if let Some(p) = &e.parquet {
+        named(p, report::parquet::write_dir(report, p))?;
+    }
+    if let Some(p) = &e.markdown {
+        file(p, |r, f| report::markdown::write(r, f))?;
+    }
+    if let Some(p) = &e.html {
+        file(p, |r, f| report::html::write(r, f))?;
+    }
+    Ok(())
 }

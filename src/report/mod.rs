@@ -18,8 +18,6 @@ use crate::correlate::{NatMap, Pairing};
 use crate::read::ReadError;
 use crate::verdict::{VerdictReport, VerdictRow};
 use serde::Serialize;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 /// Bumped when a field changes meaning or disappears (additions keep the version).
 /// 2: the pairing and verdicts moved from the top level into `pairs`, one per capture pair.
@@ -167,49 +165,4 @@ impl PairingReport {
             rs_span: p.rs_span,
         }
     }
-}
-
-/// Files to write besides what goes to standard output.
-#[derive(Debug, Clone, Default)]
-pub struct Exports {
-    pub json: Option<PathBuf>,
-    pub csv: Option<PathBuf>,
-    pub parquet: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-}
-
-/// Writes the requested files (creating their directories), naming the one that failed.
-pub fn write_exports(report: &Report, e: &Exports) -> io::Result<()> {
-    let named = |path: &Path, r: io::Result<()>| {
-        r.map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
-    };
-    let file =
-        |path: &Path, write: fn(&Report, &mut io::BufWriter<std::fs::File>) -> io::Result<()>| {
-            let r = (|| {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)?;
-                }
-                let mut f = io::BufWriter::new(std::fs::File::create(path)?);
-                write(report, &mut f)?;
-                f.flush()
-            })();
-            named(path, r)
-        };
-    if let Some(p) = &e.json {
-        file(p, |r, f| json::write(r, f))?;
-    }
-    if let Some(p) = &e.csv {
-        named(p, csv::write_dir(report, p))?;
-    }
-    if let Some(p) = &e.parquet {
-        named(p, parquet::write_dir(report, p))?;
-    }
-    if let Some(p) = &e.markdown {
-        file(p, |r, f| markdown::write(r, f))?;
-    }
-    if let Some(p) = &e.html {
-        file(p, |r, f| html::write(r, f))?;
-    }
-    Ok(())
 }

@@ -7,8 +7,9 @@
 
 use crate::util::require;
 use pcapdiag::capture::{self, Options};
+use pcapdiag::cli::PairSpec;
 use pcapdiag::report::{self, Report, frames};
-use pcapdiag::run::{self, PairSpec};
+use pcapdiag::run;
 use pcapdiag::units::utc;
 use pcapdiag::verdict::Cause;
 use polars::prelude::*;
