@@ -305,6 +305,27 @@ impl CaptureReport {
     }
 }
 
+/// The report of a hand-built capture: `segments` in order, as if each were one frame.
+#[cfg(test)]
+pub(crate) fn of_segments(file: &str, segments: &[decode::Segment]) -> CaptureReport {
+    let mut flows = flows::Flows::new();
+    for seg in segments {
+        flows.push(seg).expect("analysed");
+    }
+    let meta = CaptureMeta {
+        file: file.into(),
+        format: None,
+        gzip: false,
+        frames_read: segments.len() as u64,
+        skipped: SkipCounts::default(),
+        blocks: BlockCounts::default(),
+        read_problem: None,
+        first_ts: segments.first().map(|s| s.ts),
+        last_ts: segments.last().map(|s| s.ts),
+    };
+    CaptureReport::build(meta, flows.finish(), DEFAULT_SLOW_NS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

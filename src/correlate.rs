@@ -266,3 +266,180 @@ fn nat_map(client: &CaptureReport, rs: &CaptureReport, rs_of: &[RsIds]) -> NatMa
     nat.snat = snat;
     nat
 }
+
+/// The pairing rules by situation, on hand-built client-side and real-server-side
+/// captures of one connection attempt through DNAT + SNAT.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture;
+    use crate::decode::{Segment, TcpFlags};
+    use crate::units::{NS_PER_MS, NS_PER_S};
+
+    const SYN: u8 = TcpFlags::SYN;
+    const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const ACK: u8 = TcpFlags::ACK;
+    const RST: u8 = TcpFlags::RST;
+    const ISN: u32 = 1_000;
+    const SERVER_ISN: u32 = 9_000;
+    const T0: i64 = 1_700_000_000 * NS_PER_S;
+
+    fn ep(ip: &str, port: u16) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        }
+    }
+    fn client() -> Endpoint {
+        ep("10.0.0.1", 40_000)
+    }
+    fn vip() -> Endpoint {
+        ep("10.96.0.10", 80)
+    }
+    fn snat(port: u16) -> Endpoint {
+        ep("192.168.0.5", port)
+    }
+    fn rs() -> Endpoint {
+        ep("10.244.1.7", 8080)
+    }
+
+    /// A packet `ms` after T0 from `src` to `dst`, with a TSval when given.
+    #[allow(clippy::too_many_arguments)]
+    fn pkt(
+        ms: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        tsval: Option<u32>,
+    ) -> Segment {
+        let mut s = Segment::bare(0, T0 + ms * NS_PER_MS, src, dst, seq, ack, flags);
+        s.opts.ts = tsval.map(|v| (v, 0));
+        s
+    }
+
+    /// A capture of these packets, numbered in order.
+    fn capture(name: &str, mut packets: Vec<Segment>) -> CaptureReport {
+        for (i, p) in packets.iter_mut().enumerate() {
+            p.frame = i as u64 + 1;
+        }
+        capture::of_segments(name, &packets)
+    }
+
+    /// One handshake from `c` to `s` at `ms`, answered 1 ms later, with TSvals.
+    fn handshake(ms: i64, c: Endpoint, s: Endpoint, ts: Option<u32>) -> Vec<Segment> {
+        vec![
+            pkt(ms, c, s, ISN, 0, SYN, ts),
+            pkt(ms + 1, s, c, SERVER_ISN, ISN + 1, SYNACK, ts.map(|v| v + 7)),
+            pkt(ms + 2, c, s, ISN + 1, SERVER_ISN + 1, ACK, ts),
+        ]
+    }
+
+    fn pair_of(client_side: Vec<Segment>, rs_side: Vec<Segment>) -> Pairing {
+        let c = capture("client.pcap", client_side);
+        let r = capture("rs.pcap", rs_side);
+        pair(&c, &r, &Hints::default())
+    }
+
+    #[test]
+    fn test_same_isn_and_tsval_on_the_rewritten_tuple_is_the_same_attempt() {
+        let p = pair_of(
+            handshake(0, client(), vip(), Some(500)),
+            handshake(0, snat(61_000), rs(), Some(500)),
+        );
+        assert_eq!(p.rs_of[0].as_slice(), &[0]);
+        assert_eq!(p.client_of, vec![Some(0)]);
+        assert_eq!((p.matched_by_tsval, p.matched_by_time), (1, 0));
+        assert_eq!(p.nat.services[0].vip, vip());
+        assert_eq!(p.nat.services[0].backends, vec![(rs(), 1)]);
+        assert_eq!(p.nat.snat, vec![(client().ip, snat(0).ip, 1)]);
+        assert_eq!((p.nat.ports_kept, p.nat.ports_rewritten), (0, 1));
+        // The handshake seen on both sides is a clock sample.
+        assert_eq!(p.clock.exchanges, 1);
+    }
+
+    #[test]
+    fn test_pre_nat_copy_on_the_clients_own_tuple_is_counted_and_left_out() {
+        // `tcpdump -i any` on the NAT box: the packet before and after the rewrite.
+        let mut rs_side = handshake(0, client(), vip(), Some(500));
+        rs_side.extend(handshake(0, snat(61_000), rs(), Some(500)));
+        rs_side.sort_by_key(|s| s.ts);
+        let p = pair_of(handshake(0, client(), vip(), Some(500)), rs_side);
+        assert_eq!(p.pre_nat_copies, 1);
+        assert_eq!(p.rs_of[0].len(), 1);
+        let kept = p.nat.ports_kept;
+        assert_eq!(kept, 0, "the copy is not a NAT mapping");
+    }
+
+    #[test]
+    fn test_same_isn_with_another_tsval_is_another_attempt() {
+        let p = pair_of(
+            handshake(0, client(), vip(), Some(500)),
+            handshake(0, snat(61_000), rs(), Some(123_456)),
+        );
+        assert!(p.rs_of[0].is_empty());
+        assert_eq!(p.client_of, vec![None]);
+    }
+
+    #[test]
+    fn test_same_isn_and_tsval_with_another_option_layout_is_another_attempt() {
+        let mut rs_side = handshake(0, snat(61_000), rs(), Some(500));
+        rs_side[0].opts.layout = 0x0204;
+        let p = pair_of(handshake(0, client(), vip(), Some(500)), rs_side);
+        assert!(p.rs_of[0].is_empty());
+    }
+
+    #[test]
+    fn test_retry_remapped_to_another_snat_port_is_one_attempt_on_two_tuples() {
+        // Stale ACK on the first SNAT tuple; the client's RST makes the NAT treat the
+        // re-sent SYN as new, and it leaves on another port.
+        let mut client_side = vec![
+            pkt(0, client(), vip(), ISN, 0, SYN, Some(500)),
+            pkt(1, vip(), client(), 77, 5_555, ACK, Some(90)),
+            pkt(2, client(), vip(), 5_555, 0, RST, None),
+        ];
+        client_side.extend(handshake(10, client(), vip(), Some(510)));
+        let mut rs_side = vec![
+            pkt(0, snat(61_000), rs(), ISN, 0, SYN, Some(500)),
+            pkt(1, rs(), snat(61_000), 77, 5_555, ACK, Some(90)),
+            pkt(2, snat(61_000), rs(), 5_555, 0, RST, None),
+        ];
+        rs_side.extend(handshake(10, snat(61_001), rs(), Some(510)));
+        let p = pair_of(client_side, rs_side);
+        assert_eq!(
+            p.rs_of[0].as_slice(),
+            &[0, 1],
+            "both RS tuples, in time order"
+        );
+        assert_eq!(p.client_of, vec![Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn test_without_timestamps_matched_by_time_within_a_second_only() {
+        let near = pair_of(
+            handshake(0, client(), vip(), None),
+            handshake(200, snat(61_000), rs(), None),
+        );
+        assert_eq!(near.rs_of[0].as_slice(), &[0]);
+        assert_eq!((near.matched_by_tsval, near.matched_by_time), (0, 1));
+        let far = pair_of(
+            handshake(0, client(), vip(), None),
+            handshake(5_000, snat(61_000), rs(), None),
+        );
+        assert!(far.rs_of[0].is_empty());
+    }
+
+    #[test]
+    fn test_vip_hint_leaves_other_services_unpaired() {
+        let c = capture("client.pcap", handshake(0, client(), vip(), Some(500)));
+        let r = capture("rs.pcap", handshake(0, snat(61_000), rs(), Some(500)));
+        let hints = Hints {
+            vip: Some((vip().ip, Some(443))),
+            rs_port: None,
+        };
+        let p = pair(&c, &r, &hints);
+        assert_eq!(p.selected, vec![false]);
+        assert!(p.rs_of[0].is_empty());
+    }
+}

@@ -983,9 +983,8 @@ mod tests {
 #[cfg(test)]
 mod situations {
     use super::*;
-    use crate::capture::{CaptureMeta, DEFAULT_SLOW_NS};
+    use crate::capture::{self, DEFAULT_SLOW_NS};
     use crate::decode::{Segment, TcpFlags};
-    use crate::flows::Flows;
 
     const MS: i64 = NS_PER_MS;
     const SYN: u8 = TcpFlags::SYN;
@@ -1016,29 +1015,20 @@ mod situations {
 
     /// The client capture of these packets, judged alone.
     fn judge_client_capture(packets: &[(bool, i64, u32, u32, u8)]) -> AttemptVerdict {
-        let mut flows = Flows::new();
-        for (i, &(up, ms, seq, ack, flags)) in packets.iter().enumerate() {
-            let (src, dst) = if up {
-                (client(), vip())
-            } else {
-                (vip(), client())
-            };
-            let ts = 1_700_000_000 * NS_PER_S + ms * MS;
-            let seg = Segment::bare(i as u64 + 1, ts, src, dst, seq, ack, flags);
-            flows.push(&seg).expect("analysed");
-        }
-        let meta = CaptureMeta {
-            file: "client.pcap".into(),
-            format: None,
-            gzip: false,
-            frames_read: packets.len() as u64,
-            skipped: Default::default(),
-            blocks: Default::default(),
-            read_problem: None,
-            first_ts: None,
-            last_ts: None,
-        };
-        let cap = CaptureReport::build(meta, flows.finish(), DEFAULT_SLOW_NS);
+        let segments: Vec<Segment> = packets
+            .iter()
+            .enumerate()
+            .map(|(i, &(up, ms, seq, ack, flags))| {
+                let (src, dst) = if up {
+                    (client(), vip())
+                } else {
+                    (vip(), client())
+                };
+                let ts = 1_700_000_000 * NS_PER_S + ms * MS;
+                Segment::bare(i as u64 + 1, ts, src, dst, seq, ack, flags)
+            })
+            .collect();
+        let cap = capture::of_segments("client.pcap", &segments);
         let report = judge(&Context {
             client: &cap,
             rs: None,
