@@ -452,18 +452,6 @@ mod tests {
         }
     }
 
-    fn seg(
-        frame: u64,
-        ts: i64,
-        src: Endpoint,
-        dst: Endpoint,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-    ) -> Segment {
-        Segment::bare(frame, ts, src, dst, seq, ack, flags)
-    }
-
     /// Millions of SYNs from distinct tuples (a SYN flood) keep the live table under its
     /// cap, evicting the least recently active and counting them.
     #[test]
@@ -475,7 +463,7 @@ mod tests {
                 ip: std::net::IpAddr::from([10, 1, (i >> 8) as u8, i as u8]),
                 port: 1024 + i as u16,
             };
-            f.push(&seg(
+            f.push(&Segment::bare(
                 i as u64 + 1,
                 i as i64 * 1000,
                 c,
@@ -503,15 +491,20 @@ mod tests {
             sweep_every: 4,
             ..Flows::default()
         };
-        f.push(&seg(1, 0, c, s, 100, 0, syn)).unwrap();
-        f.push(&seg(2, 1000, s, c, 500, 101, syn | ack)).unwrap();
-        f.push(&seg(3, 2000, c, s, 101, 501, ack)).unwrap();
-        f.push(&seg(4, 3000, s, c, 501, 101, fin | ack)).unwrap();
-        f.push(&seg(5, 4000, c, s, 101, 502, fin | ack)).unwrap();
-        f.push(&seg(6, 5000, s, c, 502, 102, ack)).unwrap();
+        f.push(&Segment::bare(1, 0, c, s, 100, 0, syn)).unwrap();
+        f.push(&Segment::bare(2, 1000, s, c, 500, 101, syn | ack))
+            .unwrap();
+        f.push(&Segment::bare(3, 2000, c, s, 101, 501, ack))
+            .unwrap();
+        f.push(&Segment::bare(4, 3000, s, c, 501, 101, fin | ack))
+            .unwrap();
+        f.push(&Segment::bare(5, 4000, c, s, 101, 502, fin | ack))
+            .unwrap();
+        f.push(&Segment::bare(6, 5000, s, c, 502, 102, ack))
+            .unwrap();
         // Other traffic 70 s later: the sweep sees the first connection closed and quiet.
         for i in 0..4 {
-            f.push(&seg(
+            f.push(&Segment::bare(
                 7 + i,
                 70 * S + i as i64,
                 other,
@@ -524,10 +517,13 @@ mod tests {
         }
         assert_eq!(f.memory.quieted, 1);
         // A late ACK of the old connection: state rebuilt, counted.
-        f.push(&seg(11, 71 * S, c, s, 102, 503, ack)).unwrap();
+        f.push(&Segment::bare(11, 71 * S, c, s, 102, 503, ack))
+            .unwrap();
         assert_eq!(f.memory.revived, 1);
         // A new connection on the tuple: reuse, as Wireshark would flag it.
-        let flags = f.push(&seg(12, 72 * S, c, s, 9000, 0, syn)).unwrap();
+        let flags = f
+            .push(&Segment::bare(12, 72 * S, c, s, 9000, 0, syn))
+            .unwrap();
         assert!(flags.has(Flag::ReusedPorts));
         let rec = f.finish();
         let last = rec.conns.last().unwrap();
@@ -546,33 +542,42 @@ mod tests {
         let mut f = Flows::with_limits(DEFAULT_MAX_CONNECTIONS, 3);
         let client = |i: u16| ep(1, 40000 + i);
         for i in 0..3u16 {
-            f.push(&seg(u64::from(i) + 1, 10, client(i), s, 100, 0, syn))
-                .unwrap();
+            f.push(&Segment::bare(
+                u64::from(i) + 1,
+                10,
+                client(i),
+                s,
+                100,
+                0,
+                syn,
+            ))
+            .unwrap();
         }
         assert_eq!(f.memory.record_cap_frame, None);
         // A fourth connection: no room.
         assert_eq!(
-            f.push(&seg(4, 20, client(3), s, 100, 0, syn)),
+            f.push(&Segment::bare(4, 20, client(3), s, 100, 0, syn)),
             Err(SkipReason::RecordCap)
         );
         assert_eq!(f.memory.record_cap_frame, Some(4));
         // The first three are still followed: SYN-ACK and ACK.
-        f.push(&seg(5, 30, s, client(0), 500, 101, syn | ack))
+        f.push(&Segment::bare(5, 30, s, client(0), 500, 101, syn | ack))
             .unwrap();
-        f.push(&seg(6, 40, client(0), s, 101, 501, ack)).unwrap();
+        f.push(&Segment::bare(6, 40, client(0), s, 101, 501, ack))
+            .unwrap();
         // Its later packets are skipped too (the tuple has no record).
         assert_eq!(
-            f.push(&seg(7, 50, s, client(3), 700, 101, syn | ack)),
+            f.push(&Segment::bare(7, 50, s, client(3), 700, 101, syn | ack)),
             Err(SkipReason::RecordCap)
         );
         // A new ISN on a recorded tuple would open a fourth record: skipped, and so is
         // what follows on that tuple.
         assert_eq!(
-            f.push(&seg(8, 60, client(1), s, 9000, 0, syn)),
+            f.push(&Segment::bare(8, 60, client(1), s, 9000, 0, syn)),
             Err(SkipReason::RecordCap)
         );
         assert_eq!(
-            f.push(&seg(9, 70, s, client(1), 800, 9001, syn | ack)),
+            f.push(&Segment::bare(9, 70, s, client(1), 800, 9001, syn | ack)),
             Err(SkipReason::RecordCap)
         );
         let rec = f.finish();
@@ -589,8 +594,16 @@ mod tests {
         let mut f = Flows::with_limits(DEFAULT_MAX_CONNECTIONS, 2);
         // The same SYN five times: four retries, each flagged.
         for i in 0..5u64 {
-            f.push(&seg(i + 1, i as i64 * S, c, s, 100, 0, TcpFlags::SYN))
-                .unwrap();
+            f.push(&Segment::bare(
+                i + 1,
+                i as i64 * S,
+                c,
+                s,
+                100,
+                0,
+                TcpFlags::SYN,
+            ))
+            .unwrap();
         }
         let rec = f.finish();
         assert_eq!(rec.flagged.len(), 2);

@@ -5,7 +5,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test it exports::` rewrites the golden files, and
 //! `docs/report.png` (the README's screenshot) when Chromium is installed.
 
-use crate::util::require;
+use crate::util::{Succeed, require};
 use pcapdiag::capture::{self, Options};
 use pcapdiag::cli::PairSpec;
 use pcapdiag::report::{self, Report, frames};
@@ -660,13 +660,7 @@ fn test_golden_terminal_summary_and_json() {
                 "testdata/lab/rs_timewait.client.pcap",
                 "testdata/lab/rs_timewait.rs.pcap",
             ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .succeed();
         out.stdout
     };
     golden("rs_timewait.table.txt", &run(&[]));

@@ -45,6 +45,24 @@ pub fn pcapdiag() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pcapdiag"))
 }
 
+/// Runs a command that must exit 0; its output. A failure shows its standard error.
+pub trait Succeed {
+    fn succeed(&mut self) -> Output;
+}
+
+impl Succeed for Command {
+    fn succeed(&mut self) -> Output {
+        let out = self.output().expect("the command runs");
+        assert!(
+            out.status.success(),
+            "exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
 pub fn run(args: &[&str]) -> Output {
     pcapdiag().args(args).output().expect("pcapdiag runs")
 }
