@@ -48,6 +48,9 @@ codes! {
         RsSlowSynack = ("rs_slow_synack", "the real server saw the SYN and answered late"),
         RsRefused = ("rs_refused", "the real server refused the connection (RST)"),
         Unmatched = ("unmatched", "no counterpart in the real-server capture"),
+        /// Unanswered, and a capture ended before the client's next SYN was due: nothing
+        /// says the SYN was lost.
+        CaptureEnded = ("capture_ended", "unanswered when a capture ended, before the client's next SYN was due"),
         /// Slow, and neither capture shows why.
         Unexplained = ("unexplained", "slow, and neither capture shows why"),
     }
@@ -108,6 +111,10 @@ impl Cause {
     pub fn remedies(self) -> &'static [Remedy] {
         match self {
             Cause::Ok | Cause::Unmatched | Cause::Unexplained => &[],
+            Cause::CaptureEnded => &[r!(
+                "capture for longer (or start the capture earlier than the traffic to judge)",
+                "none",
+            )],
             Cause::LbSynDropPortReuse => &[
                 r!(
                     "sysctl net.ipv4.vs.conn_reuse_mode=0 on the nodes",
@@ -459,6 +466,7 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
     let client_prev = client_previous(ctx.client, c);
 
     let signature = match (ctx.rs, clock) {
+        _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
         (Some(rs), Some(clock)) => {
             for a in &rs_atts {
                 v.evidence.extend(rs_evidence(a, clock));
@@ -501,6 +509,23 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
         v.explanation = explain(&v);
     }
     v
+}
+
+/// Whether the attempt is unanswered and the client capture, or the real-server capture,
+/// ended before the client's next SYN was due (1 s after the last one, or the last gap if
+/// longer): the captures cannot tell a lost SYN from one they stopped watching.
+fn ended_before_next_try(ctx: &Context<'_>, c: &Attempt) -> bool {
+    if c.outcome != Outcome::NoAnswer {
+        return false;
+    }
+    let last = c.syns.last().expect("an attempt has a SYN");
+    let due = last
+        .pkt
+        .ts
+        .saturating_add(last.gap_ns.unwrap_or(0).max(NS_PER_S));
+    let rs_end = ctx.pairing.and_then(|p| p.rs_span).map(|(_, end)| end);
+    let ends = [ctx.client.last_ts, rs_end];
+    ends.into_iter().flatten().any(|end| end < due)
 }
 
 /// The previous connection on the client's own 4-tuple and how long ago it closed.
@@ -1138,5 +1163,25 @@ mod situations {
         assert_eq!(v.verdict, Cause::RsRefused);
         assert_eq!(v.setup_ns, None);
         assert_eq!(v.delay_ns, 3 * MS);
+    }
+
+    #[test]
+    fn test_unanswered_syn_when_the_capture_ends_is_capture_ended_not_a_loss() {
+        // The capture ends 0.5 s after the SYN, before a retry was due.
+        let v = judge_client_capture(&[pkt(true, 0, ISN, 0, SYN), pkt(true, 500, ISN + 1, 1, ACK)]);
+        assert_eq!(v.verdict, Cause::CaptureEnded);
+    }
+
+    #[test]
+    fn test_unanswered_syn_with_retries_due_and_missing_is_a_loss() {
+        // Retries at 1 s and 3 s, then the capture goes on 10 s without the next one.
+        let v = judge_client_capture(&[
+            pkt(true, 0, ISN, 0, SYN),
+            pkt(true, 1_000, ISN, 0, SYN),
+            pkt(true, 3_000, ISN, 0, SYN),
+            pkt(true, 13_000, ISN + 1, 1, ACK),
+        ]);
+        assert_eq!(v.verdict, Cause::SynLostBeforeRs);
+        assert_eq!(v.delay_ns, 3_000 * MS);
     }
 }

@@ -171,6 +171,7 @@ pub fn verdict_colour(c: Option<Cause>) -> [u8; 3] {
         Some(Cause::RsSlowSynack) => [0x59, 0xa1, 0x4f],
         Some(Cause::RsRefused) => [0x9c, 0x75, 0x5f],
         Some(Cause::Unmatched) => [0x6b, 0x6b, 0x6b],
+        Some(Cause::CaptureEnded) => [0xbd, 0xbd, 0xbd],
         Some(Cause::Unexplained) => [0xff, 0x6f, 0x91],
         None => [0x4e, 0x79, 0xa7],
     }
