@@ -21,6 +21,13 @@ pub fn explain(code: &str) -> Option<String> {
                 r.fix, r.side_effect
             );
         }
+        for k in c.checks() {
+            let _ = writeln!(
+                out,
+                "  confirm on the {}: {}\n       look for: {}",
+                k.on, k.command, k.look_for
+            );
+        }
     }
     if let Some(f) = Flag::from_code(code) {
         let origin = if f.is_wireshark() {
@@ -30,13 +37,13 @@ pub fn explain(code: &str) -> Option<String> {
         };
         let _ = writeln!(out, "{code} (packet flag, {origin}): {}", f.text());
     }
-    if let Some(g) = GapClass::ALL.into_iter().find(|g| g.code() == code) {
+    if let Some(g) = GapClass::from_code(code) {
         let _ = writeln!(out, "{code} (SYN retry gap): {}", g.text());
     }
-    if let Some(s) = ConnState::ALL.into_iter().find(|s| s.code() == code) {
+    if let Some(s) = ConnState::from_code(code) {
         let _ = writeln!(out, "{code} (Zeek conn_state): {}", s.text());
     }
-    if let Some(r) = SkipReason::ALL.into_iter().find(|r| r.code() == code) {
+    if let Some(r) = SkipReason::from_code(code) {
         let _ = writeln!(out, "{code} (skipped frames): {}", r.text());
     }
     (!out.is_empty()).then_some(out)
@@ -67,5 +74,16 @@ mod tests {
                 .unwrap()
                 .contains("random-fully")
         );
+        // Every cause that names a fault says how to confirm it on a host.
+        for c in Cause::ALL {
+            let named = !matches!(
+                c,
+                Cause::Ok | Cause::Unmatched | Cause::Unexplained | Cause::CaptureEnded
+            );
+            assert_eq!(!c.checks().is_empty(), named, "{}", c.code());
+            if named {
+                assert!(explain(c.code()).unwrap().contains("confirm on the"));
+            }
+        }
     }
 }

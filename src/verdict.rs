@@ -106,7 +106,107 @@ macro_rules! r {
     };
 }
 
+/// A command to run on a host to confirm (or refute) a cause, and what to look for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Where: `client`, `nat node`, `real server`.
+    pub on: &'static str,
+    pub command: &'static str,
+    pub look_for: &'static str,
+}
+
+/// A `Check` literal (a struct literal, so the tables below are promoted to `'static`).
+macro_rules! check {
+    ($on:expr, $command:expr, $look_for:expr $(,)?) => {
+        Check {
+            on: $on,
+            command: $command,
+            look_for: $look_for,
+        }
+    };
+}
+
 impl Cause {
+    /// How to confirm or refute this cause on the hosts, beyond the captures.
+    pub fn checks(self) -> &'static [Check] {
+        match self {
+            Cause::Ok | Cause::Unmatched | Cause::Unexplained | Cause::CaptureEnded => &[],
+            Cause::LbSynDropPortReuse => &[
+                check!(
+                    "nat node",
+                    "sysctl net.ipv4.vs.conn_reuse_mode net.ipv4.vs.conntrack; uname -r",
+                    "conn_reuse_mode = 1 with conntrack = 1 on a kernel before 5.9: IPVS drops the first SYN of a reused tuple",
+                ),
+                check!(
+                    "nat node",
+                    "ipvsadm -lnc | grep TIME_WAIT",
+                    "entries in TIME_WAIT for the client's address and port when the SYN was dropped",
+                ),
+            ],
+            Cause::RsTimewaitCollision => &[
+                check!(
+                    "real server",
+                    "nstat -az TcpExtPAWSTimewait TcpExtTWRecycled",
+                    "PAWSTimewait rising with the collisions (the SYN's TSval was not newer)",
+                ),
+                check!(
+                    "real server",
+                    "ss -tan state time-wait",
+                    "TIME_WAIT sockets on the SNAT address's ports toward the service port",
+                ),
+                check!(
+                    "nat node",
+                    "iptables-save | grep -i -e masquerade -e snat",
+                    "whether the rule has --random-fully (without it, SNAT ports follow client ports)",
+                ),
+            ],
+            Cause::SnatPortExhaustion => &[
+                check!(
+                    "nat node",
+                    "conntrack -S",
+                    "insert_failed and drop rising while the SYNs go missing",
+                ),
+                check!(
+                    "nat node",
+                    "conntrack -L -p tcp --dport PORT -d REAL_SERVER | wc -l; sysctl net.ipv4.ip_local_port_range",
+                    "entries toward the real server close to the size of the port range",
+                ),
+            ],
+            Cause::ConntrackInsertRace => &[check!(
+                "nat node",
+                "conntrack -S; conntrack -C; sysctl net.netfilter.nf_conntrack_max",
+                "insert_failed rising while the table is far from full",
+            )],
+            Cause::SynLostBeforeRs => &[
+                check!(
+                    "nat node",
+                    "conntrack -S; iptables -L -v -n",
+                    "drop or insert_failed rising, or a DROP rule's counter rising with the losses",
+                ),
+                check!(
+                    "real server",
+                    "nstat -az TcpExtListenDrops TcpExtListenOverflows",
+                    "drops at the listener (a SYN seen by the host but not by the capture point)",
+                ),
+            ],
+            Cause::SynackLostAfterRs => &[check!(
+                "real server",
+                "ip route get CLIENT_OR_SNAT_ADDRESS; sysctl net.ipv4.conf.all.rp_filter",
+                "a route back that bypasses the NAT, or reverse-path filtering dropping the reply",
+            )],
+            Cause::RsSlowSynack => &[check!(
+                "real server",
+                "nstat -az TcpExtListenOverflows TcpExtSyncookiesSent; ss -ltn",
+                "a full accept queue: Recv-Q at Send-Q on the listener, overflows or SYN cookies rising",
+            )],
+            Cause::RsRefused => &[check!(
+                "real server",
+                "ss -ltn",
+                "no listener on the service's target port (or the pod not ready yet)",
+            )],
+        }
+    }
+
     /// Fixes that apply to this cause, with their side effects.
     pub fn remedies(self) -> &'static [Remedy] {
         match self {
@@ -297,6 +397,8 @@ pub struct VerdictRow {
     pub delay_max_ns: i64,
     /// The fixes the evidence of these attempts supports.
     pub remedies: Vec<Remedy>,
+    /// How to confirm the cause on the hosts ([`Cause::checks`]).
+    pub checks: &'static [Check],
 }
 
 /// What the verdict stage needs besides the two reports.
@@ -376,6 +478,7 @@ pub fn summarize<'a>(verdicts: impl IntoIterator<Item = &'a AttemptVerdict>) -> 
                 .filter(|r| r.applies(v))
                 .copied()
                 .collect(),
+            checks: cause.checks(),
         })
         .collect();
     rows.sort_by(|a, b| b.attempts.cmp(&a.attempts).then(a.verdict.cmp(&b.verdict)));

@@ -476,6 +476,21 @@ fn remedies(report: &Report) -> Vec<Block> {
                 .map(|m| vec![t(format!("{} (side effect: {})", m.fix, m.side_effect))])
                 .collect(),
         ));
+        if !r.checks.is_empty() {
+            out.push(Block::Para(vec![t("To confirm it:")]));
+            out.push(Block::List(
+                r.checks
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            t(format!("on the {}: ", k.on)),
+                            c(k.command),
+                            t(format!(": {}", k.look_for)),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
     }
     out
 }

@@ -265,6 +265,10 @@ fn verdicts(
         for r in &row.remedies {
             writeln!(out, "  * {} (side effect: {})", r.fix, r.side_effect)?;
         }
+        for k in row.checks {
+            writeln!(out, "  confirm on the {}: {}", k.on, k.command)?;
+            writeln!(out, "      look for: {}", k.look_for)?;
+        }
     }
     Ok(())
 }
