@@ -35,22 +35,23 @@ impl Seq {
     pub fn diff(self, other: Seq) -> i32 {
         self.0.wrapping_sub(other.0) as i32
     }
-    /// `self > other` modulo 2^32 (Wireshark's `GT_SEQ`).
+    /// `self > other` modulo 2^32, as Wireshark's `GT_SEQ` and Linux's `after()` compute
+    /// it: `(i32)(other - self) < 0`. Exactly 2^31 apart, both `gt` and `lt` are true.
     #[inline]
     pub fn gt(self, other: Seq) -> bool {
-        self.diff(other) > 0
+        other.diff(self) < 0
     }
-    /// `self < other` modulo 2^32 (Wireshark's `LT_SEQ`).
+    /// `self < other` modulo 2^32 (Wireshark's `LT_SEQ`: `(i32)(self - other) < 0`).
     #[inline]
     pub fn lt(self, other: Seq) -> bool {
         self.diff(other) < 0
     }
-    /// `self >= other` modulo 2^32.
+    /// `self >= other` modulo 2^32 (Wireshark's `GE_SEQ`: `(i32)(other - self) <= 0`).
     #[inline]
     pub fn ge(self, other: Seq) -> bool {
-        self.diff(other) >= 0
+        other.diff(self) <= 0
     }
-    /// `self <= other` modulo 2^32.
+    /// `self <= other` modulo 2^32 (Wireshark's `LE_SEQ`: `(i32)(self - other) <= 0`).
     #[inline]
     pub fn le(self, other: Seq) -> bool {
         self.diff(other) <= 0
@@ -85,5 +86,19 @@ mod tests {
         assert_eq!(after.diff(before), 20);
         assert_eq!(before.diff(after), -20);
         assert_eq!(after - 20, before);
+    }
+
+    /// Exactly 2^31 apart the order is ambiguous; Wireshark's macros (and Linux's
+    /// `before()`/`after()`) then answer "greater" and "less" both, and so must pcapdiag,
+    /// or its flags part from Wireshark's there.
+    #[test]
+    fn test_order_exactly_half_the_space_apart_is_both_ways_as_in_wireshark() {
+        let a = Seq(0);
+        let b = Seq(1 << 31);
+        assert!(a.gt(b) && a.lt(b) && a.ge(b) && a.le(b));
+        assert!(b.gt(a) && b.lt(a) && b.ge(a) && b.le(a));
+        // One less, and the order is plain again.
+        let c = Seq((1 << 31) - 1);
+        assert!(c.gt(a) && !c.lt(a) && a.lt(c) && !a.gt(c));
     }
 }
