@@ -424,19 +424,26 @@ fn tcp_of(pkt: &LaxSlicedPacket<'_>, depth: u8, uncaptured: usize) -> Result<Seg
     }
     // The TCP header (with its options, or as much of them as was captured) and the
     // captured payload bytes.
+    let claims_too_much = payload
+        .payload
+        .get(12)
+        .is_some_and(|&b| usize::from(b >> 4) * 4 > wire_payload_len);
     let (hdr, captured_payload) = match &pkt.transport {
         Some(TransportSlice::Tcp(t)) => (t.header_slice(), t.payload().len()),
         // The snapshot length cut the options: Wireshark still analyses the segment when
-        // the 20-byte fixed header is there (§4.1, §4.5), and so do we.
+        // the 20-byte fixed header is there (§4.1, §4.5), and so do we. A header longer
+        // than the IP payload on the wire is another matter: Wireshark calls it malformed
+        // and analyses nothing of it (its sequence numbers would mislead the next flags).
         _ if matches!(&pkt.stop_err, Some((e, Layer::TcpHeader)) if is_len_error(e))
             && payload.payload.len() >= 20
-            && payload.payload[12] >> 4 >= 5 =>
+            && payload.payload[12] >> 4 >= 5
+            && !claims_too_much =>
         {
             (payload.payload, 0)
         }
         _ => {
             return Err(match &pkt.stop_err {
-                Some((e, _)) if is_len_error(e) => SkipReason::TruncatedHeaders,
+                Some((e, _)) if is_len_error(e) && !claims_too_much => SkipReason::TruncatedHeaders,
                 _ => SkipReason::Malformed,
             });
         }
@@ -685,5 +692,23 @@ mod tests {
         let seg = decode_raw(&data, data.len()).unwrap();
         assert_eq!(seg.payload_len, 10);
         assert!(!seg.truncated);
+    }
+
+    /// A TCP header whose data offset claims more bytes than the IP packet holds (here 32
+    /// in a 20-byte IP payload, all of it captured): Wireshark reports it malformed and
+    /// runs no analysis, so it is skipped as `malformed`, not decoded as if snaplen-cut.
+    #[test]
+    fn test_tcp_header_longer_than_the_ip_payload_is_malformed() {
+        let mut tcp = tcp_header(TcpFlags::ACK, &[]);
+        tcp[12] = 8 << 4;
+        let data = ipv4(40, &tcp);
+        assert_eq!(decode_raw(&data, data.len()), Err(SkipReason::Malformed));
+        // With Ethernet-style padding after the IP packet: still malformed.
+        let mut padded = data.clone();
+        padded.extend_from_slice(&[0; 12]);
+        assert_eq!(
+            decode_raw(&padded, padded.len()),
+            Err(SkipReason::Malformed)
+        );
     }
 }
