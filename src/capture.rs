@@ -9,7 +9,7 @@ use crate::flags::Flag;
 use crate::flows::{self, Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
 use crate::read::{BlockCounts, CaptureReader, Format, ReadError};
 use crate::records::Records;
-use crate::skip::{self, SkipCounts};
+use crate::skip::{SkipCounts, SkipReason};
 use crate::units::NS_PER_MS;
 use serde::Serialize;
 use std::path::Path;
@@ -43,6 +43,9 @@ pub struct Options {
     pub max_records: usize,
     /// Which TCP segments to analyse; the rest are counted as `filtered`.
     pub filter: Filter,
+    /// List the numbers of the skipped frames under each reason (`--list-skipped`), so
+    /// that an outside comparison can leave out exactly those frames.
+    pub list_skipped: bool,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             max_connections: flows::DEFAULT_MAX_CONNECTIONS,
             max_records: flows::DEFAULT_MAX_RECORDS,
             filter: Filter::default(),
+            list_skipped: false,
         }
     }
 }
@@ -84,6 +88,16 @@ pub fn analyze_reader(
 ) -> CaptureReport {
     let mut flows = flows::Flows::with_limits(opts.max_connections, opts.max_records);
     let mut skipped = SkipCounts::default();
+    // With `list_skipped`, the frame numbers of each reason too.
+    let mut listed: Option<Vec<Vec<u64>>> = opts
+        .list_skipped
+        .then(|| vec![Vec::new(); SkipReason::ALL.len()]);
+    let mut skip = |reason: SkipReason, frame: u64| {
+        skipped.add(reason);
+        if let Some(l) = listed.as_mut() {
+            l[reason as usize].push(frame);
+        }
+    };
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
     let end = reader.for_each(|record| match record {
         Ok(frame) => {
@@ -95,14 +109,14 @@ pub fn analyze_reader(
             match decode::decode(&frame) {
                 Ok(seg) if opts.filter.keeps(&seg) => {
                     if let Err(reason) = flows.push(&seg) {
-                        skipped.add(reason);
+                        skip(reason, frame.number);
                     }
                 }
-                Ok(_) => skipped.add(skip::SkipReason::Filtered),
-                Err(reason) => skipped.add(reason),
+                Ok(_) => skip(SkipReason::Filtered, frame.number),
+                Err(reason) => skip(reason, frame.number),
             }
         }
-        Err(unreadable) => skipped.add(unreadable.reason),
+        Err(unreadable) => skip(unreadable.reason, unreadable.number),
     });
     let meta = CaptureMeta {
         file: reader.name().to_string(),
@@ -110,6 +124,7 @@ pub fn analyze_reader(
         gzip: reader.gzip(),
         frames_read: reader.frames(),
         skipped,
+        skipped_frames: listed,
         blocks: reader.blocks(),
         read_problem: end.err(),
         first_ts,
@@ -131,6 +146,9 @@ pub struct SkipRow {
     pub reason: &'static str,
     pub text: &'static str,
     pub frames: u64,
+    /// The frame numbers, in capture order, when asked for (`--list-skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_numbers: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,6 +210,8 @@ pub struct CaptureMeta {
     pub gzip: bool,
     pub frames_read: u64,
     pub skipped: SkipCounts,
+    /// Per [`SkipReason`] (by its index), the skipped frames' numbers, when listed.
+    pub skipped_frames: Option<Vec<Vec<u64>>>,
     pub blocks: BlockCounts,
     pub read_problem: Option<ReadError>,
     pub first_ts: Option<i64>,
@@ -238,6 +258,7 @@ impl CaptureReport {
                     reason: r.code(),
                     text: r.text(),
                     frames: n,
+                    frame_numbers: meta.skipped_frames.as_ref().map(|l| l[r as usize].clone()),
                 })
                 .collect(),
             blocks: meta.blocks,
@@ -318,6 +339,7 @@ pub(crate) fn of_segments(file: &str, segments: &[decode::Segment]) -> CaptureRe
         gzip: false,
         frames_read: segments.len() as u64,
         skipped: SkipCounts::default(),
+        skipped_frames: None,
         blocks: BlockCounts::default(),
         read_problem: None,
         first_ts: segments.first().map(|s| s.ts),

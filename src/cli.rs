@@ -82,6 +82,11 @@ pub struct CaptureArgs {
     /// already recorded are followed to their end.
     #[arg(long, default_value_t = crate::flows::DEFAULT_MAX_RECORDS, value_name = "N")]
     pub max_records: usize,
+    /// In the JSON report, list the numbers of the skipped frames under each reason
+    /// (`skipped_by_reason[].frame_numbers`), e.g. to leave exactly those out of a
+    /// comparison with another tool.
+    #[arg(long)]
+    pub list_skipped: bool,
     /// No progress bar (it is drawn only when standard error is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
@@ -467,6 +472,7 @@ fn options(a: &CaptureArgs) -> Result<Options, UsageError> {
     Ok(Options {
         max_connections: a.max_connections,
         max_records: a.max_records,
+        list_skipped: a.list_skipped,
         filter: Filter {
             port: a.port,
             since,

@@ -184,3 +184,40 @@ fn test_one_run_writes_every_export() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/proc/nope/pm.md"));
 }
+
+/// `--list-skipped`: every skipped frame's number under its reason, each frame once, and
+/// the list as long as the count. On a lab capture with non-IP frames (ARP), and with a
+/// port filter that leaves every frame of the other port out (`filtered`).
+#[test]
+fn test_list_skipped_names_every_skipped_frame_once() {
+    let cap = testdata("lab/rs_timewait.client.pcap");
+    let out = pcapdiag()
+        .args(["analyze", "-q", "--json", "--list-skipped", "--port", "81"])
+        .arg(&cap)
+        .succeed();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &rep["captures"][0];
+    let mut seen = std::collections::BTreeSet::new();
+    for row in c["skipped_by_reason"].as_array().unwrap() {
+        let frames = row["frame_numbers"].as_array().expect("listed");
+        assert_eq!(frames.len() as u64, row["frames"].as_u64().unwrap());
+        for f in frames {
+            assert!(seen.insert(f.as_u64().unwrap()), "frame {f} listed twice");
+        }
+    }
+    assert_eq!(seen.len() as u64, c["frames"]["skipped"].as_u64().unwrap());
+    assert_eq!(
+        c["frames"]["analysed"], 0,
+        "port 81 leaves every segment out"
+    );
+    assert_eq!(seen.len() as u64, c["frames"]["read"].as_u64().unwrap());
+    // Without the flag, no list.
+    let out = pcapdiag()
+        .args(["analyze", "-q", "--json"])
+        .arg(&cap)
+        .succeed();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in rep["captures"][0]["skipped_by_reason"].as_array().unwrap() {
+        assert!(row.get("frame_numbers").is_none());
+    }
+}
