@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Write tshark's tcp.analysis verdicts for one capture as a TSV golden file.
 
-Usage: tshark_golden.py CAPTURE OUTPUT_TSV
+Usage: tshark_golden.py [--tcp-only] CAPTURE OUTPUT_TSV
+
+With --tcp-only (the public corpora, where most frames are not TCP): only the rows of TCP
+frames are written, and no file at all when the capture has none.
 
 Output: header `frame<TAB>stream<TAB>flags`, then one row per frame of the capture (all frames;
 a frame without a top-level TCP header has an empty stream and empty flags). `flags` is the
@@ -22,6 +25,7 @@ file sees packet by packet.
 """
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 
 FLAGS = [
@@ -64,12 +68,19 @@ def tcp_row(packet):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    tcp_only = bool(args) and args[0] == "--tcp-only"
+    if tcp_only:
+        args = args[1:]
+    if len(args) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    capture, out_path = sys.argv[1], sys.argv[2]
+    capture, out_path = args
     cmd = ["tshark", "-n", "-r", capture, "-T", "pdml"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # tshark's warnings go to a file: a pipe that nobody reads while the PDML is parsed
+    # fills up and blocks tshark (it did on a suricata-verify capture).
+    errfile = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errfile)
     rows = []
     expected = 1
     for event, elem in ET.iterparse(proc.stdout, events=("end",)):
@@ -80,13 +91,17 @@ def main():
             raise SystemExit("%s: frame %d out of order (expected %d)" % (capture, num, expected))
         expected += 1
         stream, flags = tcp_row(elem)
-        rows.append("%d\t%s\t%s" % (num, stream, ",".join(flags)))
+        if stream or not tcp_only:
+            rows.append("%d\t%s\t%s" % (num, stream, ",".join(flags)))
         elem.clear()
-    err = proc.stderr.read().decode(errors="replace")
     rc = proc.wait()
+    errfile.seek(0)
+    err = errfile.read().decode(errors="replace")
     if rc != 0:
         # tshark exits 2 on a cut-off last record but has printed every frame before it.
         print("%s: tshark exit %d: %s" % (capture, rc, err.strip()), file=sys.stderr)
+    if tcp_only and not rows:
+        return 0
     with open(out_path, "w") as f:
         f.write("frame\tstream\tflags\n")
         for r in rows:
