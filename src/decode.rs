@@ -36,6 +36,8 @@ pub mod linktype {
     pub const IPV4: u16 = 228;
     pub const IPV6: u16 = 229;
     pub const LINUX_SLL2: u16 = 276;
+    /// ARCnet as Linux captures it (tcpdump's test suite has it; Wireshark decodes it).
+    pub const ARCNET_LINUX: u16 = 129;
 }
 
 /// Tunnels are unwrapped at most this deep (an attacker's capture could nest forever).
@@ -44,6 +46,10 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 /// EtherType of "transparent Ethernet bridging", Geneve's marker for an inner Ethernet frame.
 const ETHERTYPE_TEB: u16 = 0x6558;
+/// EtherTypes of MPLS unicast and multicast.
+const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+/// MPLS labels are unwrapped at most this deep.
+const MAX_MPLS_LABELS: usize = 8;
 
 /// TCP control bits, as on the wire (FIN = 0x01 ... CWR = 0x80).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -126,6 +132,8 @@ pub enum Tunnel {
     IpInIp,
     Vxlan,
     Geneve,
+    /// Under an MPLS label stack.
+    Mpls,
 }
 
 /// One decoded TCP segment. Small and `Copy`; carries its frame number so every finding
@@ -236,11 +244,21 @@ pub fn decode_lax(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
             }
             from_ip(&d[4..])?
         }
+        linktype::ARCNET_LINUX => from_ip(arcnet_linux_payload(d)?)?,
         _ => return Err(SkipReason::UnsupportedLinktype),
     };
     // The bytes of the packet on the wire that the snapshot length left out.
     let uncaptured = (frame.orig_len as usize).saturating_sub(d.len());
-    let mut seg = tcp_of(&pkt, 0, uncaptured)?;
+    let mut seg = match mpls_payload(&pkt) {
+        Some(inner) => {
+            let mut seg = tcp_of(&from_ip(inner)?, 0, uncaptured)?;
+            if seg.tunnel == Tunnel::None {
+                seg.tunnel = Tunnel::Mpls;
+            }
+            seg
+        }
+        None => tcp_of(&pkt, 0, uncaptured)?,
+    };
     seg.frame = frame.number;
     seg.ts = frame.ts;
     seg.iface = frame.iface;
@@ -325,6 +343,53 @@ pub fn decode_common(frame: &Frame<'_>) -> Option<Segment> {
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
     d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// The IP packet in a Linux ARCnet frame: source, destination, a 2-byte offset, then the
+/// protocol (RFC 1051: 240, the IP packet follows; RFC 1201: 212, then a split flag and a
+/// 2-byte sequence number, or an exception packet's 4 extra bytes first when the flag is
+/// 0xff). A later fragment of a split packet carries no IP header.
+fn arcnet_linux_payload(d: &[u8]) -> Result<&[u8], SkipReason> {
+    const IP_RFC1051: u8 = 240;
+    const IP_RFC1201: u8 = 212;
+    let short = SkipReason::TruncatedHeaders;
+    match *d.get(4).ok_or(short)? {
+        IP_RFC1051 => Ok(&d[5..]),
+        IP_RFC1201 => {
+            let mut h = &d[4..];
+            if *h.get(1).ok_or(short)? == 0xff {
+                h = h.get(4..).ok_or(short)?;
+            }
+            match *h.get(1).ok_or(short)? {
+                0 => h.get(4..).ok_or(short),
+                // Split: the first piece has an odd flag; only an unsplit packet is whole.
+                _ => Err(SkipReason::IpFragment),
+            }
+        }
+        _ => Err(SkipReason::NotIp),
+    }
+}
+
+/// The packet under an MPLS label stack, when the link layer carries one (etherparse does
+/// not decode MPLS): the bytes after the label with the bottom-of-stack bit, when they
+/// start an IPv4 or IPv6 header (not a pseudowire's Ethernet frame or control word).
+fn mpls_payload<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<&'a [u8]> {
+    if pkt.net.is_some() {
+        return None;
+    }
+    let p = pkt.ether_payload()?;
+    if !ETHERTYPE_MPLS.contains(&p.ether_type.0) {
+        return None;
+    }
+    let mut d = p.payload;
+    for _ in 0..MAX_MPLS_LABELS {
+        let bottom = d.get(2)? & 1 == 1;
+        d = d.get(4..)?;
+        if bottom {
+            return matches!(d.first()? >> 4, 4 | 6).then_some(d);
+        }
+    }
+    None
 }
 
 fn from_ip(d: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
@@ -710,5 +775,38 @@ mod tests {
             decode_raw(&padded, padded.len()),
             Err(SkipReason::Malformed)
         );
+    }
+
+    /// Ethernet, two MPLS labels (the second with the bottom-of-stack bit), then IPv4 and
+    /// TCP: the segment under the stack is decoded (zeek's mixed-vlan-mpls.pcap).
+    #[test]
+    fn test_tcp_under_an_mpls_label_stack_decodes() {
+        let ip = ipv4(40, &tcp_header(TcpFlags::ACK, &[]));
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x88, 0x47]);
+        frame.extend_from_slice(&[0x00, 0x06, 0x40, 0x40]); // label 100, not bottom
+        frame.extend_from_slice(&[0x00, 0x06, 0x51, 0x40]); // label 101, bottom
+        frame.extend_from_slice(&ip);
+        let decode_eth = |data: &[u8]| {
+            decode(&Frame {
+                number: 1,
+                offset: 0,
+                ts: 0,
+                iface: 0,
+                linktype: linktype::ETHERNET,
+                data,
+                orig_len: data.len() as u32,
+            })
+        };
+        let seg = decode_eth(&frame).unwrap();
+        assert_eq!((seg.src.port, seg.dst.port), (40000, 80));
+        assert_eq!(seg.tunnel, Tunnel::Mpls);
+        // A stack that never ends, or ends on something else than IP: not IP.
+        let mut endless = frame[..14].to_vec();
+        endless.extend_from_slice(&[0x00, 0x06, 0x40, 0x40].repeat(9));
+        assert_eq!(decode_eth(&endless), Err(SkipReason::NotIp));
+        let mut pseudowire = frame[..22].to_vec();
+        pseudowire.extend_from_slice(&[0; 40]);
+        assert_eq!(decode_eth(&pseudowire), Err(SkipReason::NotIp));
     }
 }

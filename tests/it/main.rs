@@ -19,4 +19,5 @@ mod lab;
 mod pairing;
 mod pairing_synth;
 mod pairs;
+mod parity;
 mod synthetic;
