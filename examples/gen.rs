@@ -21,7 +21,8 @@ usage: gen -o FILE [options]
   --anomaly-rate R     share of anomalous attempts, 0..1 (default 0.03)
   --format pcap|pcapng (default pcap)
   --nanos              nanosecond timestamps (pcap magic a1b23c4d / pcapng tsresol 9)
-  --encap E            ethernet|vlan|qinq|sll|sll2|raw|null|ipip|vxlan|geneve (default ethernet)
+  --encap E            ethernet|vlan|qinq|sll|sll2|raw|null|ipip|vxlan|geneve|mpls|pppoe|
+                       fabricpath|gre|erspan|gtpu (default ethernet)
   --ipv6               IPv6 clients and server
   --no-timestamps      clients do not send TCP timestamps
   --schedule S         linear|classic SYN retry schedule (default linear)
@@ -166,6 +167,22 @@ fn parse_encap(s: &str) -> Result<Encap, String> {
             outer_src: a,
             outer_dst: b,
             vni: 1,
+        },
+        "mpls" => Encap::Mpls(1000),
+        "pppoe" => Encap::Pppoe(1),
+        "fabricpath" => Encap::FabricPath,
+        "gre" => Encap::Gre {
+            outer_src: a,
+            outer_dst: b,
+        },
+        "erspan" => Encap::ErspanII {
+            outer_src: a,
+            outer_dst: b,
+        },
+        "gtpu" => Encap::GtpU {
+            outer_src: a,
+            outer_dst: b,
+            teid: 1,
         },
         _ => return Err(format!("unknown encap {s}")),
     })

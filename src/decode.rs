@@ -48,6 +48,15 @@ const GENEVE_PORT: u16 = 6081;
 const ETHERTYPE_TEB: u16 = 0x6558;
 /// EtherTypes of MPLS unicast and multicast.
 const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// GRE protocol types: ERSPAN type I/II, ERSPAN type III, WCCP redirection.
+const GRE_ERSPAN_II: u16 = 0x88be;
+const GRE_ERSPAN_III: u16 = 0x22eb;
+const GRE_WCCP: u16 = 0x883e;
+const GTPU_PORT: u16 = 2152;
 /// MPLS labels are unwrapped at most this deep.
 const MAX_MPLS_LABELS: usize = 8;
 
@@ -134,6 +143,14 @@ pub enum Tunnel {
     Geneve,
     /// Under an MPLS label stack.
     Mpls,
+    /// In a PPPoE session.
+    Pppoe,
+    /// In Cisco FabricPath.
+    FabricPath,
+    /// In GRE: IP over GRE, transparent Ethernet bridging, ERSPAN mirroring, WCCP.
+    Gre,
+    /// In GTP-U (mobile core user plane).
+    GtpU,
 }
 
 /// One decoded TCP segment. Small and `Copy`; carries its frame number so every finding
@@ -249,11 +266,11 @@ pub fn decode_lax(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
     };
     // The bytes of the packet on the wire that the snapshot length left out.
     let uncaptured = (frame.orig_len as usize).saturating_sub(d.len());
-    let mut seg = match mpls_payload(&pkt) {
-        Some(inner) => {
-            let mut seg = tcp_of(&from_ip(inner)?, 0, uncaptured)?;
+    let mut seg = match link_payload(&pkt)? {
+        Some((kind, inner)) => {
+            let mut seg = tcp_of(&inner, 0, uncaptured)?;
             if seg.tunnel == Tunnel::None {
-                seg.tunnel = Tunnel::Mpls;
+                seg.tunnel = kind;
             }
             seg
         }
@@ -370,26 +387,114 @@ fn arcnet_linux_payload(d: &[u8]) -> Result<&[u8], SkipReason> {
     }
 }
 
-/// The packet under an MPLS label stack, when the link layer carries one (etherparse does
-/// not decode MPLS): the bytes after the label with the bottom-of-stack bit, when they
-/// start an IPv4 or IPv6 header (not a pseudowire's Ethernet frame or control word).
-fn mpls_payload<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<&'a [u8]> {
+/// The packet inside a link-layer encapsulation etherparse does not decode, when the
+/// link layer (after any VLAN tags) carries one: an MPLS label stack (up to 8 labels, then
+/// IPv4 or IPv6 by its version; not a pseudowire), a PPPoE session (PPP carrying IPv4 or
+/// IPv6), or Cisco FabricPath (a 2-byte tag, then the original Ethernet frame).
+fn link_payload<'a>(
+    pkt: &LaxSlicedPacket<'a>,
+) -> Result<Option<(Tunnel, LaxSlicedPacket<'a>)>, SkipReason> {
     if pkt.net.is_some() {
-        return None;
+        return Ok(None);
     }
-    let p = pkt.ether_payload()?;
-    if !ETHERTYPE_MPLS.contains(&p.ether_type.0) {
-        return None;
+    let Some(p) = pkt.ether_payload() else {
+        return Ok(None);
+    };
+    let d = p.payload;
+    let short = SkipReason::TruncatedHeaders;
+    Ok(match p.ether_type.0 {
+        t if ETHERTYPE_MPLS.contains(&t) => {
+            let mut rest = d;
+            let mut ip = None;
+            for _ in 0..MAX_MPLS_LABELS {
+                let bottom = rest.get(2).ok_or(short)? & 1 == 1;
+                rest = rest.get(4..).ok_or(short)?;
+                if bottom {
+                    ip = matches!(rest.first().ok_or(short)? >> 4, 4 | 6).then_some(rest);
+                    break;
+                }
+            }
+            match ip {
+                Some(ip) => Some((Tunnel::Mpls, from_ip(ip)?)),
+                None => return Err(SkipReason::NotIp),
+            }
+        }
+        ETHERTYPE_PPPOE_SESSION => {
+            // Version and type 1, code 0 (session data), session id, length; PPP protocol.
+            if d.get(..2).ok_or(short)? != [0x11, 0x00] {
+                return Err(SkipReason::Malformed);
+            }
+            match be16(d, 6).ok_or(short)? {
+                0x0021 | 0x0057 => Some((Tunnel::Pppoe, from_ip(&d[8..])?)),
+                _ => return Err(SkipReason::NotIp),
+            }
+        }
+        ETHERTYPE_FABRICPATH => {
+            let inner = d.get(2..).ok_or(short)?;
+            let inner = LaxSlicedPacket::from_ethernet(inner).map_err(|_| short)?;
+            Some((Tunnel::FabricPath, inner))
+        }
+        _ => None,
+    })
+}
+
+/// The packet a GRE header carries: IPv4 or IPv6, an Ethernet frame (transparent
+/// bridging; ERSPAN I, II and III port mirroring), or WCCP's redirected IP packet.
+/// Optional checksum, key and sequence number fields are skipped; only version 0.
+fn gre_payload<'a>(d: &'a [u8]) -> Result<(Tunnel, LaxSlicedPacket<'a>), SkipReason> {
+    let short = SkipReason::TruncatedHeaders;
+    let (flags, version) = (*d.first().ok_or(short)?, d.get(1).ok_or(short)? & 0x07);
+    if version != 0 {
+        return Err(SkipReason::NotTcp);
     }
-    let mut d = p.payload;
-    for _ in 0..MAX_MPLS_LABELS {
-        let bottom = d.get(2)? & 1 == 1;
-        d = d.get(4..)?;
-        if bottom {
-            return matches!(d.first()? >> 4, 4 | 6).then_some(d);
+    let has = |bit: u8| usize::from(flags & bit != 0) * 4;
+    let seq = flags & 0x10 != 0;
+    let body = d
+        .get(4 + has(0x80) + has(0x20) + has(0x10)..)
+        .ok_or(short)?;
+    let ethernet = |inner: &'a [u8]| LaxSlicedPacket::from_ethernet(inner).map_err(|_| short);
+    let inner = match be16(d, 2).ok_or(short)? {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => from_ip(body)?,
+        ETHERTYPE_TEB => ethernet(body)?,
+        // ERSPAN II carries a sequence number and an 8-byte header; type I neither.
+        GRE_ERSPAN_II if seq => ethernet(body.get(8..).ok_or(short)?)?,
+        GRE_ERSPAN_II => ethernet(body)?,
+        // ERSPAN III: a 12-byte header, and an 8-byte platform sub-header when O is set.
+        GRE_ERSPAN_III => {
+            let o = body.get(11).ok_or(short)? & 0x01 != 0;
+            ethernet(body.get(12 + usize::from(o) * 8..).ok_or(short)?)?
+        }
+        // WCCP: a 4-byte redirect header, then the IP packet.
+        GRE_WCCP => from_ip(body.get(4..).ok_or(short)?)?,
+        _ => return Err(SkipReason::NotTcp),
+    };
+    Ok((Tunnel::Gre, inner))
+}
+
+/// The IP packet of a GTP-U G-PDU: an 8-byte header, 4 more when a sequence number,
+/// N-PDU number or extension header is flagged, then each extension header (its length in
+/// 4-byte units first, the next one's type last).
+fn gtpu_payload(d: &[u8]) -> Result<(Tunnel, LaxSlicedPacket<'_>), SkipReason> {
+    let short = SkipReason::TruncatedHeaders;
+    let flags = *d.first().ok_or(short)?;
+    if flags >> 5 != 1 || flags & 0x10 == 0 || *d.get(1).ok_or(short)? != 0xff {
+        // Not GTP-U version 1, or not a G-PDU (echo, error indication, ...).
+        return Err(SkipReason::NotTcp);
+    }
+    let mut off = 8;
+    if flags & 0x07 != 0 {
+        let mut next = *d.get(11).ok_or(short)?;
+        off = 12;
+        while next != 0 {
+            let len = usize::from(*d.get(off).ok_or(short)?) * 4;
+            if len == 0 {
+                return Err(SkipReason::Malformed);
+            }
+            next = *d.get(off + len - 1).ok_or(short)?;
+            off += len;
         }
     }
-    None
+    Ok((Tunnel::GtpU, from_ip(d.get(off..).ok_or(short)?)?))
 }
 
 fn from_ip(d: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
@@ -581,6 +686,7 @@ fn tunnel_payload<'a>(
         IpNumber::IPV4 | IpNumber::IPV6 => {
             Some(from_ip(payload.payload).map(|p| (Tunnel::IpInIp, p)))
         }
+        IpNumber::GRE => Some(gre_payload(payload.payload)),
         IpNumber::UDP => {
             let Some(TransportSlice::Udp(udp)) = &pkt.transport else {
                 return None;
@@ -613,6 +719,7 @@ fn tunnel_payload<'a>(
                         ))
                     })
                 }
+                GTPU_PORT => Some(gtpu_payload(body)),
                 _ => None,
             }
         }
@@ -808,5 +915,83 @@ mod tests {
         let mut pseudowire = frame[..22].to_vec();
         pseudowire.extend_from_slice(&[0; 40]);
         assert_eq!(decode_eth(&pseudowire), Err(SkipReason::NotIp));
+    }
+
+    /// An Ethernet frame carrying `payload` in an outer IPv4 packet of protocol `proto`
+    /// (192.0.2.1 → 192.0.2.2).
+    fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        f.extend_from_slice(&(20 + payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn decode_ethernet(data: &[u8]) -> Result<Segment, SkipReason> {
+        decode(&Frame {
+            number: 1,
+            offset: 0,
+            ts: 0,
+            iface: 0,
+            linktype: linktype::ETHERNET,
+            data,
+            orig_len: data.len() as u32,
+        })
+    }
+
+    /// The inner Ethernet frame of the port-mirroring tests: IPv4 and TCP.
+    fn mirrored() -> Vec<u8> {
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&ipv4(40, &tcp_header(TcpFlags::SYN, &[])));
+        eth
+    }
+
+    /// ERSPAN type III with the platform sub-header (O flag), and type I (GRE without a
+    /// sequence number, the frame right after the GRE header): the mirrored TCP decodes.
+    #[test]
+    fn test_erspan_iii_and_type_i_mirrored_tcp_decodes() {
+        let mut gre = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 9];
+        let mut erspan3 = vec![0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x01];
+        erspan3.extend_from_slice(&[0; 8]); // platform-specific sub-header
+        gre.extend_from_slice(&erspan3);
+        gre.extend_from_slice(&mirrored());
+        let seg = decode_ethernet(&outer_ipv4(47, &gre)).unwrap();
+        assert_eq!((seg.src.port, seg.tunnel), (40000, Tunnel::Gre));
+        let mut type1 = vec![0x00, 0x00, 0x88, 0xbe];
+        type1.extend_from_slice(&mirrored());
+        let seg = decode_ethernet(&outer_ipv4(47, &type1)).unwrap();
+        assert_eq!(seg.dst.port, 80);
+        // GRE version 1 (PPTP) carries PPP, not a packet pcapdiag reads.
+        assert_eq!(
+            decode_ethernet(&outer_ipv4(47, &[0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 0])),
+            Err(SkipReason::NotTcp)
+        );
+    }
+
+    /// GTP-U with a sequence number and one extension header (PDU session container,
+    /// 4 bytes): the user's TCP decodes; an echo request is not TCP.
+    #[test]
+    fn test_gtpu_with_an_extension_header_decodes() {
+        let inner = ipv4(40, &tcp_header(TcpFlags::SYN, &[]));
+        let mut gtp = vec![0x36, 0xff, 0, 0, 0, 0, 0, 1, 0, 7, 0, 0x85];
+        gtp.extend_from_slice(&[1, 0x10, 9, 0]); // length 1 (4 bytes), next type 0
+        gtp.extend_from_slice(&inner);
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&2152u16.to_be_bytes());
+        udp.extend_from_slice(&2152u16.to_be_bytes());
+        udp.extend_from_slice(&(8 + gtp.len() as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&gtp);
+        let seg = decode_ethernet(&outer_ipv4(17, &udp)).unwrap();
+        assert_eq!((seg.src.port, seg.tunnel), (40000, Tunnel::GtpU));
+        let echo = [0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0];
+        let mut udp = vec![0x08, 0x68, 0x08, 0x68, 0, 20, 0, 0];
+        udp.extend_from_slice(&echo);
+        assert_eq!(
+            decode_ethernet(&outer_ipv4(17, &udp)),
+            Err(SkipReason::NotTcp)
+        );
     }
 }

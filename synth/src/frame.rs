@@ -161,6 +161,30 @@ pub enum Encap {
         outer_dst: Ipv4Addr,
         vni: u32,
     },
+    /// Ethernet / one MPLS label (bottom of stack) / IP.
+    Mpls(u32),
+    /// Ethernet / PPPoE session / PPP / IP.
+    Pppoe(u16),
+    /// Cisco FabricPath: an outer Ethernet header with EtherType 0x8903 and its tag, then
+    /// the original Ethernet frame.
+    FabricPath,
+    /// Ethernet / IPv4 / GRE (no options) / IP.
+    Gre {
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+    },
+    /// Port mirroring: Ethernet / IPv4 / GRE with a sequence number / ERSPAN type II /
+    /// the mirrored Ethernet frame.
+    ErspanII {
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+    },
+    /// Ethernet / IPv4 / UDP 2152 / GTP-U G-PDU (8-byte header) / IP.
+    GtpU {
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+        teid: u32,
+    },
 }
 
 pub const LINKTYPE_NULL: u32 = 0;
@@ -181,7 +205,13 @@ pub fn linktype(encap: &Encap) -> u32 {
         | Encap::QinQ(..)
         | Encap::IpIp { .. }
         | Encap::Vxlan { .. }
-        | Encap::Geneve { .. } => LINKTYPE_ETHERNET,
+        | Encap::Geneve { .. }
+        | Encap::Mpls(_)
+        | Encap::Pppoe(_)
+        | Encap::FabricPath
+        | Encap::Gre { .. }
+        | Encap::ErspanII { .. }
+        | Encap::GtpU { .. } => LINKTYPE_ETHERNET,
     }
 }
 
@@ -195,6 +225,12 @@ const ETHERTYPE_TEB: u16 = 0x6558;
 
 pub const VXLAN_PORT: u16 = 4789;
 pub const GENEVE_PORT: u16 = 6081;
+pub const GTPU_PORT: u16 = 2152;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+const ETHERTYPE_ERSPAN_II: u16 = 0x88be;
+const PROTO_GRE: u8 = 47;
 
 const PROTO_IPIP: u8 = 4;
 const PROTO_TCP: u8 = 6;
@@ -315,7 +351,16 @@ pub fn other_frame(encap: &Encap, spec: &OtherSpec) -> Option<Vec<u8>> {
             });
         }
         OtherSpec::Arp { sender, target } => {
-            if matches!(encap, Encap::RawIp | Encap::Null | Encap::IpIp { .. }) {
+            if matches!(
+                encap,
+                Encap::RawIp
+                    | Encap::Null
+                    | Encap::IpIp { .. }
+                    | Encap::Mpls(_)
+                    | Encap::Pppoe(_)
+                    | Encap::Gre { .. }
+                    | Encap::GtpU { .. }
+            ) {
                 return None;
             }
             wrap(encap, L3::Arp, &mut out, |out| {
@@ -451,6 +496,79 @@ fn wrap(encap: &Encap, l3: L3, out: &mut Vec<u8>, l4: impl FnOnce(&mut Vec<u8>))
             push_eth(out, h_src, h_dst, et);
             push_l3(out, l3, l4);
             // Zero UDP checksum over IPv4, as the Linux tunnel drivers send by default.
+            finish_udp(out, udp, None);
+            finish_ipv4(out, outer);
+            return;
+        }
+        Encap::Mpls(label) => {
+            push_eth(out, h_src, h_dst, ETHERTYPE_MPLS);
+            // Label, traffic class 0, bottom of stack, TTL 64.
+            out.extend_from_slice(&(((label & 0xf_ffff) << 12) | (1 << 8) | 64).to_be_bytes());
+        }
+        Encap::Pppoe(session) => {
+            push_eth(out, h_src, h_dst, ETHERTYPE_PPPOE_SESSION);
+            out.extend_from_slice(&[0x11, 0x00]); // version 1, type 1, session data
+            out.extend_from_slice(&session.to_be_bytes());
+            let len_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            let ppp: u16 = if et == ETHERTYPE_IPV6 { 0x0057 } else { 0x0021 };
+            out.extend_from_slice(&ppp.to_be_bytes());
+            push_l3(out, l3, l4);
+            // The PPPoE length counts the PPP protocol field and what follows.
+            let len = (out.len() - len_at - 2) as u16;
+            out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
+            return;
+        }
+        Encap::FabricPath => {
+            push_eth(out, h_src, h_dst, ETHERTYPE_FABRICPATH);
+            out.extend_from_slice(&[0x00, 0x3f]); // FTag 0, TTL 63
+            push_eth(out, h_src, h_dst, et);
+        }
+        Encap::Gre {
+            outer_src,
+            outer_dst,
+        }
+        | Encap::ErspanII {
+            outer_src,
+            outer_dst,
+        } => {
+            let erspan = matches!(encap, Encap::ErspanII { .. });
+            let (o_src, o_dst) = (IpAddr::V4(outer_src), IpAddr::V4(outer_dst));
+            push_eth(out, o_src, o_dst, ETHERTYPE_IPV4);
+            let outer = push_ipv4(out, outer_src, outer_dst, PROTO_GRE, 0, 64);
+            if erspan {
+                out.extend_from_slice(&[0x10, 0x00]); // S: a sequence number follows
+                out.extend_from_slice(&ETHERTYPE_ERSPAN_II.to_be_bytes());
+                out.extend_from_slice(&1u32.to_be_bytes());
+                // ERSPAN II: version 1, VLAN 0, COS 0, encapsulation 0, session 1, index 0.
+                out.extend_from_slice(&[0x10, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00]);
+                push_eth(out, h_src, h_dst, et);
+            } else {
+                out.extend_from_slice(&[0x00, 0x00]);
+                out.extend_from_slice(&et.to_be_bytes());
+            }
+            push_l3(out, l3, l4);
+            finish_ipv4(out, outer);
+            return;
+        }
+        Encap::GtpU {
+            outer_src,
+            outer_dst,
+            teid,
+        } => {
+            let (o_src, o_dst) = (IpAddr::V4(outer_src), IpAddr::V4(outer_dst));
+            push_eth(out, o_src, o_dst, ETHERTYPE_IPV4);
+            let outer = push_ipv4(out, outer_src, outer_dst, PROTO_UDP, 0, 64);
+            let udp = out.len();
+            push_udp(out, GTPU_PORT, GTPU_PORT);
+            // Version 1, protocol type GTP, no optional fields; message type G-PDU.
+            out.extend_from_slice(&[0x30, 0xff]);
+            let len_at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&teid.to_be_bytes());
+            push_l3(out, l3, l4);
+            let len = (out.len() - len_at - 6) as u16;
+            out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
             finish_udp(out, udp, None);
             finish_ipv4(out, outer);
             return;

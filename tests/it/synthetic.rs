@@ -113,6 +113,31 @@ fn encaps() -> Vec<(&'static str, Encap)> {
                 vni: 7,
             },
         ),
+        ("mpls", Encap::Mpls(1000)),
+        ("pppoe", Encap::Pppoe(0x1234)),
+        ("fabricpath", Encap::FabricPath),
+        (
+            "gre",
+            Encap::Gre {
+                outer_src: a,
+                outer_dst: b,
+            },
+        ),
+        (
+            "erspan_ii",
+            Encap::ErspanII {
+                outer_src: a,
+                outer_dst: b,
+            },
+        ),
+        (
+            "gtpu",
+            Encap::GtpU {
+                outer_src: a,
+                outer_dst: b,
+                teid: 0xdead_beef,
+            },
+        ),
     ]
 }
 
