@@ -16,7 +16,7 @@
 use crate::capture::CaptureReport;
 use crate::clock::{self, ClockModel, Exchange};
 use crate::flows::Attempt;
-use crate::units::Endpoint;
+use crate::units::{Endpoint, Tuple};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -104,16 +104,13 @@ fn compatible(c: &Attempt, r: &Attempt) -> bool {
 pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairing {
     let mut by_isn: FxHashMap<u32, RsIds> = FxHashMap::default();
     let mut pre_nat_copies = 0;
-    let client_tuples: rustc_hash::FxHashSet<(Endpoint, Endpoint)> = client
-        .attempts
-        .iter()
-        .map(|a| (a.client, a.server))
-        .collect();
+    let client_tuples: rustc_hash::FxHashSet<Tuple> =
+        client.attempts.iter().map(Attempt::tuple).collect();
     for r in &rs.attempts {
         if !hints.rs_ok(r) {
             continue;
         }
-        if client_tuples.contains(&(r.client, r.server)) {
+        if client_tuples.contains(&r.tuple()) {
             pre_nat_copies += 1;
             continue;
         }
