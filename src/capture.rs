@@ -14,7 +14,7 @@ use crate::units::NS_PER_MS;
 use serde::Serialize;
 use std::path::Path;
 
-/// Setups at least this long are slow unless `--slow` says otherwise.
+/// Attempts delayed at least this long are slow unless `--slow-ms` says otherwise.
 pub const DEFAULT_SLOW_NS: i64 = 200 * NS_PER_MS;
 
 /// Reads, decodes and analyses one capture in a single streaming pass.

@@ -1,6 +1,6 @@
-//! Frames: the report's attempts and flagged packets as polars DataFrames, and their
-//! summaries as polars aggregations. The CSV, Parquet, Markdown and HTML renderers all read
-//! these, so every export shows the same numbers.
+//! Frames: the report's attempts (the rows of [`summary::rows`]) and flagged packets as
+//! polars DataFrames, and their summaries as polars aggregations, for the CSV and Parquet
+//! exports: the tables and aggregations users query.
 //!
 //! Invariants: one attempts row per judged client attempt (or per client-capture attempt
 //! when a pair has no verdicts), pair by pair, in attempt order; one events row per
@@ -504,26 +504,6 @@ pub(crate) fn write_tables(
             .map_err(|e| with_path(&path, e))?;
     }
     Ok(())
-}
-
-/// A column's values as `i64`s (null as `None`), for code that draws rather than computes.
-pub fn i64_values(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
-    Ok(df.column(name)?.i64()?.iter().collect())
-}
-
-/// A column's values as strings (null as `None`).
-pub fn str_values(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|s| s.map(str::to_string))
-        .collect())
-}
-
-/// A column's values as `f64`s (null as `None`).
-pub fn f64_values(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    Ok(df.column(name)?.f64()?.iter().collect())
 }
 
 #[cfg(test)]

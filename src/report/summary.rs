@@ -6,9 +6,11 @@
 //!   Markdown and the HTML charts are all made of these rows.
 //! - [`Totals`]: counts, the slow share and the setup percentiles of some rows.
 //! - [`worst`], [`quick_signatures`], [`notable_attempts`]: the attempts shown first.
-//! - [`evidence`]: an evidence packet named by its file, one way for every renderer.
-//! - [`nat_rows`], [`clock_estimate`], [`clock_step`]: the NAT mapping and the clock
-//!   estimate as the terminal and the postmortem both print them.
+//! - [`evidence`], [`evidence_file`]: an evidence packet in one line, and its file.
+//! - [`nat_rows`], [`clock_estimate`], [`clock_from`], [`clock_step`]: the NAT mapping and
+//!   the clock estimate as the terminal and the postmortem both print them.
+//! - [`by_pair`], [`not_judged`]: the overall verdicts' per-pair counts, and the pairs
+//!   without verdicts.
 //!
 //! Renderers read the model and these, and compute nothing of their own.
 
