@@ -894,27 +894,16 @@ mod tests {
         frame.extend_from_slice(&[0x00, 0x06, 0x40, 0x40]); // label 100, not bottom
         frame.extend_from_slice(&[0x00, 0x06, 0x51, 0x40]); // label 101, bottom
         frame.extend_from_slice(&ip);
-        let decode_eth = |data: &[u8]| {
-            decode(&Frame {
-                number: 1,
-                offset: 0,
-                ts: 0,
-                iface: 0,
-                linktype: linktype::ETHERNET,
-                data,
-                orig_len: data.len() as u32,
-            })
-        };
-        let seg = decode_eth(&frame).unwrap();
+        let seg = decode_ethernet(&frame).unwrap();
         assert_eq!((seg.src.port, seg.dst.port), (40000, 80));
         assert_eq!(seg.tunnel, Tunnel::Mpls);
         // A stack that never ends, or ends on something else than IP: not IP.
         let mut endless = frame[..14].to_vec();
         endless.extend_from_slice(&[0x00, 0x06, 0x40, 0x40].repeat(9));
-        assert_eq!(decode_eth(&endless), Err(SkipReason::NotIp));
+        assert_eq!(decode_ethernet(&endless), Err(SkipReason::NotIp));
         let mut pseudowire = frame[..22].to_vec();
         pseudowire.extend_from_slice(&[0; 40]);
-        assert_eq!(decode_eth(&pseudowire), Err(SkipReason::NotIp));
+        assert_eq!(decode_ethernet(&pseudowire), Err(SkipReason::NotIp));
     }
 
     /// An Ethernet frame carrying `payload` in an outer IPv4 packet of protocol `proto`
