@@ -207,7 +207,9 @@ run_client() {  # scenario, extra client args...
 # ---------------------------------------------------------------- scenarios
 
 # Common skeleton: topology, captures, server, client, stop, collect.
-#   scenario_run NAME MASQ_PORTS CONFIG_FN SERVER_ARGS CLIENT_ARGS EXTRA_CAPTURES(0/1)
+#   scenario_run NAME MASQ_PORTS CONFIG_FN SERVER_ARGS CLIENT_ARGS EXTRA_CAPTURES
+# EXTRA_CAPTURES: 0 (client and RS only), node (also the NAT box's `tcpdump -i any`),
+# 1 (node, and the client side again as nanosecond pcap and as pcapng).
 scenario_run() {
     local sc=$1 masq=$2 config_fn=$3 server_args=$4 client_args=$5 extra=$6
     log "scenario $sc: setting up"
@@ -217,12 +219,15 @@ scenario_run() {
     local names=(cap_cli cap_rs)
     start_tcpdump cap_cli "$NS_CLI" "$IF_C0" "$WORK/$sc.client.pcap"
     start_tcpdump cap_rs "$NS_RS" "$IF_R0" "$WORK/$sc.rs.pcap"
-    if [[ "$extra" == 1 ]]; then
+    if [[ "$extra" == 1 || "$extra" == node ]]; then
         start_tcpdump cap_nat "$NS_NAT" any "$WORK/$sc.nat-any.pcap" -y LINUX_SLL2
+        names+=(cap_nat)
+    fi
+    if [[ "$extra" == 1 ]]; then
         start_tcpdump cap_nano "$NS_CLI" "$IF_C0" "$WORK/$sc.client.nano.pcap" \
             --time-stamp-precision=nano
         start_dumpcap cap_ng "$NS_CLI" "$IF_C0" "$WORK/$sc.client.pcapng"
-        names+=(cap_nat cap_nano cap_ng)
+        names+=(cap_nano cap_ng)
     fi
     # shellcheck disable=SC2086
     start_server $server_args
@@ -296,8 +301,9 @@ scenario() {
         scenario_run "$sc" "" cfg_client_port_reuse "" \
             "--count 40 --interval 0.05 --connect-timeout 5" 0 ;;
     syn_drop)
+        # With the NAT box's own capture: the dropped SYNs enter it and never leave.
         scenario_run "$sc" "" cfg_syn_drop "" \
-            "--count 12 --interval 0.1 --connect-timeout 10" 0 ;;
+            "--count 12 --interval 0.1 --connect-timeout 10" node ;;
     rs_reset)
         # Every 4th attempt goes to VIP:81 -> RS:8081 (no listener: RST,ACK);
         # the server aborts every 3rd connection it accepts with SO_LINGER 0 (RST).

@@ -95,9 +95,11 @@ pub struct CaptureArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("input").required(true).multiple(true)))]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed; `-` for standard input):
-    /// the client side first, then the real-server side.
-    #[arg(num_args = 1..=2, value_name = "CAPTURE", group = "input",
+    /// Capture files or directories of them (pcap, pcapng, optionally gzip-compressed; `-`
+    /// for standard input), in any order: what each one saw (the client side, the
+    /// real-server side, or both, as a node's `tcpdump -i any` does) is worked out from the
+    /// traffic, and each client attempt is judged once.
+    #[arg(num_args = 1.., value_name = "CAPTURE", group = "input",
           conflicts_with_all = ["pair", "pairs_dir"])]
     pub captures: Vec<PathBuf>,
     /// A client-side capture and the real-server-side capture taken with it, instead of
@@ -206,6 +208,12 @@ pub enum UsageError {
         files: String,
     },
     PairsDirEmpty(PathBuf),
+    /// A CAPTURE directory without capture files in it, or that could not be listed.
+    DirEmpty(PathBuf),
+    DirUnreadable {
+        dir: PathBuf,
+        error: String,
+    },
 }
 
 impl std::fmt::Display for UsageError {
@@ -239,6 +247,12 @@ impl std::fmt::Display for UsageError {
             UsageError::PairsDirAmbiguous { name, files } => {
                 write!(f, "--pairs-dir: pair {name} is ambiguous: {files}")
             }
+            UsageError::DirUnreadable { dir, error } => write!(f, "{}: {error}", dir.display()),
+            UsageError::DirEmpty(dir) => write!(
+                f,
+                "{}: no capture file (.pcap, .pcapng, .pcap.gz, .pcapng.gz) in this directory",
+                dir.display()
+            ),
             UsageError::PairsDirEmpty(dir) => write!(
                 f,
                 "--pairs-dir {}: no NAME.client.pcap with NAME.rs.pcap (or .pcapng, .gz) in it",
@@ -255,8 +269,11 @@ impl std::error::Error for UsageError {}
 pub struct Config {
     /// Every file to analyse, pair by pair (client side, then real-server side).
     pub captures: Vec<PathBuf>,
-    /// The pairs, as indexes into `captures`.
+    /// The pairs, as indexes into `captures`; empty for a set of captures.
     pub pairs: Vec<PairSpec>,
+    /// The captures are a set (CAPTURE...): what each saw, and so the pairs, is worked out
+    /// from the traffic once they are read.
+    pub set: bool,
     pub json: bool,
     pub exports: Exports,
     pub top: usize,
@@ -269,9 +286,9 @@ impl Config {
     pub fn from_args(a: AnalyzeArgs) -> Result<Config, UsageError> {
         // (name, client, RS): the positional form, or the --pair and --pairs-dir ones.
         let mut pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)> = Vec::new();
-        let mut positional = a.captures.into_iter();
-        if let Some(client) = positional.next() {
-            pairs.push((None, client, positional.next()));
+        let mut set = Vec::new();
+        for p in &a.captures {
+            set.extend(expand_dir(p)?);
         }
         for two in a.pair.chunks(2) {
             if let [client, rs] = two {
@@ -283,10 +300,15 @@ impl Config {
                 pairs.push((Some(name), client, Some(rs)));
             }
         }
-        if pairs.is_empty() {
+        if pairs.is_empty() && set.is_empty() {
             return Err(UsageError::NoCapture);
         }
-        let (captures, pairs) = plan(pairs);
+        let is_set = !set.is_empty();
+        let (captures, pairs) = if is_set {
+            (set, Vec::new())
+        } else {
+            plan(pairs)
+        };
         let stdin_uses = captures.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_uses > 1 {
             return Err(UsageError::StdinTwice);
@@ -301,6 +323,7 @@ impl Config {
         Ok(Config {
             captures,
             pairs,
+            set: is_set,
             json: a.json,
             exports: Exports {
                 json: a.json_file,
@@ -325,6 +348,7 @@ impl Config {
             options: options(&a.select)?,
             captures,
             pairs,
+            set: false,
             json: a.json,
             exports: Exports::default(),
             top: 0,
@@ -357,6 +381,31 @@ fn plan(pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)>) -> (Vec<PathBuf>
         specs.push(PairSpec { name, client, rs });
     }
     (files, specs)
+}
+
+/// A CAPTURE argument as files: a directory's capture files (by their extension, sorted by
+/// name), else the argument itself.
+fn expand_dir(p: &Path) -> Result<Vec<PathBuf>, UsageError> {
+    if !p.is_dir() {
+        return Ok(vec![p.to_path_buf()]);
+    }
+    let err = |e: std::io::Error| UsageError::DirUnreadable {
+        dir: p.to_path_buf(),
+        error: e.to_string(),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(p).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        let name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        if path.is_file() && CAPTURE_EXTS.iter().any(|e| name.ends_with(e)) {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(UsageError::DirEmpty(p.to_path_buf()));
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// The capture extensions, longest first.

@@ -47,7 +47,9 @@ pub struct ClockSegment {
     pub offset_ns: i64,
     /// Drift of the offset, in parts per billion (ns of offset per s of client time).
     pub skew_ppb: i64,
-    /// Half the smallest δ among the samples: the error bound of a single estimate.
+    /// The error bound of the piece: the largest, over its samples, of the line's distance
+    /// from the sample's θ plus the sample's own bound δ/2. (With a skew fitted to noisy
+    /// samples, the line strays from each sample; the bound includes that.)
     pub error_ns: i64,
     /// Exchanges used (one per window).
     pub samples: usize,
@@ -227,9 +229,17 @@ fn piece(samples: &[Exchange], skew_ppb: i64) -> ClockSegment {
     let n = samples.len() as i128;
     let mean_x = samples.iter().map(|e| (e.t1 - t0) as i128).sum::<i128>() / n;
     let mean_y = samples.iter().map(|e| e.theta2() as i128).sum::<i128>() / n;
-    let error_ns = samples.iter().map(|e| e.delta()).min().unwrap_or(0) / 2;
     // Intercept at t0: mean θ minus slope × mean x.
     let offset_ns = (mean_y / 2 - mean_x * skew_ppb as i128 / 1_000_000_000) as i64;
+    let line = |e: &Exchange| {
+        offset_ns as i128 + (e.t1 as i128 - t0 as i128) * skew_ppb as i128 / 1_000_000_000
+    };
+    let error_ns = samples
+        .iter()
+        .map(|e| (line(e) - e.theta2() as i128 / 2).abs() + e.delta() as i128 / 2)
+        .max()
+        .unwrap_or(0)
+        .min(i64::MAX as i128) as i64;
     ClockSegment {
         from_ns: t0,
         offset_ns,

@@ -17,6 +17,7 @@ use crate::capture::CaptureReport;
 use crate::clock::{self, ClockModel, Exchange};
 use crate::flows::Attempt;
 use crate::units::{Endpoint, Tuple};
+use crate::vantage::Selection;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -101,13 +102,19 @@ fn compatible(c: &Attempt, r: &Attempt) -> bool {
 }
 
 /// Pairs the attempts of the client capture with those of the RS capture.
-pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairing {
+///
+/// `sel` says which attempts each side takes (a node capture is both sides of its own
+/// pair, [`vantage`](crate::vantage)); without a selection on the RS side, RS attempts on
+/// a client's own tuple are the pre-NAT copies of a `tcpdump -i any` and are left out.
+pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints, sel: &Selection) -> Pairing {
     let mut by_isn: FxHashMap<u32, RsIds> = FxHashMap::default();
     let mut pre_nat_copies = 0;
-    let client_tuples: rustc_hash::FxHashSet<Tuple> =
-        client.attempts.iter().map(Attempt::tuple).collect();
+    let client_tuples: rustc_hash::FxHashSet<Tuple> = match sel.rs {
+        Some(_) => Default::default(),
+        None => client.attempts.iter().map(Attempt::tuple).collect(),
+    };
     for r in &rs.attempts {
-        if !hints.rs_ok(r) {
+        if !hints.rs_ok(r) || !sel.rs_ok(r.id) {
             continue;
         }
         if client_tuples.contains(&r.tuple()) {
@@ -119,7 +126,11 @@ pub fn pair(client: &CaptureReport, rs: &CaptureReport, hints: &Hints) -> Pairin
 
     let n = client.attempts.len();
     let mut rs_of: Vec<RsIds> = vec![RsIds::new(); n];
-    let selected: Vec<bool> = client.attempts.iter().map(|a| hints.client_ok(a)).collect();
+    let selected: Vec<bool> = client
+        .attempts
+        .iter()
+        .map(|a| hints.client_ok(a) && sel.client_ok(a.id))
+        .collect();
     let mut weak: Vec<u32> = Vec::new();
     let mut exchanges = Vec::new();
     let (mut by_tsval, mut by_time) = (0, 0);
@@ -336,7 +347,7 @@ mod tests {
     fn pair_of(client_side: Vec<Segment>, rs_side: Vec<Segment>) -> Pairing {
         let c = capture("client.pcap", client_side);
         let r = capture("rs.pcap", rs_side);
-        pair(&c, &r, &Hints::default())
+        pair(&c, &r, &Hints::default(), &Selection::default())
     }
 
     #[test]
@@ -435,7 +446,7 @@ mod tests {
             vip: Some((vip().ip, Some(443))),
             rs_port: None,
         };
-        let p = pair(&c, &r, &hints);
+        let p = pair(&c, &r, &hints, &Selection::default());
         assert_eq!(p.selected, vec![false]);
         assert!(p.rs_of[0].is_empty());
     }

@@ -85,7 +85,12 @@ fn build_report(client: CaptureReport, rs: CaptureReport) -> Report {
         rs: Some(1),
     };
     let captures = vec![Ok(client), Ok(rs)];
-    run::assemble(captures, &[pair], &Default::default(), DEFAULT_SLOW_NS)
+    run::assemble(
+        captures,
+        run::Layout::Pairs(&[pair]),
+        &Default::default(),
+        DEFAULT_SLOW_NS,
+    )
 }
 
 /// The link types [`decode_bytes`] chooses from: those `decode` handles, and one it does

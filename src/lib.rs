@@ -28,4 +28,5 @@ pub mod run;
 pub mod seq;
 pub mod skip;
 pub mod units;
+pub mod vantage;
 pub mod verdict;

@@ -4,10 +4,11 @@
 //! written and the report rendered. Data flows one way: stages → model → renderers.
 
 use crate::capture::{self, CaptureReport, Options};
-use crate::cli::{Config, Exports, PairSpec};
+use crate::cli::{Config, Exports, PairSpec, pair_name};
 use crate::correlate::{self, Hints};
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
+use crate::vantage::{self, Selection};
 use crate::verdict::{self, VerdictReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -28,12 +29,12 @@ pub enum Status {
 /// JSON) on `out`.
 pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     let results = read_all(&config.captures, &config.options, config.quiet);
-    let report = assemble(
-        results,
-        &config.pairs,
-        &config.hints,
-        config.options.slow_ns,
-    );
+    let layout = if config.set {
+        Layout::Set
+    } else {
+        Layout::Pairs(&config.pairs)
+    };
+    let report = assemble(results, layout, &config.hints, config.options.slow_ns);
     let status = report_problems(&report.captures, &report.unreadable);
     write_exports(&report, &config.exports)?;
     let mut out = io::BufWriter::new(out);
@@ -147,13 +148,15 @@ pub fn diagnose(
     client: &CaptureReport,
     rs: Option<&CaptureReport>,
     hints: &Hints,
+    sel: &Selection,
     slow_ns: i64,
 ) -> (Option<PairingReport>, VerdictReport) {
-    let pairing = rs.map(|rs| correlate::pair(client, rs, hints));
+    let pairing = rs.map(|rs| correlate::pair(client, rs, hints, sel));
     let verdicts = verdict::judge(&verdict::Context {
         client,
         rs,
         pairing: pairing.as_ref(),
+        sel,
         slow_ns,
     });
     let pairing = rs
@@ -162,16 +165,25 @@ pub fn diagnose(
     (pairing, verdicts)
 }
 
+/// How the files of a run go together.
+#[derive(Clone, Copy, Debug)]
+pub enum Layout<'a> {
+    /// Given pairs, as indexes into the files.
+    Pairs(&'a [PairSpec]),
+    /// A set: the pairs follow from what each capture saw ([`vantage::plan`]).
+    Set,
+}
+
 /// Builds the report of one run from the analysed captures: `results` holds one entry per
 /// file, in command-line order (`Err` for a file that could not be read at all), and
-/// `pairs` says which of them are paired. Each pair whose files were all read is paired
+/// `layout` says how they go together. Each pair whose files were all read is paired
 /// and judged ([`diagnose`]), the pairs in parallel when there are several; a pair
 /// with an unreadable file is reported without verdicts and does not stop the others.
 ///
 /// Panics when a [`PairSpec`] indexes past `results`.
 pub fn assemble(
     results: Vec<Result<CaptureReport, ReadError>>,
-    pairs: &[PairSpec],
+    layout: Layout<'_>,
     hints: &Hints,
     slow_ns: i64,
 ) -> Report {
@@ -194,14 +206,69 @@ pub fn assemble(
         Ok(i) => captures[i].file.clone(),
         Err(i) => unreadable[i].file.clone(),
     };
-    let judge = |spec: &PairSpec| {
+    // The pairs with what each side takes: given, or planned from what each capture saw.
+    let (specs, selections, vantage) = match layout {
+        Layout::Pairs(pairs) => {
+            // Each side as given; only where the SYNs were seen comes from the traffic.
+            let sels = pairs
+                .iter()
+                .map(|p| {
+                    let read = |i: usize| slots[i].ok().map(|c| &captures[c]);
+                    let both: Vec<&CaptureReport> = [read(p.client), p.rs.and_then(read)]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    let paths = match (read(p.client), both.len()) {
+                        (Some(_), 2) => vantage::plan(&both).paths.swap_remove(0),
+                        _ => Vec::new(),
+                    };
+                    Selection {
+                        paths,
+                        ..Selection::default()
+                    }
+                })
+                .collect();
+            (pairs.to_vec(), sels, None)
+        }
+        Layout::Set => {
+            let plan = vantage::plan(&captures.iter().collect::<Vec<_>>());
+            // Back from indexes into `captures` to indexes into `results`.
+            let slot_of = |i: usize| {
+                slots
+                    .iter()
+                    .position(|s| *s == Ok(i))
+                    .expect("every capture has a slot")
+            };
+            let mut names: Vec<String> = Vec::new();
+            let (mut specs, mut sels) = (Vec::new(), Vec::new());
+            for p in plan.pairs {
+                let base = pair_name(Path::new(&captures[p.client].file));
+                let mut name = base.clone();
+                for k in 2.. {
+                    if !names.contains(&name) {
+                        break;
+                    }
+                    name = format!("{base}#{k}");
+                }
+                names.push(name.clone());
+                specs.push(PairSpec {
+                    name,
+                    client: slot_of(p.client),
+                    rs: p.rs.map(slot_of),
+                });
+                sels.push(p.selection);
+            }
+            (specs, sels, Some(plan.points))
+        }
+    };
+    let judge = |(spec, sel): (&PairSpec, &Selection)| {
         let client = slots[spec.client];
         let rs = spec.rs.map(|i| slots[i]);
         let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
         let (pairing, verdicts) = match (read(client), rs.map(read)) {
-            (Some(c), None) => (None, Some(diagnose(c, None, hints, slow_ns).1)),
+            (Some(c), None) => (None, Some(diagnose(c, None, hints, sel, slow_ns).1)),
             (Some(c), Some(Some(r))) => {
-                let (p, v) = diagnose(c, Some(r), hints, slow_ns);
+                let (p, v) = diagnose(c, Some(r), hints, sel, slow_ns);
                 (p, Some(v))
             }
             _ => (None, None),
@@ -221,16 +288,17 @@ pub fn assemble(
                 .collect(),
         }
     };
-    let pairs: Vec<PairResult> = if pairs.len() > 1 {
-        pairs.par_iter().map(judge).collect()
+    let pairs: Vec<PairResult> = if specs.len() > 1 {
+        specs.par_iter().zip(&selections).map(judge).collect()
     } else {
-        pairs.iter().map(judge).collect()
+        specs.iter().zip(&selections).map(judge).collect()
     };
     Report {
         schema_version: SCHEMA_VERSION,
         pcapdiag_version: env!("CARGO_PKG_VERSION"),
         slow_threshold_ns: slow_ns,
         overall: Overall::of(&pairs),
+        vantage_points: vantage.unwrap_or_default(),
         captures,
         unreadable,
         pairs,

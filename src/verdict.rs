@@ -16,6 +16,7 @@ use crate::records::Records;
 use crate::seq::Seq;
 use crate::units::codes;
 use crate::units::{Endpoint, NS_PER_MS, NS_PER_S, Tuple};
+use crate::vantage::{Path, Selection};
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -44,6 +45,8 @@ codes! {
         SnatPortExhaustion = ("snat_port_exhaustion", "SYN dropped before the real server: the SNAT ports toward it were nearly all in use"),
         ConntrackInsertRace = ("conntrack_insert_race", "another client's SYN took the same SNAT tuple within milliseconds; this SYN lost the conntrack insert race"),
         SynLostBeforeRs = ("syn_lost_before_rs", "SYN lost before the real server, for no reason the captures show"),
+        /// A node capture saw the SYN enter the NAT box and never leave it.
+        DroppedInNat = ("dropped_in_nat", "SYN seen entering the NAT box and never leaving it, for no reason the captures show"),
         SynackLostAfterRs = ("synack_lost_after_rs", "the real server sent a SYN-ACK the client never saw"),
         RsSlowSynack = ("rs_slow_synack", "the real server saw the SYN and answered late"),
         RsRefused = ("rs_refused", "the real server refused the connection (RST)"),
@@ -189,6 +192,11 @@ impl Cause {
                     "drops at the listener (a SYN seen by the host but not by the capture point)",
                 ),
             ],
+            Cause::DroppedInNat => &[check!(
+                "nat node",
+                "conntrack -S; nft list ruleset (or iptables -L -v -n); nstat -az",
+                "a DROP rule's counter, conntrack drop/insert_failed or an interface drop counter rising with the losses",
+            )],
             Cause::SynackLostAfterRs => &[check!(
                 "real server",
                 "ip route get CLIENT_OR_SNAT_ADDRESS; sysctl net.ipv4.conf.all.rp_filter",
@@ -278,6 +286,10 @@ impl Cause {
             ],
             Cause::SynLostBeforeRs => &[r!(
                 "look for drops on the path: conntrack -S (insert_failed, drop), nstat TcpExtListenDrops, firewall counters",
+                "none",
+            )],
+            Cause::DroppedInNat => &[r!(
+                "find what drops inside the NAT box: its firewall rules' counters, conntrack -S (drop, insert_failed), nf_conntrack_max",
                 "none",
             )],
             Cause::SynackLostAfterRs => &[r!(
@@ -376,6 +388,10 @@ pub struct AttemptVerdict {
     pub outside_rs_span: Option<bool>,
     /// One sentence with the numbers (empty for a clean `ok` attempt).
     pub explanation: String,
+    /// Where each SYN try was seen (client, into and out of the NAT box, real server), when
+    /// a capture set showed it in more than one place.
+    #[serde(skip_serializing_if = "Path::is_empty")]
+    pub path: Path,
 }
 
 impl AttemptVerdict {
@@ -406,12 +422,14 @@ pub struct Context<'a> {
     pub client: &'a CaptureReport,
     pub rs: Option<&'a CaptureReport>,
     pub pairing: Option<&'a Pairing>,
+    /// Which attempts each side takes, and where each SYN was seen.
+    pub sel: &'a Selection,
     pub slow_ns: i64,
 }
 
 /// Judges every selected client attempt.
 fn judge_all(ctx: &Context<'_>) -> Records<AttemptVerdict> {
-    let rs_index = ctx.rs.map(RsIndex::new);
+    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel));
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
     Records::par_filter_map(&ctx.client.attempts, |a| {
@@ -488,6 +506,7 @@ pub fn summarize<'a>(verdicts: impl IntoIterator<Item = &'a AttemptVerdict>) -> 
 /// RS attempts in time order, for "what else happened on the RS at that moment".
 struct RsIndex<'a> {
     rs: &'a CaptureReport,
+    sel: &'a Selection,
     /// (first SYN time on the RS clock, attempt id), sorted.
     by_time: Vec<(i64, u32)>,
     /// Built on the first lost SYN: most pairs have none.
@@ -495,21 +514,23 @@ struct RsIndex<'a> {
 }
 
 impl<'a> RsIndex<'a> {
-    fn new(rs: &'a CaptureReport) -> RsIndex<'a> {
+    fn new(rs: &'a CaptureReport, sel: &'a Selection) -> RsIndex<'a> {
         let mut by_time: Vec<(i64, u32)> = rs
             .attempts
             .iter()
+            .filter(|a| sel.rs_ok(a.id))
             .map(|a| (a.first_syn().ts, a.id))
             .collect();
         by_time.sort_unstable();
         RsIndex {
             rs,
+            sel,
             by_time,
             ports: std::sync::OnceLock::new(),
         }
     }
     fn ports(&self) -> &PortUse {
-        self.ports.get_or_init(|| PortUse::new(self.rs))
+        self.ports.get_or_init(|| PortUse::new(self.rs, self.sel))
     }
     fn around(&self, t: i64, before: i64, after: i64) -> impl Iterator<Item = u32> + '_ {
         // Saturating: `t` is a frame time plus a clock offset, which together can pass the
@@ -565,6 +586,7 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
         snat_ports_in_use: None,
         outside_rs_span: None,
         explanation: String::new(),
+        path: ctx.sel.path(c.id).into(),
     };
     let client_prev = client_previous(ctx.client, c);
 
@@ -607,6 +629,7 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
     // them only where there is something to explain keeps the report small.
     if v.verdict == Cause::Ok && v.signature.is_none() {
         v.evidence = Vec::new();
+        v.path = Path::new();
     } else {
         v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
         v.explanation = explain(&v);
@@ -827,7 +850,12 @@ fn lost_syn_cause(
             return Cause::SnatPortExhaustion;
         }
     }
-    Cause::SynLostBeforeRs
+    // No cause shows; a node capture may show where the SYN died.
+    if v.path.first().is_some_and(|h| h.dropped_in_nat()) {
+        Cause::DroppedInNat
+    } else {
+        Cause::SynLostBeforeRs
+    }
 }
 
 /// SNAT tuples held toward each real server over time, for "were the SNAT ports nearly all
@@ -852,11 +880,21 @@ struct PortGroup {
 }
 
 impl PortUse {
-    fn new(rs: &CaptureReport) -> PortUse {
+    fn new(rs: &CaptureReport, sel: &Selection) -> PortUse {
+        // The real-server side's connections: with a selection, those of its attempts.
+        let rs_side: Option<rustc_hash::FxHashSet<u32>> = sel.rs.as_ref().map(|_| {
+            rs.attempts
+                .iter()
+                .filter(|a| sel.rs_ok(a.id))
+                .map(|a| a.conn)
+                .collect()
+        });
         PortUse::from_spans(
             rs.connections
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .filter(|(i, _)| rs_side.as_ref().is_none_or(|s| s.contains(&(*i as u32))))
+                .map(|(_, c)| {
                     let end = c.last.ts.saturating_add(NAT_HOLD_NS);
                     ((c.client.ip, c.server), c.client.port, c.first.ts, end)
                 })
@@ -1161,6 +1199,7 @@ mod situations {
             client: &cap,
             rs: None,
             pairing: None,
+            sel: &Selection::default(),
             slow_ns: DEFAULT_SLOW_NS,
         });
         assert_eq!(report.sides, Sides::ClientOnly);

@@ -167,6 +167,7 @@ pub fn verdict_colour(c: Option<Cause>) -> [u8; 3] {
         Some(Cause::SnatPortExhaustion) => [0xf2, 0x8e, 0x2b],
         Some(Cause::ConntrackInsertRace) => [0xb0, 0x7a, 0xa1],
         Some(Cause::SynLostBeforeRs) => [0xd4, 0xa6, 0x00],
+        Some(Cause::DroppedInNat) => [0x8c, 0x6d, 0x31],
         Some(Cause::SynackLostAfterRs) => [0x76, 0xb7, 0xb2],
         Some(Cause::RsSlowSynack) => [0x59, 0xa1, 0x4f],
         Some(Cause::RsRefused) => [0x9c, 0x75, 0x5f],

@@ -16,15 +16,18 @@ use crate::capture::CaptureReport;
 use crate::clock::ClockModel;
 use crate::correlate::{NatMap, Pairing};
 use crate::read::ReadError;
+use crate::vantage::VantagePoint;
 use crate::verdict::{VerdictReport, VerdictRow};
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears (additions keep the version).
 /// 2: the pairing and verdicts moved from the top level into `pairs`, one per capture pair.
 /// 3: `captures[].setup.slow` counts by the one definition of slow ([`Attempt::is_slow`]).
+/// 4: `analyze CAPTURE...` is a set: pairs planned from `vantage_points`, one verdict per
+///    client attempt wherever it was seen, `dropped_in_nat`, `path`.
 ///
 /// [`Attempt::is_slow`]: crate::flows::Attempt::is_slow
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The whole report of one run.
 #[derive(Debug, Serialize)]
@@ -38,6 +41,9 @@ pub struct Report {
     pub captures: Vec<CaptureReport>,
     /// Files that could not be read at all.
     pub unreadable: Vec<ReadError>,
+    /// For a set of captures (CAPTURE...): what each capture in `captures` saw of the NAT,
+    /// in the same order. Empty for given pairs (`--pair`, `--pairs-dir`).
+    pub vantage_points: Vec<VantagePoint>,
     /// One per capture pair (a client capture alone is a pair without an RS side).
     pub pairs: Vec<PairResult>,
     /// The verdicts of every pair together.

@@ -7,9 +7,8 @@
 
 use crate::util::{Succeed, require};
 use pcapdiag::capture::{self, Options};
-use pcapdiag::cli::PairSpec;
 use pcapdiag::report::{self, Report, frames};
-use pcapdiag::run;
+use pcapdiag::run::{self, Layout};
 use pcapdiag::units::utc;
 use pcapdiag::verdict::Cause;
 use polars::prelude::*;
@@ -27,23 +26,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn sample_report() -> Report {
     let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
     let rs = capture::analyze_file(Path::new(RS), &Options::default());
-    let pair = PairSpec {
-        name: "rs_timewait".into(),
-        client: 0,
-        rs: Some(1),
-    };
-    run::assemble(vec![client, rs], &[pair], &Default::default(), SLOW_NS)
+    run::assemble(vec![client, rs], Layout::Set, &Default::default(), SLOW_NS)
 }
 
 /// The client capture alone, as `pcapdiag analyze CLIENT` builds it.
 fn one_capture_report() -> Report {
     let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
-    let pair = PairSpec {
-        name: "rs_timewait".into(),
-        client: 0,
-        rs: None,
-    };
-    run::assemble(vec![client], &[pair], &Default::default(), SLOW_NS)
+    run::assemble(vec![client], Layout::Set, &Default::default(), SLOW_NS)
 }
 
 fn golden(name: &str, actual: &[u8]) {

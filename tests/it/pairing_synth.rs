@@ -5,6 +5,7 @@
 //! the offset error is under 1 ms.
 
 use pcapdiag::correlate::Hints;
+use pcapdiag::run::Layout;
 use pcapdiag::verdict::Cause;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,9 +56,26 @@ fn check(label: &str, cfg: PairConfig) {
     .unwrap();
     let client = pcapdiag::capture::analyze_file(&cp, &Default::default()).unwrap();
     let rs = pcapdiag::capture::analyze_file(&rp, &Default::default()).unwrap();
-    let (pairing, verdicts) =
-        pcapdiag::run::diagnose(&client, Some(&rs), &Hints::default(), SLOW_NS);
-    let pairing = pairing.unwrap();
+    // A set, the real-server side first: which capture is which comes from the traffic.
+    let report = pcapdiag::run::assemble(
+        vec![Ok(rs), Ok(client)],
+        Layout::Set,
+        &Hints::default(),
+        SLOW_NS,
+    );
+    let sides: Vec<&str> = report
+        .vantage_points
+        .iter()
+        .map(|p| p.vantage.code())
+        .collect();
+    assert_eq!(sides, ["rs", "client"], "{label}");
+    assert_eq!(report.pairs.len(), 1, "{label}: one pair");
+    let pair = &report.pairs[0];
+    assert_eq!((pair.client_capture, pair.rs_capture), (Some(1), Some(0)));
+    let (pairing, verdicts) = (
+        pair.pairing.as_ref().unwrap(),
+        pair.verdicts.as_ref().unwrap(),
+    );
 
     let ours: HashMap<(SocketAddr, u32), &pcapdiag::verdict::AttemptVerdict> = verdicts
         .attempts

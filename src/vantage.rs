@@ -1,0 +1,640 @@
+//! Vantage: what each capture of a set saw of the NAT, worked out from the traffic, and
+//! from that the plan of which attempts are judged against which.
+//!
+//! NAT rewrites addresses and ports, never a SYN's ISN, option layout, TSval or IP ID: the
+//! same SYN packet (same ISN and options, same TSval and IP ID) seen on two 4-tuples is one
+//! packet seen before and after a NAT. Every attempt of every capture is grouped with the
+//! other observations of its SYNs, and within a group the 4-tuples are ordered along the
+//! path:
+//! - where one capture saw the same packet on two tuples (a node's `tcpdump -i any`), the
+//!   one it saw first is upstream (ingress before egress, on one clock);
+//! - else, across two captures, the capture whose SYN → SYN-ACK time is the longer is
+//!   nearer the client (the client's round trip contains the real server's), by a vote
+//!   over every handshake the two captures share;
+//! - else the command line's order.
+//!
+//! The tuples nothing is upstream of are the pre-NAT leg; the others are post-NAT legs (a
+//! retry the NAT remapped to another SNAT port is a second post-NAT tuple). A capture that
+//! saw only pre-NAT legs is on the client side, only post-NAT legs on the real-server side,
+//! both: a node. Of the observations of one leg, one is of record: the client's attempt is
+//! judged once, where it was seen nearest the client; its real-server counterpart is read
+//! from the capture nearest the real server; every other observation is a copy. Each SYN
+//! try's path (client, into the NAT, out of it, real server) is recorded.
+
+use crate::capture::CaptureReport;
+use crate::flows::Attempt;
+use crate::units::{Endpoint, Tuple, codes};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use smallvec::SmallVec;
+use std::cmp::Ordering;
+
+codes! {
+    /// Where a capture was taken, relative to the NAT.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Vantage {
+        Client = ("client", "client side of the NAT: connections to the VIP"),
+        Rs = ("rs", "real-server side of the NAT: connections after DNAT/SNAT"),
+        Node = ("node", "both sides of the NAT (e.g. `tcpdump -i any` on the node)"),
+        /// No SYN seen on two legs: taken as the client side, as a single capture is.
+        Unknown = ("unknown", "no SYN seen on both sides of a NAT; read as the client side"),
+    }
+}
+
+codes! {
+    /// Which side of the NAT an attempt was seen on.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Leg {
+        PreNat = ("pre_nat", "before the NAT: the client's own tuple, toward the VIP"),
+        PostNat = ("post_nat", "after the NAT: toward the real server"),
+    }
+}
+
+codes! {
+    /// A point on a SYN's path where a capture saw it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Hop {
+        Client = ("client", "seen on the client side"),
+        NatIn = ("nat_in", "seen entering the NAT box (node capture, before the NAT)"),
+        NatOut = ("nat_out", "seen leaving the NAT box (node capture, after the NAT)"),
+        Rs = ("rs", "seen on the real-server side"),
+    }
+}
+
+impl Hop {
+    fn of(v: Vantage, leg: Leg) -> Hop {
+        match (v, leg) {
+            (Vantage::Node, Leg::PreNat) => Hop::NatIn,
+            (Vantage::Node, Leg::PostNat) => Hop::NatOut,
+            (_, Leg::PreNat) => Hop::Client,
+            (_, Leg::PostNat) => Hop::Rs,
+        }
+    }
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The hops one SYN was seen at, as a set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hops(u8);
+
+impl Hops {
+    pub fn has(self, h: Hop) -> bool {
+        self.0 & h.bit() != 0
+    }
+    fn add(&mut self, h: Hop) {
+        self.0 |= h.bit();
+    }
+    /// Entered a NAT box whose both legs were captured, and never left it.
+    pub fn dropped_in_nat(self) -> bool {
+        self.has(Hop::NatIn) && !self.has(Hop::NatOut)
+    }
+}
+
+impl Serialize for Hops {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(Hop::ALL.iter().filter(|h| self.has(**h)).map(|h| h.code()))
+    }
+}
+
+/// Every SYN try's hops, first try first (empty when the attempt was seen only once).
+pub type Path = SmallVec<[Hops; 2]>;
+
+/// What one capture of the set saw, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct VantagePoint {
+    pub file: String,
+    pub vantage: Vantage,
+    /// Attempts on the pre-NAT and post-NAT legs.
+    pub pre_nat_attempts: u64,
+    pub post_nat_attempts: u64,
+    /// Client attempts judged from this capture (its pre-NAT observations of record).
+    pub judged: u64,
+    /// Observations also seen nearer their end of the path, left to that capture.
+    pub copies: u64,
+    /// SYN tries on each leg.
+    pub pre_nat_syns: u64,
+    pub post_nat_syns: u64,
+}
+
+/// One pair of the plan: the client capture's attempts judged against the real-server
+/// capture's (both may be the same node capture), and which attempts each side takes.
+#[derive(Clone, Debug)]
+pub struct PlannedPair {
+    pub client: usize,
+    pub rs: Option<usize>,
+    pub selection: Selection,
+}
+
+/// The attempts a pair uses. `None`: all of them (an explicit `--pair`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Per client-capture attempt: judged in this pair.
+    pub client: Option<Vec<bool>>,
+    /// Per RS-capture attempt: a real-server-side candidate.
+    pub rs: Option<Vec<bool>>,
+    /// Per client-capture attempt: each try's path (empty: seen once).
+    pub paths: Vec<Path>,
+}
+
+impl Selection {
+    pub fn client_ok(&self, id: u32) -> bool {
+        self.client.as_ref().is_none_or(|m| m[id as usize])
+    }
+    pub fn rs_ok(&self, id: u32) -> bool {
+        self.rs.as_ref().is_none_or(|m| m[id as usize])
+    }
+    pub fn path(&self, id: u32) -> &[Hops] {
+        self.paths.get(id as usize).map_or(&[], |p| p.as_slice())
+    }
+}
+
+/// The set's vantage points and pairs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub points: Vec<VantagePoint>,
+    pub pairs: Vec<PlannedPair>,
+    /// Per capture, per attempt: each SYN try's path (empty for copies and RS-side
+    /// attempts).
+    pub paths: Vec<Vec<Path>>,
+}
+
+/// The most observations one client attempt can have: captures × tuples (a SYN re-mapped
+/// to other SNAT ports) stays far below it.
+const MAX_GROUP: usize = 64;
+
+/// One observation: an attempt of one capture.
+#[derive(Clone, Copy, Debug)]
+struct Obs {
+    capture: u32,
+    attempt: u32,
+}
+
+/// A SYN packet's identity across NAT: TSval (when the SYN has timestamps) and IP ID.
+type PacketKey = (Option<u32>, u16);
+
+fn keys(a: &Attempt) -> impl Iterator<Item = PacketKey> + '_ {
+    a.syns.iter().map(|s| (s.tsval, s.ip_id))
+}
+
+/// Disjoint sets over observations.
+struct Groups(Vec<u32>);
+
+impl Groups {
+    fn find(&mut self, mut i: u32) -> u32 {
+        while self.0[i as usize] != i {
+            let up = self.0[self.0[i as usize] as usize];
+            self.0[i as usize] = up;
+            i = up;
+        }
+        i
+    }
+    fn union(&mut self, a: u32, b: u32) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.0[a.max(b) as usize] = a.min(b);
+        }
+    }
+}
+
+/// Works out each capture's vantage and the plan of pairs, `captures` in command-line order.
+pub fn plan(captures: &[&CaptureReport]) -> Plan {
+    let attempt = |o: Obs| &captures[o.capture as usize].attempts[o.attempt as usize];
+    let obs: Vec<Obs> = captures
+        .iter()
+        .enumerate()
+        .flat_map(|(c, cap)| {
+            cap.attempts.iter().map(move |a| Obs {
+                capture: c as u32,
+                attempt: a.id,
+            })
+        })
+        .collect();
+
+    // Same ISN and options, and one SYN packet in common: one client attempt.
+    let mut groups = Groups((0..obs.len() as u32).collect());
+    let mut first_with: FxHashMap<(u32, u64, Option<u8>, bool, PacketKey), u32> =
+        FxHashMap::default();
+    for (i, &o) in obs.iter().enumerate() {
+        let a = attempt(o);
+        for k in keys(a) {
+            let key = (a.isn.0, a.opt_layout, a.wscale, a.sack_perm, k);
+            match first_with.get(&key) {
+                Some(&j) => groups.union(i as u32, j),
+                None => {
+                    first_with.insert(key, i as u32);
+                }
+            }
+        }
+    }
+    drop(first_with);
+    let mut members: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for i in 0..obs.len() as u32 {
+        let root = groups.find(i);
+        members.entry(root).or_default().push(i);
+    }
+    // A group past MAX_GROUP is not one client attempt (hostile or degenerate input: one
+    // ISN on every SYN, no TSval, no IP ID): its members stay apart.
+    let mut members: Vec<Vec<u32>> = members
+        .into_values()
+        .filter(|m| m.len() > 1 && m.len() <= MAX_GROUP)
+        .collect();
+    members.sort_unstable();
+
+    // Within one capture: the same packet on two tuples, the first seen is upstream.
+    // Across captures: a vote per capture pair on whose round trip is the longer.
+    let mut votes: FxHashMap<(u32, u32), i64> = FxHashMap::default();
+    let mut graphs: Vec<TupleGraph> = Vec::with_capacity(members.len());
+    for m in &members {
+        let g = TupleGraph::new(
+            m.iter()
+                .map(|&i| (obs[i as usize], attempt(obs[i as usize]))),
+        );
+        g.vote(&mut votes);
+        graphs.push(g);
+    }
+    for g in &mut graphs {
+        g.settle(&votes);
+    }
+
+    // Server endpoints seen as a VIP (pre-NAT) and as a real server (post-NAT).
+    let (mut front, mut back): (FxHashSet<Endpoint>, FxHashSet<Endpoint>) = Default::default();
+    for g in graphs.iter().filter(|g| g.has_post()) {
+        for (t, &pre) in g.tuples.iter().zip(&g.pre) {
+            let set = if pre { &mut front } else { &mut back };
+            set.insert(t.server);
+        }
+    }
+
+    let n = captures.len();
+    let mut leg: Vec<Vec<Option<Leg>>> = captures
+        .iter()
+        .map(|c| vec![None; c.attempts.len()])
+        .collect();
+    let (mut pre_n, mut post_n) = (vec![0u64; n], vec![0u64; n]);
+    for (m, g) in members.iter().zip(&graphs) {
+        if !g.has_post() {
+            continue;
+        }
+        for &i in m {
+            let o = obs[i as usize];
+            let pre = g.pre[g.index(attempt(o).tuple())];
+            leg[o.capture as usize][o.attempt as usize] =
+                Some(if pre { Leg::PreNat } else { Leg::PostNat });
+            let count = if pre { &mut pre_n } else { &mut post_n };
+            count[o.capture as usize] += 1;
+        }
+    }
+    let vantage: Vec<Vantage> = (0..n)
+        .map(|c| match (pre_n[c] > 0, post_n[c] > 0) {
+            (true, true) => Vantage::Node,
+            (true, false) => Vantage::Client,
+            (false, true) => Vantage::Rs,
+            (false, false) => Vantage::Unknown,
+        })
+        .collect();
+    // Attempts seen on one tuple only: by their server (a VIP, a real server), else by
+    // where their capture was taken.
+    for (c, legs) in leg.iter_mut().enumerate() {
+        for (a, l) in captures[c].attempts.iter().zip(legs.iter_mut()) {
+            if l.is_none() {
+                let post = back.contains(&a.server) && !front.contains(&a.server)
+                    || vantage[c] == Vantage::Rs && !front.contains(&a.server);
+                *l = Some(if post { Leg::PostNat } else { Leg::PreNat });
+            }
+        }
+    }
+    let leg_of = |o: Obs| leg[o.capture as usize][o.attempt as usize].expect("every leg set");
+
+    // Of record: the pre-NAT observation nearest the client, the post-NAT capture nearest
+    // the real server; every other observation is a copy.
+    let near_client = |c: u32| {
+        let rank = match vantage[c as usize] {
+            Vantage::Client => 0,
+            Vantage::Unknown => 1,
+            Vantage::Node => 2,
+            Vantage::Rs => 3,
+        };
+        (rank, c)
+    };
+    let near_rs = |c: u32| {
+        let rank = match vantage[c as usize] {
+            Vantage::Rs => 0,
+            Vantage::Node => 1,
+            Vantage::Unknown => 2,
+            Vantage::Client => 3,
+        };
+        (rank, c)
+    };
+    let mut of_record: Vec<Vec<bool>> = captures
+        .iter()
+        .map(|c| vec![true; c.attempts.len()])
+        .collect();
+    let mut paths: Vec<Vec<Path>> = captures
+        .iter()
+        .map(|c| vec![Path::new(); c.attempts.len()])
+        .collect();
+    // Per judged attempt: the capture holding its real-server side.
+    let mut rs_capture: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    for m in &members {
+        let ms: Vec<Obs> = m.iter().map(|&i| obs[i as usize]).collect();
+        let judged = ms
+            .iter()
+            .filter(|&&o| leg_of(o) == Leg::PreNat)
+            .min_by_key(|o| (near_client(o.capture), attempt(**o).first_syn().ts));
+        let rs_cap = ms
+            .iter()
+            .filter(|&&o| leg_of(o) == Leg::PostNat)
+            .map(|o| o.capture)
+            .min_by_key(|&c| near_rs(c));
+        for &o in &ms {
+            let record = match leg_of(o) {
+                Leg::PreNat => {
+                    judged.is_some_and(|j| j.capture == o.capture && j.attempt == o.attempt)
+                }
+                Leg::PostNat => Some(o.capture) == rs_cap,
+            };
+            of_record[o.capture as usize][o.attempt as usize] = record;
+        }
+        let Some(&j) = judged else { continue };
+        if let Some(r) = rs_cap {
+            rs_capture.insert((j.capture, j.attempt), r);
+        }
+        // Where each of the judged attempt's SYNs was seen.
+        let mine = attempt(j);
+        let mut path: Path = keys(mine).map(|_| Hops::default()).collect();
+        for &o in &ms {
+            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+            let a = attempt(o);
+            for (k, hops) in keys(mine).zip(path.iter_mut()) {
+                if keys(a).any(|x| x == k) {
+                    hops.add(hop);
+                }
+            }
+        }
+        paths[j.capture as usize][j.attempt as usize] = path;
+    }
+
+    // An attempt seen once, on its own leg only: each try was seen there and nowhere else.
+    for (c, cap) in captures.iter().enumerate() {
+        if vantage[c] == Vantage::Unknown {
+            continue;
+        }
+        for a in &cap.attempts {
+            let i = a.id as usize;
+            if let (Some(l @ Leg::PreNat), true, true) =
+                (leg[c][i], of_record[c][i], paths[c][i].is_empty())
+            {
+                let mut h = Hops::default();
+                h.add(Hop::of(vantage[c], l));
+                paths[c][i] = a.syns.iter().map(|_| h).collect();
+            }
+        }
+    }
+
+    let mut points = Vec::with_capacity(n);
+    for (c, cap) in captures.iter().enumerate() {
+        let mut p = VantagePoint {
+            file: cap.file.clone(),
+            vantage: vantage[c],
+            pre_nat_attempts: 0,
+            post_nat_attempts: 0,
+            judged: 0,
+            copies: 0,
+            pre_nat_syns: 0,
+            post_nat_syns: 0,
+        };
+        for a in &cap.attempts {
+            let (l, record) = (leg[c][a.id as usize], of_record[c][a.id as usize]);
+            let syns = a.tries() as u64;
+            match l.expect("every leg set") {
+                Leg::PreNat => (p.pre_nat_attempts += 1, p.pre_nat_syns += syns),
+                Leg::PostNat => (p.post_nat_attempts += 1, p.post_nat_syns += syns),
+            };
+            match (l, record) {
+                (_, false) => p.copies += 1,
+                (Some(Leg::PreNat), true) => p.judged += 1,
+                _ => {}
+            }
+        }
+        points.push(p);
+    }
+
+    // The pairs: each capture with judged attempts, against the capture holding their
+    // real-server side (one pair per such capture); attempts seen on no real-server side go
+    // to the pair most of the capture's attempts are in.
+    let mut pairs = Vec::new();
+    for (c, cap) in captures.iter().enumerate() {
+        let judged: Vec<u32> = cap
+            .attempts
+            .iter()
+            .filter(|a| leg[c][a.id as usize] == Some(Leg::PreNat) && of_record[c][a.id as usize])
+            .map(|a| a.id)
+            .collect();
+        if judged.is_empty() {
+            continue;
+        }
+        let mut count: FxHashMap<u32, u64> = FxHashMap::default();
+        for &a in &judged {
+            if let Some(&r) = rs_capture.get(&(c as u32, a)) {
+                *count.entry(r).or_default() += 1;
+            }
+        }
+        let main = count
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(&r, _)| r);
+        let mut targets: Vec<Option<u32>> = count.keys().map(|&r| Some(r)).collect();
+        if targets.is_empty() {
+            targets.push(None);
+        }
+        targets.sort_unstable();
+        for t in targets {
+            let mut client = vec![false; cap.attempts.len()];
+            for &a in &judged {
+                let r = rs_capture.get(&(c as u32, a)).copied().or(main);
+                client[a as usize] = r == t;
+            }
+            let rs = t.map(|r| {
+                let r = r as usize;
+                captures[r]
+                    .attempts
+                    .iter()
+                    .map(|a| {
+                        leg[r][a.id as usize] == Some(Leg::PostNat) && of_record[r][a.id as usize]
+                    })
+                    .collect()
+            });
+            pairs.push(PlannedPair {
+                client: c,
+                rs: t.map(|r| r as usize),
+                selection: Selection {
+                    client: Some(client),
+                    rs,
+                    paths: paths[c].clone(),
+                },
+            });
+        }
+    }
+    Plan {
+        points,
+        pairs,
+        paths,
+    }
+}
+
+/// The distinct 4-tuples one client attempt was seen on, and what is upstream of what.
+struct TupleGraph {
+    tuples: Vec<Tuple>,
+    /// (upstream, downstream) tuple indexes.
+    edges: Vec<(usize, usize)>,
+    /// Per tuple: nothing is upstream of it (the pre-NAT leg).
+    pre: Vec<bool>,
+    seen: Vec<Seen>,
+}
+
+/// One observation in a [`TupleGraph`].
+struct Seen {
+    capture: u32,
+    tuple: usize,
+    /// The SYN the SYN-ACK answered, and the time between them.
+    answered: Option<(PacketKey, i64)>,
+}
+
+/// Where a capture saw one SYN packet first: (time, frame, tuple index).
+type Sighting = (i64, u64, usize);
+
+impl TupleGraph {
+    fn new<'a>(members: impl Iterator<Item = (Obs, &'a Attempt)>) -> TupleGraph {
+        let mut g = TupleGraph {
+            tuples: Vec::new(),
+            edges: Vec::new(),
+            pre: Vec::new(),
+            seen: Vec::new(),
+        };
+        // (capture, packet) -> first sighting (time, frame, tuple)
+        let mut first: FxHashMap<(u32, PacketKey), Sighting> = FxHashMap::default();
+        let mut later: Vec<((u32, PacketKey), Sighting)> = Vec::new();
+        for (o, a) in members {
+            let t = match g.tuples.iter().position(|&x| x == a.tuple()) {
+                Some(i) => i,
+                None => {
+                    g.tuples.push(a.tuple());
+                    g.tuples.len() - 1
+                }
+            };
+            let answered = a
+                .synack
+                .zip(a.syns.last())
+                .map(|(sa, last)| ((last.tsval, last.ip_id), sa.ts - last.pkt.ts));
+            g.seen.push(Seen {
+                capture: o.capture,
+                tuple: t,
+                answered,
+            });
+            for s in &a.syns {
+                let key = (o.capture, (s.tsval, s.ip_id));
+                let here = (s.pkt.ts, s.pkt.frame(), t);
+                match first.get(&key) {
+                    Some(&f) if f.2 != t => later.push((key, here)),
+                    Some(_) => {}
+                    None => {
+                        first.insert(key, here);
+                    }
+                }
+            }
+        }
+        for (key, here) in later {
+            let f = first[&key];
+            let (up, down) = if (f.0, f.1) <= (here.0, here.1) {
+                (f.2, here.2)
+            } else {
+                (here.2, f.2)
+            };
+            g.edge(up, down);
+        }
+        g
+    }
+
+    fn edge(&mut self, up: usize, down: usize) {
+        if up != down && !self.edges.contains(&(up, down)) {
+            self.edges.push((up, down));
+        }
+    }
+
+    fn related(&self, a: usize, b: usize) -> bool {
+        self.edges.contains(&(a, b)) || self.edges.contains(&(b, a))
+    }
+
+    /// Pairs of observations in two captures, on two tuples no capture relates.
+    fn unrelated(&self) -> impl Iterator<Item = (&Seen, &Seen)> {
+        self.seen.iter().enumerate().flat_map(move |(i, a)| {
+            self.seen[i + 1..].iter().filter_map(move |b| {
+                let skip =
+                    a.capture == b.capture || a.tuple == b.tuple || self.related(a.tuple, b.tuple);
+                // In command-line order.
+                (!skip).then_some(if a.capture < b.capture {
+                    (a, b)
+                } else {
+                    (b, a)
+                })
+            })
+        })
+    }
+
+    /// Round-trip votes between captures that saw the same answered SYN on two tuples
+    /// nothing in one capture relates: positive when the first capture is nearer the client.
+    fn vote(&self, votes: &mut FxHashMap<(u32, u32), i64>) {
+        for (a, b) in self.unrelated() {
+            if let (Some((ka, ra)), Some((kb, rb))) = (a.answered, b.answered)
+                && ka == kb
+            {
+                *votes.entry((a.capture, b.capture)).or_default() += match ra.cmp(&rb) {
+                    Ordering::Greater => 1,
+                    Ordering::Less => -1,
+                    Ordering::Equal => 0,
+                };
+            }
+        }
+    }
+
+    /// Orders the tuples no capture related, by the votes (else the command line's order),
+    /// and marks the pre-NAT leg.
+    fn settle(&mut self, votes: &FxHashMap<(u32, u32), i64>) {
+        let extra: Vec<(usize, usize)> = self
+            .unrelated()
+            .map(|(a, b)| {
+                let v = votes.get(&(a.capture, b.capture)).copied().unwrap_or(0);
+                if v >= 0 {
+                    (a.tuple, b.tuple)
+                } else {
+                    (b.tuple, a.tuple)
+                }
+            })
+            .collect();
+        for (up, down) in extra {
+            if !self.related(up, down) {
+                self.edge(up, down);
+            }
+        }
+        self.pre = (0..self.tuples.len())
+            .map(|t| !self.edges.iter().any(|&(_, d)| d == t))
+            .collect();
+        if !self.pre.iter().any(|&p| p) {
+            // A cycle (contradicting captures): no order can be trusted.
+            self.pre.iter_mut().for_each(|p| *p = true);
+        }
+    }
+
+    fn has_post(&self) -> bool {
+        self.pre.iter().any(|&p| !p)
+    }
+
+    fn index(&self, t: Tuple) -> usize {
+        self.tuples
+            .iter()
+            .position(|&x| x == t)
+            .expect("a member's tuple")
+    }
+}
