@@ -638,3 +638,268 @@ impl TupleGraph {
             .expect("a member's tuple")
     }
 }
+
+/// The plan by situation, on hand-built captures of one client (10.0.0.1) reaching a VIP
+/// (10.96.0.10:80) through DNAT + SNAT (192.168.0.5) to real servers.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture;
+    use crate::decode::{Segment, TcpFlags};
+    use crate::units::{NS_PER_MS, NS_PER_S, NS_PER_US};
+
+    const SYN: u8 = TcpFlags::SYN;
+    const SYNACK: u8 = TcpFlags::SYN | TcpFlags::ACK;
+    const ACK: u8 = TcpFlags::ACK;
+    const T0: i64 = 1_700_000_000 * NS_PER_S;
+
+    fn ep(ip: &str, port: u16) -> Endpoint {
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        }
+    }
+    fn client(port: u16) -> Endpoint {
+        ep("10.0.0.1", port)
+    }
+    fn vip() -> Endpoint {
+        ep("10.96.0.10", 80)
+    }
+    fn snat(port: u16) -> Endpoint {
+        ep("192.168.0.5", port)
+    }
+    fn rs(n: u8) -> Endpoint {
+        ep(&format!("10.244.{n}.7"), 8080)
+    }
+
+    /// A packet `us` microseconds after T0; a SYN's IP ID follows its TSval, so the same
+    /// SYN has the same identity in every capture.
+    fn pkt(
+        us: i64,
+        src: Endpoint,
+        dst: Endpoint,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        ts: u32,
+    ) -> Segment {
+        let mut s = Segment::bare(0, T0 + us * NS_PER_US, src, dst, seq, ack, flags);
+        s.opts.ts = Some((ts, 0));
+        s.ip_id = ts as u16;
+        s
+    }
+
+    /// One answered try of connection `isn`: SYN at `us`, the SYN-ACK `rtt` µs later.
+    fn handshake(us: i64, rtt: i64, c: Endpoint, s: Endpoint, isn: u32) -> Vec<Segment> {
+        vec![
+            pkt(us, c, s, isn, 0, SYN, isn),
+            pkt(us + rtt, s, c, isn + 7, isn + 1, SYNACK, 1),
+            pkt(us + rtt + 5, c, s, isn + 1, isn + 8, ACK, isn),
+        ]
+    }
+
+    fn capture(name: &str, mut packets: Vec<Segment>) -> CaptureReport {
+        packets.sort_by_key(|p| p.ts);
+        for (i, p) in packets.iter_mut().enumerate() {
+            p.frame = i as u64 + 1;
+        }
+        capture::of_segments(name, &packets)
+    }
+
+    /// Ten requests from client ports 40000.. through the NAT to real server 1: the client
+    /// side (RTT 300 µs), the node's two legs (the rewritten copy 20 µs after the original)
+    /// and the real-server side (RTT 100 µs).
+    fn legs(n: u32) -> (Vec<Segment>, Vec<Segment>, Vec<Segment>) {
+        let (mut c, mut node, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let (t, isn) = (i as i64 * 100 * NS_PER_MS / NS_PER_US, 1_000 + i * 100);
+            let (cl, sn) = (client(40_000 + i as u16), snat(61_000 + i as u16));
+            c.extend(handshake(t, 300, cl, vip(), isn));
+            node.extend(handshake(t + 100, 200, cl, vip(), isn));
+            node.extend(handshake(t + 120, 160, sn, rs(1), isn));
+            r.extend(handshake(t + 200, 100, sn, rs(1), isn));
+        }
+        (c, node, r)
+    }
+
+    fn plan_of(captures: &[CaptureReport]) -> Plan {
+        plan(&captures.iter().collect::<Vec<_>>())
+    }
+
+    fn kinds(p: &Plan) -> Vec<Vantage> {
+        p.points.iter().map(|v| v.vantage).collect()
+    }
+
+    fn judged(p: &PlannedPair) -> usize {
+        p.selection
+            .client
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|&&j| j)
+            .count()
+    }
+
+    #[test]
+    fn test_node_capture_alone_is_both_sides_of_its_own_pair() {
+        let (_, node, _) = legs(10);
+        let p = plan_of(&[capture("node.pcap", node)]);
+        assert_eq!(kinds(&p), [Vantage::Node]);
+        let v = &p.points[0];
+        assert_eq!(
+            (v.pre_nat_attempts, v.post_nat_attempts, v.judged),
+            (10, 10, 10)
+        );
+        assert_eq!(p.pairs.len(), 1);
+        assert_eq!((p.pairs[0].client, p.pairs[0].rs), (0, Some(0)));
+        let sel = &p.pairs[0].selection;
+        // The first-seen tuple (toward the VIP) is judged; the rewritten one is its RS side.
+        let c = sel.client.as_ref().unwrap();
+        let r = sel.rs.as_ref().unwrap();
+        assert!(c.iter().zip(r).all(|(c, r)| c != r));
+        let hops = sel.paths.iter().find(|p| !p.is_empty()).unwrap()[0];
+        assert!(hops.has(Hop::NatIn) && hops.has(Hop::NatOut) && !hops.dropped_in_nat());
+    }
+
+    #[test]
+    fn test_rs_capture_first_is_still_the_rs_side_by_round_trip() {
+        let (c, _, r) = legs(10);
+        let p = plan_of(&[capture("rs.pcap", r), capture("client.pcap", c)]);
+        assert_eq!(kinds(&p), [Vantage::Rs, Vantage::Client]);
+        assert_eq!(p.pairs.len(), 1);
+        assert_eq!((p.pairs[0].client, p.pairs[0].rs), (1, Some(0)));
+        assert_eq!(judged(&p.pairs[0]), 10);
+    }
+
+    #[test]
+    fn test_node_copies_are_left_to_the_captures_nearest_each_end() {
+        let (c, node, r) = legs(10);
+        let p = plan_of(&[
+            capture("node.pcap", node),
+            capture("rs.pcap", r),
+            capture("client.pcap", c),
+        ]);
+        assert_eq!(kinds(&p), [Vantage::Node, Vantage::Rs, Vantage::Client]);
+        assert_eq!((p.points[0].judged, p.points[0].copies), (0, 20));
+        assert_eq!(p.points[2].judged, 10);
+        assert_eq!(p.pairs.len(), 1);
+        assert_eq!((p.pairs[0].client, p.pairs[0].rs), (2, Some(1)));
+        let path = &p.pairs[0].selection.paths[0];
+        let all = [Hop::Client, Hop::NatIn, Hop::NatOut, Hop::Rs];
+        assert!(all.iter().all(|&h| path[0].has(h)), "{path:?}");
+    }
+
+    #[test]
+    fn test_retry_remapped_to_another_snat_port_is_two_post_nat_tuples() {
+        // The first SYN gets a stale ACK on SNAT port 61000; the retry leaves on 61001.
+        let (cl, isn) = (client(40_000), 5_000);
+        let c = vec![
+            pkt(0, cl, vip(), isn, 0, SYN, 10),
+            pkt(10_000, cl, vip(), isn, 0, SYN, 20),
+            pkt(10_300, vip(), cl, 9, isn + 1, SYNACK, 1),
+        ];
+        let r = vec![
+            pkt(100, snat(61_000), rs(1), isn, 0, SYN, 10),
+            pkt(10_100, snat(61_001), rs(1), isn, 0, SYN, 20),
+            pkt(10_200, rs(1), snat(61_001), 9, isn + 1, SYNACK, 1),
+        ];
+        let p = plan_of(&[capture("client.pcap", c), capture("rs.pcap", r)]);
+        assert_eq!(kinds(&p), [Vantage::Client, Vantage::Rs]);
+        assert_eq!(p.points[1].post_nat_attempts, 2);
+        assert_eq!(p.pairs[0].selection.rs, Some(vec![true, true]));
+    }
+
+    #[test]
+    fn test_syn_seen_entering_the_nat_and_never_leaving_is_dropped_in_nat() {
+        let (_, mut node, _) = legs(3);
+        // A fourth request whose only SYN the NAT box dropped: its client leg only.
+        let cl = client(50_000);
+        node.push(pkt(900_000, cl, vip(), 77, 0, SYN, 77));
+        let p = plan_of(&[capture("node.pcap", node)]);
+        let sel = &p.pairs[0].selection;
+        let id = sel
+            .client
+            .as_ref()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(_, &j)| j)
+            .map(|(i, _)| i)
+            .unwrap();
+        assert!(sel.paths[id][0].dropped_in_nat(), "{:?}", sel.paths[id]);
+        assert_eq!(judged(&p.pairs[0]), 4);
+    }
+
+    #[test]
+    fn test_backends_on_two_nodes_give_a_pair_per_real_server_capture() {
+        let (c, _, r) = legs(10);
+        // Even requests went to real server 1, odd ones to real server 2 (another node).
+        let (mut r1, mut r2) = (Vec::new(), Vec::new());
+        for (i, chunk) in r.chunks(3).enumerate() {
+            if i % 2 == 0 {
+                r1.extend_from_slice(chunk);
+            } else {
+                r2.extend(chunk.iter().map(|s| {
+                    let mut s = *s;
+                    if s.dst == rs(1) {
+                        s.dst = rs(2);
+                    } else {
+                        s.src = rs(2);
+                    }
+                    s
+                }));
+            }
+        }
+        let p = plan_of(&[
+            capture("client.pcap", c),
+            capture("rs1.pcap", r1),
+            capture("rs2.pcap", r2),
+        ]);
+        assert_eq!(kinds(&p), [Vantage::Client, Vantage::Rs, Vantage::Rs]);
+        let pairs: Vec<(usize, Option<usize>, usize)> = p
+            .pairs
+            .iter()
+            .map(|x| (x.client, x.rs, judged(x)))
+            .collect();
+        assert_eq!(pairs, [(0, Some(1), 5), (0, Some(2), 5)]);
+    }
+
+    #[test]
+    fn test_one_capture_without_nat_is_judged_alone() {
+        let (c, _, _) = legs(4);
+        let p = plan_of(&[capture("client.pcap", c)]);
+        assert_eq!(kinds(&p), [Vantage::Unknown]);
+        assert_eq!((p.pairs[0].client, p.pairs[0].rs), (0, None));
+        assert_eq!(judged(&p.pairs[0]), 4);
+    }
+
+    #[test]
+    fn test_the_same_file_twice_is_judged_once() {
+        let (c, _, _) = legs(4);
+        let p = plan_of(&[capture("a.pcap", c.clone()), capture("b.pcap", c)]);
+        assert_eq!(p.pairs.len(), 1);
+        assert_eq!(judged(&p.pairs[0]), 4);
+        assert_eq!(p.points[1].copies, 4);
+    }
+
+    #[test]
+    fn test_one_isn_on_thousands_of_syns_is_not_one_attempt() {
+        // Degenerate input: every SYN with ISN 0, no timestamps, IP ID 0. Planning stays
+        // linear and every attempt is judged on its own.
+        let segs: Vec<Segment> = (0..5_000u16)
+            .map(|i| {
+                let mut s = pkt(i as i64 * 1_000, client(i), vip(), 0, 0, SYN, 0);
+                s.opts.ts = None;
+                s.ip_id = 0;
+                s
+            })
+            .collect();
+        let p = plan_of(&[
+            capture("flood.pcap", segs.clone()),
+            capture("again.pcap", segs),
+        ]);
+        let total: usize = p.pairs.iter().map(judged).sum();
+        assert_eq!(total, 10_000);
+    }
+}

@@ -20,4 +20,5 @@ mod pairing;
 mod pairing_synth;
 mod pairs;
 mod parity;
+mod sets;
 mod synthetic;

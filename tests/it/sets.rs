@@ -1,0 +1,235 @@
+//! Capture sets on the lab's real captures: the NAT box's own `tcpdump -i any` (both legs
+//! of the NAT in one file), alone and with the client and real-server captures, in any
+//! order. Checked against the lab's client, which timed every request itself
+//! (`<scenario>.truth.tsv`) and against what the lab did (`testdata/lab/README.md`).
+
+use crate::util::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The lab scenarios with a node capture, and the cause the lab made of their slow setups.
+const NODE_SCENARIOS: [(&str, &str); 2] = [
+    ("rs_timewait", "rs_timewait_collision"),
+    ("syn_drop", "dropped_in_nat"),
+];
+
+fn file(scenario: &str, side: &str) -> PathBuf {
+    testdata(&format!("lab/{scenario}.{side}.pcap"))
+}
+
+fn analyze(files: &[PathBuf]) -> Value {
+    let out = pcapdiag()
+        .args(["analyze", "--json", "-q"])
+        .args(files)
+        .succeed();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every verdict of the report (every pair), by the client's local port.
+fn verdicts_by_port(v: &Value) -> BTreeMap<u64, &Value> {
+    let mut by_port = BTreeMap::new();
+    for p in v["pairs"].as_array().unwrap() {
+        for a in p["verdicts"]["attempts"].as_array().unwrap() {
+            let port = a["client"]["port"].as_u64().unwrap();
+            assert!(
+                by_port.insert(port, a).is_none(),
+                "port {port} judged twice"
+            );
+        }
+    }
+    by_port
+}
+
+/// The truth rows by local port: (connect time, outcome).
+fn truth(scenario: &str) -> BTreeMap<u64, i64> {
+    read_tsv(&testdata(&format!("lab/{scenario}.truth.tsv")))
+        .iter()
+        .map(|r| {
+            (
+                r["local_port"].parse().unwrap(),
+                r["connect_ns"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn vantages(v: &Value) -> Vec<String> {
+    v["vantage_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["vantage"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The NAT box's capture alone: each request the client made is exactly one judged attempt
+/// (not one per leg), the slow ones are exactly those the client timed as slow, with the
+/// cause the lab caused, judged from both legs of the NAT.
+#[test]
+fn test_node_capture_alone_one_verdict_per_request() {
+    for (scenario, cause) in NODE_SCENARIOS {
+        let v = analyze(&[file(scenario, "nat-any")]);
+        assert_eq!(vantages(&v), ["node"], "{scenario}");
+        let pairs = v["pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 1, "{scenario}");
+        assert_eq!(
+            pairs[0]["client_capture"], pairs[0]["rs_capture"],
+            "{scenario}"
+        );
+        assert_eq!(pairs[0]["verdicts"]["sides"], "both", "{scenario}");
+        let truth = truth(scenario);
+        let ours = verdicts_by_port(&v);
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            truth.keys().collect::<Vec<_>>(),
+            "{scenario}: one judged attempt per request"
+        );
+        for (port, connect) in &truth {
+            let a = ours[port];
+            let slow = *connect >= 200_000_000;
+            let want = if slow { cause } else { "ok" };
+            assert_eq!(a["verdict"], want, "{scenario} port {port}: {a}");
+            // The setup the node saw on the client's leg is the client's own timer, to
+            // within the client-to-node hop.
+            let setup = a["setup_ns"].as_i64().unwrap();
+            assert!(
+                (setup - connect).abs() < 2_000_000,
+                "{scenario} {port}: {setup} vs {connect}"
+            );
+        }
+    }
+}
+
+/// syn_drop: each lost SYN was seen entering the NAT box and never leaving it. The path of
+/// every try says so, and the SYN counts per leg are the client's tries and the SYNs the
+/// real server received.
+#[test]
+fn test_syns_dropped_inside_the_nat_are_named_by_their_path() {
+    let v = analyze(&[file("syn_drop", "nat-any")]);
+    let client = report(&file("syn_drop", "client"));
+    let rs = report(&file("syn_drop", "rs"));
+    let syns = |r: &Value| -> u64 {
+        r["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["syns"].as_array().unwrap().len() as u64)
+            .sum()
+    };
+    let point = &v["vantage_points"][0];
+    assert_eq!(point["pre_nat_syns"].as_u64().unwrap(), syns(&client));
+    assert_eq!(point["post_nat_syns"].as_u64().unwrap(), syns(&rs));
+    let mut dropped = 0;
+    for a in verdicts_by_port(&v).values() {
+        if a["verdict"] != "dropped_in_nat" {
+            continue;
+        }
+        let path = a["path"].as_array().unwrap();
+        assert_eq!(path.len() as u64, a["tries"].as_u64().unwrap(), "{a}");
+        assert_eq!(path[0], serde_json::json!(["nat_in"]), "{a}");
+        assert_eq!(
+            path.last().unwrap(),
+            &serde_json::json!(["nat_in", "nat_out"]),
+            "the try that got through: {a}"
+        );
+        dropped += path.len() as u64 - 1;
+    }
+    assert_eq!(dropped, syns(&client) - syns(&rs));
+}
+
+/// Client, node and real-server captures together, in every order: the same one verdict
+/// per request as the node capture alone, judged from the client capture (nearest the
+/// client) against the real server's; the node's observations are copies, and the path of
+/// each try runs client → into the NAT → (out of it → real server).
+#[test]
+fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
+    for (scenario, _) in NODE_SCENARIOS {
+        let alone = analyze(&[file(scenario, "nat-any")]);
+        let want: BTreeMap<u64, String> = verdicts_by_port(&alone)
+            .into_iter()
+            .map(|(p, a)| (p, a["verdict"].as_str().unwrap().to_string()))
+            .collect();
+        let files = [
+            file(scenario, "client"),
+            file(scenario, "nat-any"),
+            file(scenario, "rs"),
+        ];
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]] {
+            let set: Vec<PathBuf> = order.iter().map(|&i| files[i].clone()).collect();
+            let v = analyze(&set);
+            let label = format!("{scenario} {order:?}");
+            let kinds: Vec<String> = vantages(&v);
+            let kind_of = |name: &str| {
+                let i = set.iter().position(|f| f.ends_with(name)).unwrap();
+                kinds[i].clone()
+            };
+            assert_eq!(
+                kind_of(&format!("{scenario}.client.pcap")),
+                "client",
+                "{label}"
+            );
+            assert_eq!(
+                kind_of(&format!("{scenario}.nat-any.pcap")),
+                "node",
+                "{label}"
+            );
+            assert_eq!(kind_of(&format!("{scenario}.rs.pcap")), "rs", "{label}");
+            let pairs = v["pairs"].as_array().unwrap();
+            assert_eq!(pairs.len(), 1, "{label}");
+            assert!(
+                pairs[0]["client_file"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".client.pcap")
+            );
+            assert!(pairs[0]["rs_file"].as_str().unwrap().ends_with(".rs.pcap"));
+            let got: BTreeMap<u64, String> = verdicts_by_port(&v)
+                .into_iter()
+                .map(|(p, a)| (p, a["verdict"].as_str().unwrap().to_string()))
+                .collect();
+            assert_eq!(got, want, "{label}");
+            for a in verdicts_by_port(&v).values() {
+                for hops in a["path"].as_array().into_iter().flatten() {
+                    let hops: Vec<&str> = hops
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|h| h.as_str().unwrap())
+                        .collect();
+                    assert!(hops.starts_with(&["client", "nat_in"]), "{label}: {a}");
+                    assert!(
+                        hops.len() == 2 || hops == ["client", "nat_in", "nat_out", "rs"],
+                        "{label}: {a}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every lab pair given as a set, the real-server capture first: the same pair, with the
+/// same verdicts, as `--pair CLIENT RS`.
+#[test]
+fn test_client_and_rs_in_either_order_are_todays_pair() {
+    for scenario in [
+        "baseline",
+        "rs_timewait",
+        "client_port_reuse",
+        "syn_drop",
+        "rs_reset",
+    ] {
+        let (c, r) = lab_pair(scenario);
+        let given = pcapdiag()
+            .args(["analyze", "--json", "-q", "--pair"])
+            .args([&c, &r])
+            .succeed();
+        let given: Value = serde_json::from_slice(&given.stdout).unwrap();
+        let set = analyze(&[r.clone(), c.clone()]);
+        assert_eq!(vantages(&set), ["rs", "client"], "{scenario}");
+        let (a, b) = (&given["pairs"][0], &set["pairs"][0]);
+        assert_eq!(a["verdicts"], b["verdicts"], "{scenario}");
+        assert_eq!(a["pairing"]["nat"], b["pairing"]["nat"], "{scenario}");
+        assert_eq!(a["name"], b["name"], "{scenario}");
+    }
+}
