@@ -705,7 +705,7 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
         }
     };
     for s in &a.syns {
-        push(Some(s.pkt), "SYN at RS");
+        push(Some(s.pkt), "SYN on the RS side");
     }
     push(a.stale_ack, "stale ACK sent by RS");
     push(a.stale_rst, "client RST at RS");

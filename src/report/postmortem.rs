@@ -352,6 +352,10 @@ fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
                 line.push(t("; on the RS side as "));
                 line.push(c(rs_tuple.to_string()));
             }
+            if !a.path.is_empty() {
+                line.push(t("; where each SYN was seen: "));
+                line.push(t(summary::path(&a.path)));
+            }
             out.push(Block::Para(line));
             if !a.evidence.is_empty() {
                 out.push(Block::Table {

@@ -165,6 +165,24 @@ pub fn evidence(e: &Evidence) -> String {
     format!("{} #{} {}", e.side.code(), e.frame, e.what)
 }
 
+/// Where each SYN try was seen, in one line: `#1 nat_in; #2 nat_in, nat_out` (empty when
+/// the captures saw the attempt in one place only).
+pub fn path(p: &[crate::vantage::Hops]) -> String {
+    let tries: Vec<String> = p
+        .iter()
+        .enumerate()
+        .map(|(i, hops)| {
+            let names: Vec<&str> = crate::vantage::Hop::ALL
+                .into_iter()
+                .filter(|&h| hops.has(h))
+                .map(|h| h.code())
+                .collect();
+            format!("#{} {}", i + 1, names.join(", "))
+        })
+        .collect();
+    tries.join("; ")
+}
+
 /// Each judged pair's count of `cause`, as `name count`, joined by commas: the "by pair"
 /// column of the overall verdicts.
 pub fn by_pair(report: &Report, cause: Cause) -> String {

@@ -4,6 +4,7 @@ use super::summary;
 use super::{PairResult, PairingReport, Report};
 use crate::capture::CaptureReport;
 use crate::units::{ms, utc};
+use crate::vantage::Vantage;
 use crate::verdict::Cause;
 use crate::verdict::VerdictRow;
 use crate::verdict::{VerdictReport, attempt_evidence};
@@ -44,6 +45,10 @@ pub fn write(report: &Report, opts: TableOptions, mut out: impl Write) -> io::Re
             opts,
             &mut out,
         );
+    }
+    if shows_vantage(report) {
+        vantage(report, &mut out)?;
+        writeln!(out)?;
     }
     for (i, p) in report.pairs.iter().enumerate() {
         if i > 0 {
@@ -95,6 +100,10 @@ fn pair_body(
     for e in unreadable {
         writeln!(out, "error: {e}")?;
     }
+    if report.pairs.len() <= 1 && shows_vantage(report) {
+        writeln!(out)?;
+        vantage(report, out)?;
+    }
     if let Some(p) = pair.and_then(|p| p.pairing.as_ref()) {
         writeln!(out)?;
         pairing(p, out)?;
@@ -104,6 +113,41 @@ fn pair_body(
         verdicts(v, report.slow_threshold_ns, opts, out)?;
     }
     Ok(())
+}
+
+/// Whether the report shows what each capture saw: for a set of several captures, or a
+/// node capture.
+fn shows_vantage(report: &Report) -> bool {
+    let points = &report.vantage_points;
+    points.len() > 1 || points.iter().any(|p| p.vantage == Vantage::Node)
+}
+
+/// What each capture of a set saw of the NAT.
+fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    let points = &report.vantage_points;
+    writeln!(
+        out,
+        "== what each capture saw (the same SYN on two 4-tuples is one packet before and after NAT)"
+    )?;
+    let mut t = table(&[
+        "capture",
+        "side",
+        "attempts pre/post NAT",
+        "SYNs pre/post NAT",
+        "judged here",
+        "copies",
+    ]);
+    for p in points {
+        t.add_row(vec![
+            Cell::new(&p.file),
+            Cell::new(p.vantage.code()),
+            right(format!("{} / {}", p.pre_nat_attempts, p.post_nat_attempts)),
+            right(format!("{} / {}", p.pre_nat_syns, p.post_nat_syns)),
+            right(p.judged),
+            right(p.copies),
+        ]);
+    }
+    writeln!(out, "{t}")
 }
 
 /// The verdicts of every pair together, with each pair's share of each verdict.
@@ -157,11 +201,19 @@ fn verdict_cells(r: &VerdictRow, last: impl Into<String>) -> Vec<Cell> {
 }
 
 fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "== pairing {} (client side) with {} (real-server side)",
-        p.client_file, p.rs_file
-    )?;
+    if p.client_file == p.rs_file {
+        writeln!(
+            out,
+            "== pairing the two legs of {}: before the NAT (client side) with after it (real-server side)",
+            p.client_file
+        )?;
+    } else {
+        writeln!(
+            out,
+            "== pairing {} (client side) with {} (real-server side)",
+            p.client_file, p.rs_file
+        )?;
+    }
     writeln!(
         out,
         "   {} of {} client attempts found on the RS side ({} by TSval, {} by time); {} RS attempts",
@@ -254,6 +306,13 @@ fn verdicts(
         )?;
         for t in &a.rs_tuples {
             writeln!(out, "    on the RS side as {t}")?;
+        }
+        if !a.path.is_empty() {
+            writeln!(
+                out,
+                "    where each SYN was seen: {}",
+                summary::path(&a.path)
+            )?;
         }
     }
     for row in v
