@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
 Examples:
-  pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
+  pcapdiag analyze node.pcap                   a node's tcpdump -i any: both legs of the NAT, a verdict per attempt
   pcapdiag analyze client.pcap rs.pcap         both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
+  pcapdiag analyze rs.pcap node.pcap client.pcap captures/
+                                               any number of captures (and directories), in any order: what
+                                               each saw is worked out from the traffic
+  pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
   pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
   pcapdiag analyze --pair c1.pcap rs1.pcap --pair c2.pcap rs2.pcap
