@@ -2,7 +2,7 @@
 # pcapdiag namespace lab: produces small real captures on both sides of a NATed VIP.
 #
 # Usage (as root):  lab/lab.sh [SCENARIO...]      (default: all scenarios)
-# Scenarios: baseline rs_timewait client_port_reuse syn_drop rs_reset
+# Scenarios: baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends
 # Output:    <repo>/testdata/lab/<scenario>.{client,rs}.pcap, <scenario>.truth.tsv, ...
 #
 # Topology (three network namespaces, nothing in the host namespace is touched):
@@ -20,20 +20,25 @@ set -euo pipefail
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/.." && pwd)
 OUT="$REPO/testdata/lab"
-ALL_SCENARIOS=(baseline rs_timewait client_port_reuse syn_drop rs_reset)
+ALL_SCENARIOS=(baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends)
 
 PFX=pdlab
 NS_CLI=$PFX-cli
 NS_NAT=$PFX-nat
 NS_RS=$PFX-rs
+NS_RS2=$PFX-rs2  # second real server (two_backends only)
 IF_C0=pdl-c0   # in cli, towards nat
 IF_N0=pdl-n0   # in nat, towards cli
 IF_N1=pdl-n1   # in nat, towards rs
 IF_R0=pdl-r0   # in rs, towards nat
+IF_N2=pdl-n2   # in nat, towards rs2
+IF_R2=pdl-r2   # in rs2, towards nat
 CIP=10.77.1.2
 NAT_CLI_IP=10.77.1.1
 NAT_RS_IP=10.77.2.1
 RIP=10.77.2.2
+NAT_RS2_IP=10.77.3.1
+RIP2=10.77.3.2
 VIP=10.77.100.100
 VPORT=80
 RPORT=8080
@@ -76,7 +81,7 @@ stop_all_pids() {
 
 delete_namespaces() {
     local ns
-    for ns in "$NS_CLI" "$NS_NAT" "$NS_RS"; do
+    for ns in "$NS_CLI" "$NS_NAT" "$NS_RS" "$NS_RS2"; do
         if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
             ip netns del "$ns" || log "could not delete namespace $ns"
         fi
@@ -96,14 +101,18 @@ cleanup() {
 # ---------------------------------------------------------------- topology
 
 setup_topology() {
-    # args: masquerade port range (may be empty)
-    local masq_ports=$1
+    # args: masquerade port range (may be empty), second real server (0/1)
+    local masq_ports=$1 rs2=${2:-0}
     delete_namespaces
     ip netns add "$NS_CLI"
     ip netns add "$NS_NAT"
     ip netns add "$NS_RS"
-    local ns
-    for ns in "$NS_CLI" "$NS_NAT" "$NS_RS"; do
+    local spaces=("$NS_CLI" "$NS_NAT" "$NS_RS") ns
+    if [[ "$rs2" == 1 ]]; then
+        ip netns add "$NS_RS2"
+        spaces+=("$NS_RS2")
+    fi
+    for ns in "${spaces[@]}"; do
         ip -n "$ns" link set lo up
         # No IPv6 chatter (MLD/RS/DAD) in the captures: keep them to the lab traffic + ARP.
         in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
@@ -124,7 +133,21 @@ setup_topology() {
     ip -n "$NS_CLI" route add default via "$NAT_CLI_IP"
     # The RS only ever talks to the SNAT address (on-link); no route back to the client.
 
+    if [[ "$rs2" == 1 ]]; then
+        ip -n "$NS_NAT" link add "$IF_N2" type veth peer name "$IF_R2" netns "$NS_RS2"
+        ip -n "$NS_NAT" addr add "$NAT_RS2_IP/24" dev "$IF_N2"
+        ip -n "$NS_RS2" addr add "$RIP2/24" dev "$IF_R2"
+        ip -n "$NS_NAT" link set "$IF_N2" up
+        ip -n "$NS_RS2" link set "$IF_R2" up
+    fi
+
     in_ns "$NS_NAT" sysctl -qw net.ipv4.ip_forward=1
+    if [[ "$rs2" == 1 ]]; then
+        # Like kube-proxy's iptables mode: every other new connection to the second backend.
+        in_ns "$NS_NAT" iptables -t nat -A PREROUTING -d "$VIP" -p tcp --dport "$VPORT" \
+            -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination "$RIP2:$RPORT"
+        in_ns "$NS_NAT" iptables -t nat -A POSTROUTING -o "$IF_N2" -j MASQUERADE
+    fi
     in_ns "$NS_NAT" iptables -t nat -A PREROUTING -d "$VIP" -p tcp --dport "$VPORT" \
         -j DNAT --to-destination "$RIP:$RPORT"
     in_ns "$NS_NAT" iptables -t nat -A PREROUTING -d "$VIP" -p tcp --dport "$VPORT_CLOSED" \
@@ -189,11 +212,13 @@ stop_named() {
     done
 }
 
-start_server() {  # extra server args...
-    rm -f "$WORK/server.ready"
-    start_bg server "$NS_RS" "$PYTHON" "$LAB_DIR/lab_server.py" --port "$RPORT" \
-        --max-seconds 90 --ready-file "$WORK/server.ready" "$@"
-    wait_for_text "$WORK/server.ready" "listening" 10
+start_server() {  # [name namespace] extra server args...
+    local name=server ns=$NS_RS
+    if [[ "${1:-}" == server2 ]]; then name=$1 ns=$2; shift 2; fi
+    rm -f "$WORK/$name.ready"
+    start_bg "$name" "$ns" "$PYTHON" "$LAB_DIR/lab_server.py" --port "$RPORT" \
+        --max-seconds 90 --ready-file "$WORK/$name.ready" "$@"
+    wait_for_text "$WORK/$name.ready" "listening" 10
 }
 
 run_client() {  # scenario, extra client args...
@@ -209,17 +234,20 @@ run_client() {  # scenario, extra client args...
 # Common skeleton: topology, captures, server, client, stop, collect.
 #   scenario_run NAME MASQ_PORTS CONFIG_FN SERVER_ARGS CLIENT_ARGS EXTRA_CAPTURES
 # EXTRA_CAPTURES: 0 (client and RS only), node (also the NAT box's `tcpdump -i any`),
-# 1 (node, and the client side again as nanosecond pcap and as pcapng).
+# 1 (node, and the client side again as nanosecond pcap and as pcapng), backends (node, a
+# second real server with its own capture, and the client side again rotated every 2 s).
 scenario_run() {
     local sc=$1 masq=$2 config_fn=$3 server_args=$4 client_args=$5 extra=$6
     log "scenario $sc: setting up"
-    setup_topology "$masq"
+    local rs2=0
+    [[ "$extra" == backends ]] && rs2=1
+    setup_topology "$masq" "$rs2"
     "$config_fn"
 
     local names=(cap_cli cap_rs)
     start_tcpdump cap_cli "$NS_CLI" "$IF_C0" "$WORK/$sc.client.pcap"
     start_tcpdump cap_rs "$NS_RS" "$IF_R0" "$WORK/$sc.rs.pcap"
-    if [[ "$extra" == 1 || "$extra" == node ]]; then
+    if [[ "$extra" == 1 || "$extra" == node || "$extra" == backends ]]; then
         start_tcpdump cap_nat "$NS_NAT" any "$WORK/$sc.nat-any.pcap" -y LINUX_SLL2
         names+=(cap_nat)
     fi
@@ -229,8 +257,20 @@ scenario_run() {
         start_dumpcap cap_ng "$NS_CLI" "$IF_C0" "$WORK/$sc.client.pcapng"
         names+=(cap_nano cap_ng)
     fi
+    if [[ "$rs2" == 1 ]]; then
+        start_tcpdump cap_rs2 "$NS_RS2" "$IF_R2" "$WORK/$sc.rs2.pcap"
+        # tcpdump -G: a new file every 2 s (on the next packet), named by its start time.
+        mkdir -p "$WORK/$sc.client-rotated"
+        start_tcpdump cap_rot "$NS_CLI" "$IF_C0" \
+            "$WORK/$sc.client-rotated/client.%Y%m%d-%H%M%S.pcap" -G 2
+        names+=(cap_rs2 cap_rot)
+    fi
     # shellcheck disable=SC2086
     start_server $server_args
+    if [[ "$rs2" == 1 ]]; then
+        # shellcheck disable=SC2086
+        start_server server2 "$NS_RS2" $server_args
+    fi
     sleep 0.2
 
     log "scenario $sc: running client ($client_args)"
@@ -238,7 +278,7 @@ scenario_run() {
     run_client "$sc" $client_args
     sleep 1   # let the last FIN/ACKs and any late retransmissions be captured
 
-    stop_named TERM server
+    stop_named TERM server server2
     stop_named INT "${names[@]}"
     local n
     for n in "${names[@]}"; do
@@ -250,7 +290,13 @@ scenario_run() {
     mkdir -p "$OUT"
     local f
     for f in "$WORK/$sc".*; do
-        chmod 0644 "$f"
+        if [[ -d "$f" ]]; then
+            rm -rf "$OUT/$(basename "$f")"
+            chmod 0755 "$f"
+            chmod 0644 "$f"/*
+        else
+            chmod 0644 "$f"
+        fi
         mv -f "$f" "$OUT/"
     done
     log "scenario $sc: done -> $OUT/$sc.*"
@@ -273,6 +319,13 @@ cfg_rs_timewait() {
 cfg_client_port_reuse() {
     # Only two client ports: the same client 4-tuple comes back again and again.
     in_ns "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="40000 40001"
+}
+
+cfg_two_backends() {
+    # SYNs toward the second real server only: the first of every three is dropped
+    # after DNAT, inside the NAT box (FORWARD, out of pdl-n2).
+    in_ns "$NS_NAT" iptables -A FORWARD -o "$IF_N2" -p tcp --syn \
+        -m statistic --mode nth --every 3 --packet 0 -j DROP
 }
 
 cfg_syn_drop() {
@@ -309,6 +362,12 @@ scenario() {
         # the server aborts every 3rd connection it accepts with SO_LINGER 0 (RST).
         scenario_run "$sc" "" cfg_none "--abort-every 3" \
             "--count 24 --interval 0.05 --connect-timeout 5 --alt-target $VIP:$VPORT_CLOSED --alt-every 4" 0 ;;
+    two_backends)
+        # Two real servers behind the VIP (every other new connection to each), SYNs to
+        # the second one dropped now and then on the NAT box; captures on the client
+        # (also rotated), on the NAT box and on each real server.
+        scenario_run "$sc" "" cfg_two_backends "" \
+            "--count 24 --interval 0.25 --connect-timeout 10" backends ;;
     *)
         die "unknown scenario '$sc' (known: ${ALL_SCENARIOS[*]})" ;;
     esac

@@ -8,10 +8,12 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The lab scenarios with a node capture, and the cause the lab made of their slow setups.
-const NODE_SCENARIOS: [(&str, &str); 2] = [
-    ("rs_timewait", "rs_timewait_collision"),
-    ("syn_drop", "dropped_in_nat"),
+/// The lab scenarios with a node capture, the cause the lab made of their slow setups,
+/// and their real-server captures.
+const NODE_SCENARIOS: [(&str, &str, &[&str]); 3] = [
+    ("rs_timewait", "rs_timewait_collision", &["rs"]),
+    ("syn_drop", "dropped_in_nat", &["rs"]),
+    ("two_backends", "dropped_in_nat", &["rs", "rs2"]),
 ];
 
 fn file(scenario: &str, side: &str) -> PathBuf {
@@ -68,7 +70,7 @@ fn vantages(v: &Value) -> Vec<String> {
 /// cause the lab caused, judged from both legs of the NAT.
 #[test]
 fn test_node_capture_alone_one_verdict_per_request() {
-    for (scenario, cause) in NODE_SCENARIOS {
+    for (scenario, cause, _) in NODE_SCENARIOS {
         let v = analyze(&[file(scenario, "nat-any")]);
         assert_eq!(vantages(&v), ["node"], "{scenario}");
         let pairs = v["pairs"].as_array().unwrap();
@@ -90,11 +92,12 @@ fn test_node_capture_alone_one_verdict_per_request() {
             let slow = *connect >= 200_000_000;
             let want = if slow { cause } else { "ok" };
             assert_eq!(a["verdict"], want, "{scenario} port {port}: {a}");
-            // The setup the node saw on the client's leg is the client's own timer, to
-            // within the client-to-node hop.
+            // The setup the node saw on the client's leg is the client's own timer, less
+            // what the timer adds: the client-to-node hop and the client process being
+            // scheduled (up to 3.5 ms in two_backends, recorded on a busy machine).
             let setup = a["setup_ns"].as_i64().unwrap();
             assert!(
-                (setup - connect).abs() < 2_000_000,
+                setup <= connect + 1_000_000 && connect - setup < 5_000_000,
                 "{scenario} {port}: {setup} vs {connect}"
             );
         }
@@ -140,22 +143,27 @@ fn test_syns_dropped_inside_the_nat_are_named_by_their_path() {
 
 /// Client, node and real-server captures together, in every order: the same one verdict
 /// per request as the node capture alone, judged from the client capture (nearest the
-/// client) against the real server's; the node's observations are copies, and the path of
-/// each try runs client → into the NAT → (out of it → real server).
+/// client) against the real servers' (a pair per real-server capture); the node's
+/// observations are copies, and the path of each try runs client → into the NAT → (out of
+/// it → real server).
 #[test]
 fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
-    for (scenario, _) in NODE_SCENARIOS {
+    for (scenario, _, rs_sides) in NODE_SCENARIOS {
         let alone = analyze(&[file(scenario, "nat-any")]);
         let want: BTreeMap<u64, String> = verdicts_by_port(&alone)
             .into_iter()
             .map(|(p, a)| (p, a["verdict"].as_str().unwrap().to_string()))
             .collect();
-        let files = [
-            file(scenario, "client"),
-            file(scenario, "nat-any"),
-            file(scenario, "rs"),
+        let mut files = vec![file(scenario, "client"), file(scenario, "nat-any")];
+        files.extend(rs_sides.iter().map(|side| file(scenario, side)));
+        let n = files.len();
+        let orders: Vec<Vec<usize>> = vec![
+            (0..n).collect(),
+            (0..n).rev().collect(),
+            (1..n).chain([0]).collect(),
+            [n - 1].into_iter().chain(0..n - 1).collect(),
         ];
-        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]] {
+        for order in orders {
             let set: Vec<PathBuf> = order.iter().map(|&i| files[i].clone()).collect();
             let v = analyze(&set);
             let label = format!("{scenario} {order:?}");
@@ -174,16 +182,24 @@ fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
                 "node",
                 "{label}"
             );
-            assert_eq!(kind_of(&format!("{scenario}.rs.pcap")), "rs", "{label}");
+            for side in rs_sides {
+                assert_eq!(kind_of(&format!("{scenario}.{side}.pcap")), "rs", "{label}");
+            }
             let pairs = v["pairs"].as_array().unwrap();
-            assert_eq!(pairs.len(), 1, "{label}");
-            assert!(
-                pairs[0]["client_file"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(".client.pcap")
+            assert_eq!(
+                pairs.len(),
+                rs_sides.len(),
+                "{label}: a pair per RS capture"
             );
-            assert!(pairs[0]["rs_file"].as_str().unwrap().ends_with(".rs.pcap"));
+            for p in pairs {
+                assert!(p["client_file"].as_str().unwrap().ends_with(".client.pcap"));
+                let rs = p["rs_file"].as_str().unwrap();
+                assert!(
+                    rs_sides
+                        .iter()
+                        .any(|side| rs.ends_with(&format!(".{side}.pcap")))
+                );
+            }
             let got: BTreeMap<u64, String> = verdicts_by_port(&v)
                 .into_iter()
                 .map(|(p, a)| (p, a["verdict"].as_str().unwrap().to_string()))
@@ -231,5 +247,47 @@ fn test_client_and_rs_in_either_order_are_todays_pair() {
         assert_eq!(a["verdicts"], b["verdicts"], "{scenario}");
         assert_eq!(a["pairing"]["nat"], b["pairing"]["nat"], "{scenario}");
         assert_eq!(a["name"], b["name"], "{scenario}");
+    }
+}
+
+/// Two real servers behind the VIP, each captured on its own host: the client's attempts
+/// are split between the two pairs by where their SYN was answered, each attempt judged
+/// once, and each pair's real servers are the one its capture holds. Without the node
+/// capture, the SYNs the NAT box dropped are lost before the real server, for no reason
+/// the captures show; they are exactly the slow connects the lab's client timed.
+#[test]
+fn test_backends_on_two_hosts_split_into_a_pair_each() {
+    let files = [
+        file("two_backends", "rs2"),
+        file("two_backends", "client"),
+        file("two_backends", "rs"),
+    ];
+    let v = analyze(&files);
+    assert_eq!(vantages(&v), ["rs", "client", "rs"]);
+    let truth = truth("two_backends");
+    let ours = verdicts_by_port(&v);
+    assert_eq!(ours.len(), truth.len(), "one verdict per request");
+    for p in v["pairs"].as_array().unwrap() {
+        let rs_capture = &v["captures"][p["rs_capture"].as_u64().unwrap() as usize];
+        let servers: std::collections::BTreeSet<String> = rs_capture["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["server"]["ip"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(servers.len(), 1, "{servers:?}");
+        for a in p["verdicts"]["attempts"].as_array().unwrap() {
+            for t in a["rs_tuples"].as_array().unwrap() {
+                assert!(servers.contains(t[1]["ip"].as_str().unwrap()), "{a}");
+            }
+        }
+    }
+    for (port, connect) in &truth {
+        let want = if *connect >= 200_000_000 {
+            "syn_lost_before_rs"
+        } else {
+            "ok"
+        };
+        assert_eq!(ours[port]["verdict"], want, "port {port}");
     }
 }
