@@ -82,7 +82,36 @@ impl Filter {
 /// [`analyze_file`] on an opened reader; `progress` is called with the bytes read so far
 /// every [`PROGRESS_EVERY`] frames.
 pub fn analyze_reader(
-    mut reader: CaptureReader,
+    reader: CaptureReader,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> CaptureReport {
+    analyze_parts(None, vec![reader], opts, progress)
+}
+
+/// One file of a capture read from several (rotated files, [`crate::rotated`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Part {
+    pub file: String,
+    /// The capture's frame number of this file's first frame: frames are numbered on
+    /// through the parts, so this file's frame `n` is the capture's `first_frame + n - 1`.
+    pub first_frame: u64,
+    pub frames: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    /// From the previous part's last frame to this one's first: a gap in the capture, or
+    /// (negative) an overlap.
+    pub gap_ns: Option<i64>,
+}
+
+/// Reads the parts of one capture (rotated files, in time order) as one stream: the
+/// connections go on from one file into the next, and frames are numbered on through
+/// them ([`Part::first_frame`]). A problem that stops one part (a file cut off, corrupt
+/// data) ends that part only; the report keeps the first error (else the first warning).
+/// `name` names the capture (default: the first part's file).
+pub fn analyze_parts(
+    name: Option<String>,
+    readers: Vec<CaptureReader>,
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> CaptureReport {
@@ -99,36 +128,77 @@ pub fn analyze_reader(
         }
     };
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
-    let end = reader.for_each(|record| match record {
-        Ok(frame) => {
-            if frame.number.is_multiple_of(PROGRESS_EVERY) {
-                progress(frame.offset);
-            }
-            first_ts.get_or_insert(frame.ts);
-            last_ts = Some(frame.ts);
-            match decode::decode(&frame) {
-                Ok(seg) if opts.filter.keeps(&seg) => {
-                    if let Err(reason) = flows.push(&seg) {
-                        skip(reason, frame.number);
-                    }
+    let (mut frames_read, mut bytes_before) = (0u64, 0u64);
+    let mut blocks = BlockCounts::default();
+    let mut problem: Option<ReadError> = None;
+    let mut parts: Vec<Part> = Vec::with_capacity(readers.len());
+    let file = name.unwrap_or_else(|| readers.first().map_or(String::new(), |r| r.name().into()));
+    // Known once a header is read: the first part's.
+    let (mut format, mut gzip) = (None, false);
+    for mut reader in readers {
+        let base = frames_read;
+        let (mut part_first, mut part_last) = (None::<i64>, None::<i64>);
+        let end = reader.for_each(|record| match record {
+            Ok(mut frame) => {
+                frame.number += base;
+                if frame.number.is_multiple_of(PROGRESS_EVERY) {
+                    progress(bytes_before + frame.offset);
                 }
-                Ok(_) => skip(SkipReason::Filtered, frame.number),
-                Err(reason) => skip(reason, frame.number),
+                part_first.get_or_insert(frame.ts);
+                part_last = Some(frame.ts);
+                match decode::decode(&frame) {
+                    Ok(seg) if opts.filter.keeps(&seg) => {
+                        if let Err(reason) = flows.push(&seg) {
+                            skip(reason, frame.number);
+                        }
+                    }
+                    Ok(_) => skip(SkipReason::Filtered, frame.number),
+                    Err(reason) => skip(reason, frame.number),
+                }
+            }
+            Err(unreadable) => skip(unreadable.reason, base + unreadable.number),
+        });
+        if parts.is_empty() {
+            (format, gzip) = (reader.format(), reader.gzip());
+        }
+        frames_read += reader.frames();
+        bytes_before += reader.position();
+        blocks.add(&reader.blocks());
+        if let Err(e) = end {
+            let keep = match &problem {
+                None => true,
+                Some(p) => p.is_warning() && !e.is_warning(),
+            };
+            if keep {
+                problem = Some(e);
             }
         }
-        Err(unreadable) => skip(unreadable.reason, unreadable.number),
-    });
+        parts.push(Part {
+            file: reader.name().to_string(),
+            first_frame: base + 1,
+            frames: reader.frames(),
+            first_ts: part_first,
+            last_ts: part_last,
+            gap_ns: last_ts.zip(part_first).map(|(a, b)| b - a),
+        });
+        first_ts = first_ts.or(part_first);
+        last_ts = part_last.or(last_ts);
+    }
+    if parts.len() == 1 {
+        parts.clear();
+    }
     let meta = CaptureMeta {
-        file: reader.name().to_string(),
-        format: reader.format(),
-        gzip: reader.gzip(),
-        frames_read: reader.frames(),
+        file,
+        format,
+        gzip,
+        frames_read,
         skipped,
         skipped_frames: listed,
-        blocks: reader.blocks(),
-        read_problem: end.err(),
+        blocks,
+        read_problem: problem,
         first_ts,
         last_ts,
+        parts,
     };
     CaptureReport::build(meta, flows.finish(), opts.slow_ns)
 }
@@ -184,6 +254,10 @@ pub struct CaptureReport {
     pub read_problem: Option<ReadError>,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
+    /// For a capture read from rotated files: each file, with its first frame number and
+    /// the gap (or overlap) before it. Absent for a single file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
     pub connection_states: Vec<CountRow>,
     pub flag_counts: Vec<CountRow>,
     pub setup: LatencySummary,
@@ -216,6 +290,8 @@ pub struct CaptureMeta {
     pub read_problem: Option<ReadError>,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
+    /// The files of a rotated capture, in the order read (empty for one file).
+    pub parts: Vec<Part>,
 }
 
 impl CaptureReport {
@@ -265,6 +341,7 @@ impl CaptureReport {
             read_problem: meta.read_problem,
             first_ts: meta.first_ts,
             last_ts: meta.last_ts,
+            parts: meta.parts,
             connection_states: states
                 .into_iter()
                 .map(|(s, n)| CountRow {
@@ -344,6 +421,7 @@ pub(crate) fn of_segments(file: &str, segments: &[decode::Segment]) -> CaptureRe
         read_problem: None,
         first_ts: segments.first().map(|s| s.ts),
         last_ts: segments.last().map(|s| s.ts),
+        parts: Vec::new(),
     };
     CaptureReport::build(meta, flows.finish(), DEFAULT_SLOW_NS)
 }

@@ -254,7 +254,7 @@ impl std::fmt::Display for UsageError {
             UsageError::DirUnreadable { dir, error } => write!(f, "{}: {error}", dir.display()),
             UsageError::DirEmpty(dir) => write!(
                 f,
-                "{}: no capture file (.pcap, .pcapng, .pcap.gz, .pcapng.gz) in this directory",
+                "{}: no capture file (.pcap, .pcapng, either rotated as .pcap1 ... or with .gz) in this directory",
                 dir.display()
             ),
             UsageError::PairsDirEmpty(dir) => write!(
@@ -401,7 +401,7 @@ fn expand_dir(p: &Path) -> Result<Vec<PathBuf>, UsageError> {
     for entry in std::fs::read_dir(p).map_err(err)? {
         let path = entry.map_err(err)?.path();
         let name = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
-        if path.is_file() && CAPTURE_EXTS.iter().any(|e| name.ends_with(e)) {
+        if path.is_file() && is_capture_name(name) {
             files.push(path);
         }
     }
@@ -410,6 +410,14 @@ fn expand_dir(p: &Path) -> Result<Vec<PathBuf>, UsageError> {
     }
     files.sort();
     Ok(files)
+}
+
+/// Whether a file in a CAPTURE directory is a capture: `.pcap` or `.pcapng`, with
+/// tcpdump's rotation number after it (`x.pcap3`), optionally gzip-compressed.
+fn is_capture_name(name: &str) -> bool {
+    let plain = name.strip_suffix(".gz").unwrap_or(name);
+    let plain = plain.trim_end_matches(|c: char| c.is_ascii_digit());
+    plain.ends_with(".pcap") || plain.ends_with(".pcapng")
 }
 
 /// The capture extensions, longest first.

@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod read;
 pub mod records;
 pub mod report;
+pub mod rotated;
 pub mod run;
 pub mod seq;
 pub mod skip;

@@ -159,6 +159,16 @@ pub struct BlockCounts {
     pub other_blocks: u64,
 }
 
+impl BlockCounts {
+    /// Adds another file's counts (the parts of a rotated capture).
+    pub fn add(&mut self, o: &BlockCounts) {
+        self.sections += o.sections;
+        self.interfaces += o.interfaces;
+        self.unknown_blocks += o.unknown_blocks;
+        self.other_blocks += o.other_blocks;
+    }
+}
+
 struct Iface {
     linktype: u16,
     /// Timestamp units per second (`if_tsresol`); `None` when the option is invalid.

@@ -8,6 +8,7 @@ use crate::cli::{Config, Exports, PairSpec, pair_name};
 use crate::correlate::{self, Hints};
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
+use crate::rotated::{self, Source};
 use crate::vantage::{self, Selection};
 use crate::verdict::{self, VerdictReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,7 +29,18 @@ pub enum Status {
 /// `pcapdiag analyze`: the report of every pair, the exports, and the summary (or the
 /// JSON) on `out`.
 pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
-    let results = read_all(&config.captures, &config.options, config.quiet);
+    // A set's rotated files are one capture each; given pairs are read as given.
+    let sources = if config.set {
+        rotated::group(&config.captures)
+    } else {
+        config
+            .captures
+            .iter()
+            .cloned()
+            .map(Source::single)
+            .collect()
+    };
+    let results = read_all(&sources, &config.options, config.quiet);
     let layout = if config.set {
         Layout::Set
     } else {
@@ -51,7 +63,13 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
 /// `pcapdiag flows`: the connections of each capture, as a table or JSON.
 pub fn flows(config: &Config, out: impl Write) -> io::Result<Status> {
     let (mut captures, mut unreadable) = (Vec::new(), Vec::new());
-    for r in read_all(&config.captures, &config.options, config.quiet) {
+    let sources: Vec<Source> = config
+        .captures
+        .iter()
+        .cloned()
+        .map(Source::single)
+        .collect();
+    for r in read_all(&sources, &config.options, config.quiet) {
         match r {
             Ok(c) => captures.push(c),
             Err(e) => unreadable.push(e),
@@ -72,10 +90,11 @@ pub fn flows(config: &Config, out: impl Write) -> io::Result<Status> {
 
 /// Reads and analyses every capture, side by side (they are independent until pairing):
 /// on rayon's pool, so at most as many at once as the machine has cores, each with a
-/// progress bar on standard error while it runs (drawn only on a terminal). The results
-/// are in the order of `paths`.
+/// progress bar on standard error while it runs (drawn only on a terminal). A rotated
+/// capture's files are read one after the other, as one stream. The results are in the
+/// order of `sources`; a capture one of whose files cannot be opened is an error.
 pub fn read_all(
-    paths: &[PathBuf],
+    sources: &[Source],
     opts: &Options,
     quiet: bool,
 ) -> Vec<Result<CaptureReport, ReadError>> {
@@ -83,25 +102,37 @@ pub fn read_all(
     if quiet {
         bars.set_draw_target(ProgressDrawTarget::hidden());
     }
-    paths
+    sources
         .par_iter()
-        .map(|p| {
-            let reader = CaptureReader::open(p)?;
-            let bar = bars.add(progress_bar(p, &reader));
-            let r = capture::analyze_reader(reader, opts, &mut |pos| bar.set_position(pos));
+        .map(|src| {
+            let readers = src
+                .parts
+                .iter()
+                .map(|p| CaptureReader::open(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bar = bars.add(progress_bar(src, &readers));
+            let name = (src.parts.len() > 1).then(|| src.name.clone());
+            let r = capture::analyze_parts(name, readers, opts, &mut |pos| bar.set_position(pos));
             bar.finish_and_clear();
             Ok(r)
         })
         .collect()
 }
 
-/// A bar with the file's size as its total, or a spinner where the size of what is read
+/// A bar with the files' size as its total, or a spinner where the size of what is read
 /// is not known (standard input, gzip: the reader counts decompressed bytes).
-fn progress_bar(path: &Path, reader: &CaptureReader) -> ProgressBar {
-    let len = std::fs::metadata(path)
-        .ok()
-        .filter(|m| m.is_file() && !reader.gzip())
-        .map(|m| m.len());
+fn progress_bar(src: &Source, readers: &[CaptureReader]) -> ProgressBar {
+    let size = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
+    let len = if readers.iter().any(CaptureReader::gzip) {
+        None
+    } else {
+        src.parts.iter().map(size).sum::<Option<u64>>()
+    };
     let bar = match len {
         Some(n) => ProgressBar::new(n).with_style(
             ProgressStyle::with_template(
@@ -114,7 +145,7 @@ fn progress_bar(path: &Path, reader: &CaptureReader) -> ProgressBar {
                 .expect("valid template"),
         ),
     };
-    bar.with_message(path.display().to_string())
+    bar.with_message(src.name.clone())
 }
 
 /// Prints what stopped reading early, and the limits a capture reached, on standard error.

@@ -351,6 +351,41 @@ fn capture(
         let level = if p.is_warning() { "warning" } else { "error" };
         writeln!(out, "{level}: {p}")?;
     }
+    if !cap.parts.is_empty() {
+        writeln!(
+            out,
+            "   {} rotated files, read as one capture (frames numbered on through them):",
+            cap.parts.len()
+        )?;
+        let mut t = table(&[
+            "file",
+            "frames",
+            "first .. last packet",
+            "since the previous file",
+        ]);
+        for p in &cap.parts {
+            let frames = match p.frames {
+                0 => "none".to_string(),
+                n => format!("{} .. {}", p.first_frame, p.first_frame + n - 1),
+            };
+            let span = match (p.first_ts, p.last_ts) {
+                (Some(a), Some(b)) => format!("{} .. {}", utc(a), utc(b)),
+                _ => String::new(),
+            };
+            let gap = match p.gap_ns {
+                Some(g) if g < 0 => format!("OVERLAP {}", ms(-g)),
+                Some(g) => format!("gap {}", ms(g)),
+                None => String::new(),
+            };
+            t.add_row(vec![
+                Cell::new(&p.file),
+                right(frames),
+                Cell::new(span),
+                right(gap),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
 
     let mut t = table(&["frames", "count"]);
     t.add_row(vec![Cell::new("read"), right(cap.frames.read)]);

@@ -291,3 +291,114 @@ fn test_backends_on_two_hosts_split_into_a_pair_each() {
         assert_eq!(ours[port]["verdict"], want, "port {port}");
     }
 }
+
+/// The client side rotated by `tcpdump -G 2` into seven files (one of them empty), given as
+/// their directory: one capture read as one stream, so an attempt straddling two files is
+/// one attempt, with exactly the verdicts, evidence frames and frame counts of the same
+/// packets captured into one file.
+#[test]
+fn test_rotated_files_are_one_capture() {
+    let rotated = testdata("lab/two_backends.client-rotated");
+    let rs = [file("two_backends", "rs"), file("two_backends", "rs2")];
+    let one = analyze(&[file("two_backends", "client"), rs[0].clone(), rs[1].clone()]);
+    let many = analyze(&[rs[1].clone(), rotated, rs[0].clone()]);
+    let client = |v: &Value| {
+        v["captures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["file"].as_str().unwrap().contains("client"))
+            .unwrap()
+            .clone()
+    };
+    let (c1, cn) = (client(&one), client(&many));
+    let parts = cn["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 7);
+    let part_frames: u64 = parts.iter().map(|p| p["frames"].as_u64().unwrap()).sum();
+    assert_eq!(part_frames, cn["frames"]["read"].as_u64().unwrap());
+    assert_eq!(cn["frames"], c1["frames"]);
+    // The two tcpdumps stamped each packet on their own (a few µs apart): compare what
+    // does not depend on the time.
+    let shape = |c: &Value| -> Vec<String> {
+        c["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let frames: Vec<u64> = a["syns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["frame"].as_u64().unwrap())
+                    .collect();
+                format!(
+                    "{} {} {frames:?} {} {}",
+                    a["client"], a["isn"], a["synack"]["frame"], a["outcome"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(shape(&cn), shape(&c1));
+    let part_of = |frame: u64| {
+        parts
+            .iter()
+            .rposition(|p| p["first_frame"].as_u64().unwrap() <= frame)
+            .unwrap()
+    };
+    let straddling = cn["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            let syns = a["syns"].as_array().unwrap();
+            let first = syns[0]["frame"].as_u64().unwrap();
+            let last = syns.last().unwrap()["frame"].as_u64().unwrap();
+            part_of(first) != part_of(last)
+        })
+        .count();
+    assert!(straddling > 0, "no attempt straddles two files");
+    for p in parts.windows(2) {
+        assert_eq!(
+            p[1]["first_frame"].as_u64().unwrap(),
+            p[0]["first_frame"].as_u64().unwrap() + p[0]["frames"].as_u64().unwrap()
+        );
+    }
+    let verdicts = |v: &Value| -> BTreeMap<u64, String> {
+        verdicts_by_port(v)
+            .into_iter()
+            .map(|(p, a)| {
+                let ev: Vec<String> = a["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| format!("{}#{} {}", e["side"], e["frame"], e["what"]))
+                    .collect();
+                (p, format!("{} {} {ev:?}", a["verdict"], a["tries"]))
+            })
+            .collect()
+    };
+    assert_eq!(verdicts(&many), verdicts(&one));
+}
+
+/// Two files named as one rotation whose times overlap (the same capture twice, as
+/// `x.pcap0` and `x.pcap1`): read as one stream, every frame counted, and the overlap
+/// reported as a negative gap.
+#[test]
+fn test_rotation_overlap_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = file("rs_timewait", "client");
+    for n in ["x.pcap0", "x.pcap1"] {
+        std::fs::copy(&src, dir.path().join(n)).unwrap();
+    }
+    let v = analyze(&[dir.path().to_path_buf()]);
+    let cap = &v["captures"][0];
+    let once = report(&src)["frames"]["read"].as_u64().unwrap();
+    assert_eq!(cap["frames"]["read"].as_u64().unwrap(), 2 * once);
+    let span = cap["parts"][0]["last_ts"].as_i64().unwrap()
+        - cap["parts"][0]["first_ts"].as_i64().unwrap();
+    assert_eq!(cap["parts"][1]["gap_ns"].as_i64().unwrap(), -span);
+    let text = pcapdiag().args(["analyze", "-q"]).arg(dir.path()).succeed();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("2 rotated files"), "{text}");
+    assert!(text.contains("OVERLAP"), "{text}");
+}
