@@ -179,7 +179,7 @@ pub fn analyze_parts(
             frames: reader.frames(),
             first_ts: part_first,
             last_ts: part_last,
-            gap_ns: last_ts.zip(part_first).map(|(a, b)| b - a),
+            gap_ns: last_ts.zip(part_first).map(|(a, b)| b.saturating_sub(a)),
         });
         first_ts = first_ts.or(part_first);
         last_ts = part_last.or(last_ts);

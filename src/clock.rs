@@ -30,11 +30,12 @@ pub struct Exchange {
 impl Exchange {
     /// 2θ: twice the offset estimate (kept doubled so it stays an integer).
     fn theta2(&self) -> i64 {
-        (self.t2 - self.t1) + (self.t3 - self.t4)
+        // Saturating, here and below: hostile captures put frame times anywhere in ±2^62 ns.
+        (self.t2.saturating_sub(self.t1)).saturating_add(self.t3.saturating_sub(self.t4))
     }
     /// δ: the round-trip time outside the server.
     fn delta(&self) -> i64 {
-        (self.t4 - self.t1) - (self.t3 - self.t2)
+        (self.t4.saturating_sub(self.t1)).saturating_sub(self.t3.saturating_sub(self.t2))
     }
 }
 
@@ -165,16 +166,19 @@ pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
     let mut deltas: Vec<i64> = best.iter().map(|e| e.delta()).collect();
     deltas.sort_unstable();
     let typical = deltas[deltas.len() / 2];
-    best.retain(|e| e.delta() <= (20 * typical).max(OUTLIER_FLOOR_NS));
+    best.retain(|e| e.delta() <= typical.saturating_mul(20).max(OUTLIER_FLOOR_NS));
     // Split at steps: a jump between neighbours larger than both error bounds.
     let mut pieces: Vec<Vec<Exchange>> = vec![Vec::new()];
     let mut steps = Vec::new();
     for w in best.windows(2) {
         pieces.last_mut().expect("non-empty").push(w[0]);
-        let jump2 = w[1].theta2() - w[0].theta2();
-        let bound2 = w[0].delta() + w[1].delta() + 2 * MIN_STEP_NS;
+        let jump2 = w[1].theta2().saturating_sub(w[0].theta2());
+        let bound2 = w[0]
+            .delta()
+            .saturating_add(w[1].delta())
+            .saturating_add(2 * MIN_STEP_NS);
         // Skew alone moves θ by at most ~0.1 ms per second between neighbouring windows.
-        let gap_s = ((w[1].t1 - w[0].t1) / 1_000_000_000).max(1);
+        let gap_s = (w[1].t1.saturating_sub(w[0].t1) / 1_000_000_000).max(1);
         if jump2.abs() > bound2 + 2 * 100_000 * gap_s {
             steps.push((w[1].t1, jump2 / 2));
             pieces.push(Vec::new());
@@ -201,7 +205,7 @@ fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
     for p in pieces {
         let n = p.len() as i128;
         let t0 = p[0].t1;
-        let xs: Vec<i128> = p.iter().map(|e| (e.t1 - t0) as i128).collect();
+        let xs: Vec<i128> = p.iter().map(|e| e.t1 as i128 - t0 as i128).collect();
         let ys: Vec<i128> = p.iter().map(|e| e.theta2() as i128).collect();
         let mx = xs.iter().sum::<i128>() / n;
         let my = ys.iter().sum::<i128>() / n;
@@ -227,7 +231,11 @@ fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
 fn piece(samples: &[Exchange], skew_ppb: i64) -> ClockSegment {
     let t0 = samples[0].t1;
     let n = samples.len() as i128;
-    let mean_x = samples.iter().map(|e| (e.t1 - t0) as i128).sum::<i128>() / n;
+    let mean_x = samples
+        .iter()
+        .map(|e| e.t1 as i128 - t0 as i128)
+        .sum::<i128>()
+        / n;
     let mean_y = samples.iter().map(|e| e.theta2() as i128).sum::<i128>() / n;
     // Intercept at t0: mean θ minus slope × mean x.
     let offset_ns = (mean_y / 2 - mean_x * skew_ppb as i128 / 1_000_000_000) as i64;

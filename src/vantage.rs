@@ -22,6 +22,7 @@
 //! try's path (client, into the NAT, out of it, real server) is recorded.
 
 use crate::capture::CaptureReport;
+use crate::clock::{self, ClockModel, Exchange};
 use crate::flows::Attempt;
 use crate::units::{Endpoint, Tuple, codes};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -116,6 +117,27 @@ pub struct VantagePoint {
     /// SYN tries on each leg.
     pub pre_nat_syns: u64,
     pub post_nat_syns: u64,
+    /// This capture's clock against the set's reference clock; `None` when it shares no
+    /// handshake with the captures on the reference clock (its times are its own).
+    pub clock: Option<ClockToReference>,
+}
+
+/// A capture's clock against the reference capture's, estimated over the graph of
+/// captures that saw the same handshakes (each edge an NTP-style estimate, [`clock`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct ClockToReference {
+    /// The reference capture (the client-side capture with the most judged attempts).
+    pub reference: String,
+    /// This clock − the reference clock, at the reference capture's first frame.
+    pub offset_ns: i64,
+    pub skew_ppb: i64,
+    /// The sum of the error bounds along the path.
+    pub error_ns: i64,
+    /// The captures the estimate went through, from the reference to this one (only the
+    /// reference: this is it).
+    pub path: Vec<String>,
+    /// Handshakes seen by both ends of each step of the path.
+    pub exchanges: Vec<usize>,
 }
 
 /// One pair of the plan: the client capture's attempts judged against the real-server
@@ -337,8 +359,19 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         .collect();
     // Per judged attempt: the capture holding its real-server side.
     let mut rs_capture: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    // Handshakes two captures both saw, by (upstream capture, downstream capture).
+    let mut exchanges: FxHashMap<(u32, u32), Vec<Exchange>> = FxHashMap::default();
     for m in &members {
         let ms: Vec<Obs> = m.iter().map(|&i| obs[i as usize]).collect();
+        for (i, &a) in ms.iter().enumerate() {
+            for &b in &ms[i + 1..] {
+                if a.capture != b.capture
+                    && let Some((up, down, e)) = exchange(a, attempt(a), b, attempt(b))
+                {
+                    exchanges.entry((up, down)).or_default().push(e);
+                }
+            }
+        }
         let judged = ms
             .iter()
             .filter(|&&o| leg_of(o) == Leg::PreNat)
@@ -393,6 +426,20 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         }
     }
 
+    // The reference: the client-side capture with the most judged attempts.
+    let judged_in = |c: usize| {
+        captures[c]
+            .attempts
+            .iter()
+            .filter(|a| leg[c][a.id as usize] == Some(Leg::PreNat) && of_record[c][a.id as usize])
+            .count()
+    };
+    let reference = (0..n).max_by_key(|&c| (judged_in(c), std::cmp::Reverse(c)));
+    let mut clocks = match reference {
+        Some(r) => clock_graph(captures, r, &exchanges),
+        None => vec![None; n],
+    };
+
     let mut points = Vec::with_capacity(n);
     for (c, cap) in captures.iter().enumerate() {
         let mut p = VantagePoint {
@@ -404,6 +451,7 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
             copies: 0,
             pre_nat_syns: 0,
             post_nat_syns: 0,
+            clock: clocks[c].take(),
         };
         for a in &cap.attempts {
             let (l, record) = (leg[c][a.id as usize], of_record[c][a.id as usize]);
@@ -484,6 +532,127 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
     }
 }
 
+/// The same handshake seen in two captures: the same answered SYN and the same SYN-ACK.
+/// The capture with the longer SYN → SYN-ACK time is upstream (nearer the client), and
+/// the four times are an NTP exchange between the two clocks.
+fn exchange(a: Obs, x: &Attempt, b: Obs, y: &Attempt) -> Option<(u32, u32, Exchange)> {
+    let (sx, lx) = (x.synack?, x.syns.last()?);
+    let (sy, ly) = (y.synack?, y.syns.last()?);
+    let same = (lx.tsval, lx.ip_id) == (ly.tsval, ly.ip_id)
+        && x.server_isn == y.server_isn
+        && x.synack_tsval == y.synack_tsval;
+    let (rx, ry) = (
+        sx.ts.saturating_sub(lx.pkt.ts),
+        sy.ts.saturating_sub(ly.pkt.ts),
+    );
+    if !same || rx == ry {
+        return None;
+    }
+    let ((up, su, lu), (down, sd, ld)) = if rx > ry {
+        ((a, sx, lx), (b, sy, ly))
+    } else {
+        ((b, sy, ly), (a, sx, lx))
+    };
+    Some((
+        up.capture,
+        down.capture,
+        Exchange {
+            t1: lu.pkt.ts,
+            t2: ld.pkt.ts,
+            t3: sd.ts,
+            t4: su.ts,
+        },
+    ))
+}
+
+/// How the clock search reached a capture: (summed error, offset to the reference at its
+/// first frame, skew, previous capture, model used).
+type Reached = (i64, i64, i64, usize, usize);
+
+/// Every capture's clock against `reference`'s: an estimate per pair of captures that
+/// share handshakes, then for each capture the path from the reference with the smallest
+/// summed error bound (Dijkstra over at most as many captures as were given).
+fn clock_graph(
+    captures: &[&CaptureReport],
+    reference: usize,
+    exchanges: &FxHashMap<(u32, u32), Vec<Exchange>>,
+) -> Vec<Option<ClockToReference>> {
+    let n = captures.len();
+    // (from, to) -> model of `to − from` as seen from `from`, and its direction.
+    let mut edges: Vec<Vec<(usize, usize, bool)>> = vec![Vec::new(); n];
+    let mut models: Vec<(ClockModel, usize)> = Vec::new();
+    let mut keys: Vec<&(u32, u32)> = exchanges.keys().collect();
+    keys.sort_unstable();
+    for &(up, down) in keys {
+        let ex = &exchanges[&(up, down)];
+        let m = clock::estimate(ex);
+        if m.segments.is_empty() {
+            continue;
+        }
+        models.push((m, ex.len()));
+        let id = models.len() - 1;
+        edges[up as usize].push((down as usize, id, true));
+        edges[down as usize].push((up as usize, id, false));
+    }
+    let t0 = captures[reference].first_ts.unwrap_or(0);
+    // Per capture: (summed error, offset to the reference at t0, skew, previous, model).
+    let mut best: Vec<Option<Reached>> = vec![None; n];
+    let mut done = vec![false; n];
+    best[reference] = Some((0, 0, 0, reference, usize::MAX));
+    loop {
+        let next = (0..n)
+            .filter(|&c| !done[c] && best[c].is_some())
+            .min_by_key(|&c| (best[c].map_or(i64::MAX, |b| b.0), c));
+        let Some(c) = next else { break };
+        done[c] = true;
+        let (err, off, skew, _, _) = best[c].expect("reached");
+        // Time t0 of the reference on this capture's clock.
+        let t = t0.saturating_add(off);
+        for &(to, id, forward) in &edges[c] {
+            let m = &models[id].0;
+            let (step, step_skew) = if forward {
+                (m.offset_at(t), m.segments[0].skew_ppb)
+            } else {
+                (m.to_client(t).saturating_sub(t), -m.segments[0].skew_ppb)
+            };
+            let cand = (
+                err.saturating_add(m.error_at(t)),
+                off.saturating_add(step),
+                skew.saturating_add(step_skew),
+                c,
+                id,
+            );
+            if !done[to] && best[to].is_none_or(|b| cand.0 < b.0) {
+                best[to] = Some(cand);
+            }
+        }
+    }
+    let name = |c: usize| captures[c].file.clone();
+    (0..n)
+        .map(|c| {
+            let (error_ns, offset_ns, skew_ppb, _, _) = best[c]?;
+            let (mut path, mut used) = (vec![c], Vec::new());
+            let mut at = c;
+            while at != reference {
+                let (_, _, _, prev, id) = best[at].expect("on the path");
+                used.push(models[id].1);
+                path.push(prev);
+                at = prev;
+            }
+            path.reverse();
+            used.reverse();
+            Some(ClockToReference {
+                reference: name(reference),
+                offset_ns,
+                skew_ppb,
+                error_ns,
+                path: path.into_iter().map(name).collect(),
+                exchanges: used,
+            })
+        })
+        .collect()
+}
+
 /// The distinct 4-tuples one client attempt was seen on, and what is upstream of what.
 struct TupleGraph {
     tuples: Vec<Tuple>,
@@ -527,7 +696,7 @@ impl TupleGraph {
             let answered = a
                 .synack
                 .zip(a.syns.last())
-                .map(|(sa, last)| ((last.tsval, last.ip_id), sa.ts - last.pkt.ts));
+                .map(|(sa, last)| ((last.tsval, last.ip_id), sa.ts.saturating_sub(last.pkt.ts)));
             g.seen.push(Seen {
                 capture: o.capture,
                 tuple: t,
@@ -706,18 +875,18 @@ mod tests {
         capture::of_segments(name, &packets)
     }
 
-    /// Ten requests from client ports 40000.. through the NAT to real server 1: the client
-    /// side (RTT 300 µs), the node's two legs (the rewritten copy 20 µs after the original)
-    /// and the real-server side (RTT 100 µs).
+    /// Ten requests from client ports 40000.. through the NAT to real server 1, 50 µs a hop
+    /// each way: the client side (SYN → SYN-ACK 260 µs), the node's two legs (the
+    /// rewritten SYN 10 µs after the original) and the real-server side (50 µs).
     fn legs(n: u32) -> (Vec<Segment>, Vec<Segment>, Vec<Segment>) {
         let (mut c, mut node, mut r) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
             let (t, isn) = (i as i64 * 100 * NS_PER_MS / NS_PER_US, 1_000 + i * 100);
             let (cl, sn) = (client(40_000 + i as u16), snat(61_000 + i as u16));
-            c.extend(handshake(t, 300, cl, vip(), isn));
-            node.extend(handshake(t + 100, 200, cl, vip(), isn));
-            node.extend(handshake(t + 120, 160, sn, rs(1), isn));
-            r.extend(handshake(t + 200, 100, sn, rs(1), isn));
+            c.extend(handshake(t, 260, cl, vip(), isn));
+            node.extend(handshake(t + 50, 160, cl, vip(), isn));
+            node.extend(handshake(t + 60, 140, sn, rs(1), isn));
+            r.extend(handshake(t + 100, 50, sn, rs(1), isn));
         }
         (c, node, r)
     }
@@ -863,6 +1032,53 @@ mod tests {
             .map(|x| (x.client, x.rs, judged(x)))
             .collect();
         assert_eq!(pairs, [(0, Some(1), 5), (0, Some(2), 5)]);
+    }
+
+    /// Shifts a capture's packets onto a clock `offset_us` ahead.
+    fn shifted(mut segs: Vec<Segment>, offset_us: i64) -> Vec<Segment> {
+        for s in &mut segs {
+            s.ts += offset_us * NS_PER_US;
+        }
+        segs
+    }
+
+    #[test]
+    fn test_clock_of_a_capture_sharing_no_handshake_with_the_reference_goes_via_the_node() {
+        // 20 requests; the client capture holds the first ten, the real server's the last
+        // ten, the node all of them. Node clock +2 s, real server's +5 s.
+        let (c, node, r) = legs(20);
+        let c: Vec<Segment> = c.into_iter().take(30).collect();
+        let r: Vec<Segment> = r.into_iter().skip(30).collect();
+        let p = plan_of(&[
+            capture("client.pcap", c),
+            capture("node.pcap", shifted(node, 2_000_000)),
+            capture("rs.pcap", shifted(r, 5_000_000)),
+            capture(
+                "other.pcap",
+                legs(3)
+                    .0
+                    .into_iter()
+                    .map(|mut s| {
+                        s.seq.0 += 1_000_000;
+                        s.ack.0 += 1_000_000;
+                        s
+                    })
+                    .collect(),
+            ),
+        ]);
+        let clock = |i: usize| p.points[i].clock.clone();
+        let reference = clock(0).unwrap();
+        assert_eq!((reference.offset_ns, reference.path.len()), (0, 1));
+        let node = clock(1).unwrap();
+        assert!(
+            (node.offset_ns - 2 * NS_PER_S).abs() <= node.error_ns,
+            "{node:?}"
+        );
+        let rs = clock(2).unwrap();
+        assert_eq!(rs.path, ["client.pcap", "node.pcap", "rs.pcap"]);
+        assert!((rs.offset_ns - 5 * NS_PER_S).abs() <= rs.error_ns, "{rs:?}");
+        // Three requests of another client nobody else saw: its own clock.
+        assert!(clock(3).is_none());
     }
 
     #[test]

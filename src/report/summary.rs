@@ -183,6 +183,27 @@ pub fn path(p: &[crate::vantage::Hops]) -> String {
     tries.join("; ")
 }
 
+/// A capture's clock against the set's reference, in a few words: `reference`,
+/// `+0.005 ms ± 0.027 ms (via node.pcap)`, or `own clock (no handshake shared)`.
+pub fn vantage_clock(p: &crate::vantage::VantagePoint) -> String {
+    let Some(c) = &p.clock else {
+        return "own clock (no handshake shared)".into();
+    };
+    if c.path.len() == 1 {
+        return "reference".into();
+    }
+    let sign = if c.offset_ns < 0 { "-" } else { "+" };
+    let mut s = format!("{sign}{} ± {}", ms(c.offset_ns.abs()), ms(c.error_ns));
+    if c.path.len() > 2 {
+        let via: Vec<&str> = c.path[1..c.path.len() - 1]
+            .iter()
+            .map(|f| f.rsplit('/').next().unwrap_or(f))
+            .collect();
+        s.push_str(&format!(" (via {})", via.join(", ")));
+    }
+    s
+}
+
 /// Each judged pair's count of `cause`, as `name count`, joined by commas: the "by pair"
 /// column of the overall verdicts.
 pub fn by_pair(report: &Report, cause: Cause) -> String {

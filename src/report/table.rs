@@ -136,6 +136,7 @@ fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
         "SYNs pre/post NAT",
         "judged here",
         "copies",
+        "clock",
     ]);
     for p in points {
         t.add_row(vec![
@@ -145,6 +146,7 @@ fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
             right(format!("{} / {}", p.pre_nat_syns, p.post_nat_syns)),
             right(p.judged),
             right(p.copies),
+            Cell::new(summary::vantage_clock(p)),
         ]);
     }
     writeln!(out, "{t}")

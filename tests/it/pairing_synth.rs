@@ -134,6 +134,24 @@ fn check(label: &str, cfg: PairConfig) {
         worst_offset_err < 1_000_000,
         "{label}: offset error {worst_offset_err} ns"
     );
+    // The set's clock graph puts the RS capture on the client's clock with the offset the
+    // generator gave it at the client's first attempt.
+    let rs_clock = report.vantage_points[0]
+        .clock
+        .as_ref()
+        .expect("a shared handshake");
+    assert_eq!(rs_clock.path.len(), 2, "{label}: {rs_clock:?}");
+    let first = scenario
+        .truth
+        .iter()
+        .filter(|t| t.cause != TrueCause::Unmatched)
+        .min_by_key(|t| t.first_syn_ns)
+        .unwrap();
+    let err = (rs_clock.offset_ns - first.offset_at_syn_ns).abs();
+    assert!(
+        err < 1_000_000,
+        "{label}: graph offset error {err} ns: {rs_clock:?}"
+    );
     // Every scripted kind happened: every cause but `ok` and `unexplained` (which the
     // generator never leaves).
     let scripted = TrueCause::ALL

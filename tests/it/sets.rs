@@ -205,6 +205,20 @@ fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
                 .map(|(p, a)| (p, a["verdict"].as_str().unwrap().to_string()))
                 .collect();
             assert_eq!(got, want, "{label}");
+            // One kernel clock in the lab: every capture is on the client's clock, within
+            // the error bound of the path that put it there.
+            for p in v["vantage_points"].as_array().unwrap() {
+                let c = &p["clock"];
+                assert!(
+                    c["reference"].as_str().unwrap().ends_with(".client.pcap"),
+                    "{c}"
+                );
+                let (off, err) = (
+                    c["offset_ns"].as_i64().unwrap(),
+                    c["error_ns"].as_i64().unwrap(),
+                );
+                assert!(off.abs() <= err, "{label}: {c}");
+            }
             for a in verdicts_by_port(&v).values() {
                 for hops in a["path"].as_array().into_iter().flatten() {
                     let hops: Vec<&str> = hops
