@@ -160,6 +160,7 @@ pub struct Segment {
     pub frame: u64,
     /// Nanoseconds since the Unix epoch.
     pub ts: i64,
+    /// The interface: the SLL2 header's interface index, else the pcapng interface id.
     pub iface: u32,
     pub src: Endpoint,
     pub dst: Endpoint,
@@ -278,7 +279,7 @@ pub fn decode_lax(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
     };
     seg.frame = frame.number;
     seg.ts = frame.ts;
-    seg.iface = frame.iface;
+    seg.iface = interface(frame);
     seg.truncated |= (frame.data.len() as u32) < frame.orig_len;
     Ok(seg)
 }
@@ -353,9 +354,18 @@ pub fn decode_common(frame: &Frame<'_>) -> Option<Segment> {
     Some(Segment {
         frame: frame.number,
         ts: frame.ts,
-        iface: frame.iface,
+        iface: interface(frame),
         ..tcp_segment(hdr, src, dst, ip_id, ttl, payload_len, truncated)
     })
+}
+
+/// The interface a frame was captured on: the SLL2 header's interface index (`tcpdump -i
+/// any` records each packet's), else the pcapng interface id (0 in classic pcap).
+fn interface(frame: &Frame<'_>) -> u32 {
+    match (frame.linktype, frame.data.get(4..8)) {
+        (linktype::LINUX_SLL2, Some(b)) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        _ => frame.iface,
+    }
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {

@@ -120,6 +120,19 @@ pub struct VantagePoint {
     /// This capture's clock against the set's reference clock; `None` when it shares no
     /// handshake with the captures on the reference clock (its times are its own).
     pub clock: Option<ClockToReference>,
+    /// What each interface of the capture saw, when it has several (`tcpdump -i any`: the
+    /// pod's veth before the NAT, the uplink after it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<InterfaceSeen>,
+}
+
+/// The SYN tries one interface of a capture saw on each leg.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfaceSeen {
+    /// The SLL2 interface index, or the pcapng interface id.
+    pub iface: u32,
+    pub pre_nat_syns: u64,
+    pub post_nat_syns: u64,
 }
 
 /// A capture's clock against the reference capture's, estimated over the graph of
@@ -452,20 +465,43 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
             pre_nat_syns: 0,
             post_nat_syns: 0,
             clock: clocks[c].take(),
+            interfaces: Vec::new(),
         };
         for a in &cap.attempts {
             let (l, record) = (leg[c][a.id as usize], of_record[c][a.id as usize]);
             let syns = a.tries() as u64;
-            match l.expect("every leg set") {
+            let l = l.expect("every leg set");
+            match l {
                 Leg::PreNat => (p.pre_nat_attempts += 1, p.pre_nat_syns += syns),
                 Leg::PostNat => (p.post_nat_attempts += 1, p.post_nat_syns += syns),
             };
+            for s in &a.syns {
+                let i = match p.interfaces.iter().position(|i| i.iface == s.iface) {
+                    Some(i) => i,
+                    None => {
+                        p.interfaces.push(InterfaceSeen {
+                            iface: s.iface,
+                            pre_nat_syns: 0,
+                            post_nat_syns: 0,
+                        });
+                        p.interfaces.len() - 1
+                    }
+                };
+                match l {
+                    Leg::PreNat => p.interfaces[i].pre_nat_syns += 1,
+                    Leg::PostNat => p.interfaces[i].post_nat_syns += 1,
+                }
+            }
             match (l, record) {
                 (_, false) => p.copies += 1,
-                (Some(Leg::PreNat), true) => p.judged += 1,
+                (Leg::PreNat, true) => p.judged += 1,
                 _ => {}
             }
         }
+        if p.interfaces.len() < 2 {
+            p.interfaces.clear();
+        }
+        p.interfaces.sort_by_key(|i| i.iface);
         points.push(p);
     }
 

@@ -44,6 +44,8 @@ pub struct SynTry {
     pub pkt: Pkt,
     pub tsval: Option<u32>,
     pub ip_id: u16,
+    /// The interface it was captured on ([`crate::decode::Segment::iface`]).
+    pub iface: u32,
     /// Time since the previous SYN of the attempt (absent on the first).
     pub gap_ns: Option<i64>,
     pub gap_class: Option<GapClass>,

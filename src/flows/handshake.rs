@@ -96,6 +96,7 @@ pub(super) fn step(
                         pkt: Pkt::of(seg),
                         tsval,
                         ip_id: seg.ip_id,
+                        iface: seg.iface,
                         gap_ns: Some(gap),
                         gap_class: Some(class),
                     });
@@ -119,6 +120,7 @@ pub(super) fn step(
                             pkt: Pkt::of(seg),
                             tsval: seg.opts.ts.map(|t| t.0),
                             ip_id: seg.ip_id,
+                            iface: seg.iface,
                             gap_ns: None,
                             gap_class: None,
                         }],

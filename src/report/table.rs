@@ -149,7 +149,21 @@ fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
             Cell::new(summary::vantage_clock(p)),
         ]);
     }
-    writeln!(out, "{t}")
+    writeln!(out, "{t}")?;
+    for p in points.iter().filter(|p| !p.interfaces.is_empty()) {
+        let each: Vec<String> = p
+            .interfaces
+            .iter()
+            .map(|i| format!("#{} {} / {}", i.iface, i.pre_nat_syns, i.post_nat_syns))
+            .collect();
+        writeln!(
+            out,
+            "{} by interface, SYNs pre/post NAT: {}",
+            p.file,
+            each.join(", ")
+        )?;
+    }
+    Ok(())
 }
 
 /// The verdicts of every pair together, with each pair's share of each verdict.

@@ -73,6 +73,24 @@ fn test_node_capture_alone_one_verdict_per_request() {
     for (scenario, cause, _) in NODE_SCENARIOS {
         let v = analyze(&[file(scenario, "nat-any")]);
         assert_eq!(vantages(&v), ["node"], "{scenario}");
+        // tcpdump -i any's interfaces (testdata/lab/README.md): ifindex 2 is the client's
+        // side of the NAT box, the others lead to the real servers.
+        let point = &v["vantage_points"][0];
+        for i in point["interfaces"].as_array().unwrap() {
+            let (pre, post) = (
+                i["pre_nat_syns"].as_u64().unwrap(),
+                i["post_nat_syns"].as_u64().unwrap(),
+            );
+            if i["iface"] == 2 {
+                assert_eq!(
+                    (pre, post),
+                    (point["pre_nat_syns"].as_u64().unwrap(), 0),
+                    "{scenario}"
+                );
+            } else {
+                assert!(pre == 0 && post > 0, "{scenario}: {i}");
+            }
+        }
         let pairs = v["pairs"].as_array().unwrap();
         assert_eq!(pairs.len(), 1, "{scenario}");
         assert_eq!(
