@@ -374,7 +374,35 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
     let mut rs_capture: FxHashMap<(u32, u32), u32> = FxHashMap::default();
     // Handshakes two captures both saw, by (upstream capture, downstream capture).
     let mut exchanges: FxHashMap<(u32, u32), Vec<Exchange>> = FxHashMap::default();
-    for m in &members {
+    // Each group's judged observation: the pre-NAT one nearest the client.
+    let judged_of: Vec<Option<Obs>> = members
+        .iter()
+        .map(|m| {
+            m.iter()
+                .map(|&i| obs[i as usize])
+                .filter(|&o| leg_of(o) == Leg::PreNat)
+                .min_by_key(|o| (near_client(o.capture), attempt(*o).first_syn().ts))
+        })
+        .collect();
+    // How many of a client capture's judged attempts each capture saw after the NAT: the
+    // real-server view that saw the most of them is the one they are judged against (a
+    // node's uplinks see every backend; one real server's capture, its own).
+    let mut coverage: FxHashMap<(u32, u32), u64> = FxHashMap::default();
+    for (m, judged) in members.iter().zip(&judged_of) {
+        let Some(j) = judged else { continue };
+        let mut seen: SmallVec<[u32; 4]> = m
+            .iter()
+            .map(|&i| obs[i as usize])
+            .filter(|&o| leg_of(o) == Leg::PostNat)
+            .map(|o| o.capture)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for c in seen {
+            *coverage.entry((j.capture, c)).or_default() += 1;
+        }
+    }
+    for (m, judged) in members.iter().zip(&judged_of) {
         let ms: Vec<Obs> = m.iter().map(|&i| obs[i as usize]).collect();
         for (i, &a) in ms.iter().enumerate() {
             for &b in &ms[i + 1..] {
@@ -385,15 +413,31 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
                 }
             }
         }
-        let judged = ms
-            .iter()
-            .filter(|&&o| leg_of(o) == Leg::PreNat)
-            .min_by_key(|o| (near_client(o.capture), attempt(**o).first_syn().ts));
+        let judged = *judged;
+        // The real-server side: the capture that saw most of this client capture's
+        // attempts after the NAT; then the one that saw the earliest of this attempt's
+        // tries to get through (a retry re-DNATed to a server on another host is seen
+        // elsewhere); then the nearest the real server.
+        let first_try = |o: Obs| {
+            judged.map_or(0, |j| {
+                keys(attempt(j))
+                    .position(|k| keys(attempt(o)).any(|x| x == k))
+                    .unwrap_or(usize::MAX)
+            })
+        };
+        let covered =
+            |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
         let rs_cap = ms
             .iter()
             .filter(|&&o| leg_of(o) == Leg::PostNat)
-            .map(|o| o.capture)
-            .min_by_key(|&c| near_rs(c));
+            .min_by_key(|&&o| {
+                (
+                    std::cmp::Reverse(covered(o.capture)),
+                    first_try(o),
+                    near_rs(o.capture),
+                )
+            })
+            .map(|o| o.capture);
         for &o in &ms {
             let record = match leg_of(o) {
                 Leg::PreNat => {
@@ -403,7 +447,7 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
             };
             of_record[o.capture as usize][o.attempt as usize] = record;
         }
-        let Some(&j) = judged else { continue };
+        let Some(j) = judged else { continue };
         if let Some(r) = rs_cap {
             rs_capture.insert((j.capture, j.attempt), r);
         }

@@ -4,6 +4,7 @@
 //! purpose. Across seeds: every attempt gets its true verdict, every pair is right, and
 //! the offset error is under 1 ms.
 
+use crate::util::{Succeed, pcapdiag};
 use pcapdiag::correlate::Hints;
 use pcapdiag::run::Layout;
 use pcapdiag::verdict::Cause;
@@ -252,4 +253,166 @@ fn test_pairs_verdicts_ipv6_classic_schedule() {
         ..base
     };
     check("seed 13, IPv6, classic schedule", cfg);
+}
+
+/// Shifts a capture onto a clock `by` ns ahead (negative: behind).
+fn shift(packets: &[(u64, synth::TcpSpec)], by: i64) -> Vec<(u64, synth::TcpSpec)> {
+    packets
+        .iter()
+        .map(|(t, p)| (t.saturating_add_signed(by), *p))
+        .collect()
+}
+
+/// A generated incident as SREs collect it, across seeds: the client side rotated into
+/// three files, one capture per real-server host (each host's clock its own: the RS clock
+/// plus 1.5 s per host), and the NAT box's own capture (both legs, on a clock 0.7 s
+/// behind the client's), all in one directory. From the directory alone: one verdict per
+/// true attempt, the true cause (a SYN lost before the real server is one the node saw
+/// enter the NAT box and never leave: `dropped_in_nat`), and every capture's clock
+/// within 1 ms of the truth.
+#[test]
+fn test_generated_capture_sets_across_seeds() {
+    let write = |path: &std::path::Path, packets: &[(u64, synth::TcpSpec)]| {
+        let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        synth::pair::write_packets(
+            &Encap::Sll2,
+            CaptureFormat::Pcap { nanos: true },
+            packets,
+            f,
+        )
+        .unwrap();
+    };
+    for seed in [21, 22, 23] {
+        let base = PairConfig::default();
+        let cfg = PairConfig {
+            seed,
+            attempts: 200,
+            anomaly_ppm: 150_000,
+            clock: RsClock {
+                offset_ns: 250_000_000,
+                skew_ppb: 10_000,
+                step: None,
+            },
+            rss: vec![
+                base.rss[0],
+                "10.244.2.9:8080".parse().unwrap(),
+                "10.244.3.4:8080".parse().unwrap(),
+            ],
+            script: script(),
+            ..base
+        };
+        let s = synth::generate_pair(&cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let third = s.client.len().div_ceil(3);
+        for (i, part) in s.client.chunks(third).enumerate() {
+            write(&dir.path().join(format!("client.pcap{i}")), part);
+        }
+        for (k, rip) in cfg.rss.iter().enumerate() {
+            let host: Vec<(u64, synth::TcpSpec)> =
+                s.rs.iter()
+                    .filter(|(_, p)| {
+                        (p.dst, p.dport) == (rip.ip(), rip.port())
+                            || (p.src, p.sport) == (rip.ip(), rip.port())
+                    })
+                    .copied()
+                    .collect();
+            write(
+                &dir.path().join(format!("rs-{k}.pcap")),
+                &shift(&host, k as i64 * 1_500_000_000),
+            );
+        }
+        // The node: the client's packets, and the real servers' on the client's clock.
+        let true_time = |rs: u64| {
+            let mut t = rs;
+            for _ in 0..3 {
+                t = rs.saturating_add_signed(-cfg.clock.offset_at(t, cfg.start_ns));
+            }
+            t
+        };
+        let mut node: Vec<(u64, synth::TcpSpec)> = s.client.clone();
+        node.extend(s.rs.iter().map(|(t, p)| (true_time(*t), *p)));
+        node.sort_by_key(|(t, _)| *t);
+        write(&dir.path().join("node.pcap"), &shift(&node, -700_000_000));
+
+        let out = pcapdiag()
+            .args(["analyze", "--json", "-q"])
+            .arg(dir.path())
+            .succeed();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let label = format!("seed {seed}");
+        let points = v["vantage_points"].as_array().unwrap();
+        let kinds: Vec<(&str, &str)> = points
+            .iter()
+            .map(|p| {
+                let file = p["file"].as_str().unwrap();
+                (
+                    file.rsplit('/').next().unwrap(),
+                    p["vantage"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("client.pcap*", "client"),
+                ("node.pcap", "node"),
+                ("rs-0.pcap", "rs"),
+                ("rs-1.pcap", "rs"),
+                ("rs-2.pcap", "rs"),
+            ],
+            "{label}"
+        );
+        // Clocks: the node 0.7 s behind, each host the RS clock plus its 1.5 s.
+        let first = s
+            .truth
+            .iter()
+            .filter(|t| t.cause != TrueCause::Unmatched)
+            .min_by_key(|t| t.first_syn_ns)
+            .unwrap();
+        let want = [
+            0,
+            -700_000_000,
+            first.offset_at_syn_ns,
+            first.offset_at_syn_ns + 1_500_000_000,
+            first.offset_at_syn_ns + 3_000_000_000,
+        ];
+        for (p, want) in points.iter().zip(want) {
+            let got = p["clock"]["offset_ns"].as_i64().unwrap();
+            assert!((got - want).abs() < 1_000_000, "{label}: {p}");
+        }
+        // One verdict per true attempt, the true cause.
+        let mut ours: HashMap<(u64, u32), &serde_json::Value> = HashMap::new();
+        for p in v["pairs"].as_array().unwrap() {
+            for a in p["verdicts"]["attempts"].as_array().unwrap() {
+                let key = (
+                    a["client"]["port"].as_u64().unwrap(),
+                    a["isn"].as_u64().unwrap() as u32,
+                );
+                assert!(
+                    ours.insert(key, a).is_none(),
+                    "{label}: {key:?} judged twice"
+                );
+            }
+        }
+        assert_eq!(ours.len(), s.truth.len(), "{label}");
+        for t in &s.truth {
+            let a = ours[&(t.client.port() as u64, t.isn)];
+            let cause = match t.cause {
+                TrueCause::SynLostBeforeRs => "dropped_in_nat",
+                c => c.code(),
+            };
+            let failed = t.setup_latency_ns.is_none();
+            let want = if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS
+            {
+                cause
+            } else {
+                "ok"
+            };
+            assert_eq!(
+                a["verdict"], want,
+                "{label}: {}\ntruth {t:?}",
+                a["explanation"]
+            );
+        }
+    }
 }
