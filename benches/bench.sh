@@ -2,7 +2,7 @@
 # benches/bench.sh: the project's benchmark. Time and peak memory of pcapdiag on large
 # generated captures, beside the floor (only reading the packets) and tshark.
 #
-# Usage: benches/bench.sh [--single | --scale | --flood [M]] [--packets N] [--keep | --no-keep]
+# Usage: benches/bench.sh [--single | --scale | --set | --flood [M]] [--packets N] [--keep | --no-keep]
 #
 # Modes (at most one; run from any directory):
 #   (default)    pair mode. A client-side and an RS-side capture of about N packets each
@@ -21,6 +21,12 @@
 #   --single     the same on one capture of about N packets (examples/gen, 256 clients).
 #   --scale      linearity: pairs of N/16, N/4 and N packets per side (1x, 4x, 16x). For
 #                each: the floor, and (b) best of 3 with its ns per packet and peak RSS.
+#   --set        a capture set against the pair: the pair of N packets per side, then 8
+#                captures of the same kind holding as many packets in all (4 pairs of
+#                N/4 packets per side, seeds 1-4) given to one pcapdiag analyze in mixed
+#                order (RS and client files interleaved), so that what each saw is worked
+#                out from the traffic. For each: the floor, (b) best of 3, ns per packet,
+#                peak RSS, and the set's cost per packet over the pair's.
 #   --flood [M]  a SYN flood: M SYNs from distinct 4-tuples, none answered
 #                (examples/synflood; M defaults to 2000000). Time and peak RSS of
 #                pcapdiag analyze --quiet FILE with default options, with
@@ -57,7 +63,7 @@ KEEP=1
 usage() { awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench.sh: $*"; exit 1; }
-usage_error() { log "bench.sh: $*"; log "usage: benches/bench.sh [--single | --scale | --flood [M]] [--packets N] [--keep | --no-keep] (--help for more)"; exit 2; }
+usage_error() { log "bench.sh: $*"; log "usage: benches/bench.sh [--single | --scale | --set | --flood [M]] [--packets N] [--keep | --no-keep] (--help for more)"; exit 2; }
 
 set_mode() {
     [[ $MODE == pair || $MODE == "$1" ]] || usage_error "--$MODE and --$1 cannot be combined"
@@ -69,7 +75,7 @@ is_count() { [[ $1 =~ ^[0-9]+$ ]] && (( ${#1} <= 12 )); }
 parse_args() {
     while (( $# > 0 )); do
         case "$1" in
-            --single | --scale)
+            --single | --scale | --set)
                 set_mode "${1#--}"
                 shift ;;
             --flood)
@@ -166,15 +172,19 @@ ensure_space() {
     fi
 }
 
-# gen_pair N: sets PAIR_CLIENT and PAIR_RS, generating them unless cached.
+# gen_pair N [SEED]: sets PAIR_CLIENT and PAIR_RS, generating them unless cached (seed 1
+# unless given; another seed's files are named pair-N-sSEED).
 gen_pair() {
-    local n=$1 prefix=$BENCH_DIR/pair-$1 tmp=$BENCH_DIR/pair-$1.tmp.$$ part
+    local n=$1 seed=${2:-1} name part
+    name=pair-$n
+    (( seed == 1 )) || name+=-s$seed
+    local prefix=$BENCH_DIR/$name tmp=$BENCH_DIR/$name.tmp.$$
     PAIR_CLIENT=$prefix.client.pcap PAIR_RS=$prefix.rs.pcap
     [[ -s $PAIR_CLIENT && -s $PAIR_RS ]] && return
     ensure_space $((n * 900)) "a pair of $n packets per side"  # ~380 B a packet a side, 20 of truth
     log "generating $prefix.{client,rs}.pcap ($n packets per side) ..."
     TMP_PATHS+=("$tmp.client.pcap" "$tmp.rs.pcap" "$tmp.truth.tsv" "$tmp.nat.tsv")
-    "$GEN" --pair --packets "$n" --anomaly-rate 0.03 --seed 1 --offset-ms 12.5 --skew-ppm 20 -o "$tmp" >&2
+    "$GEN" --pair --packets "$n" --anomaly-rate 0.03 --seed "$seed" --offset-ms 12.5 --skew-ppm 20 -o "$tmp" >&2
     # The RS side last: both captures exist only once both are complete.
     for part in truth.tsv nat.tsv client.pcap rs.pcap; do
         mv -f -- "$tmp.$part" "$prefix.$part"
@@ -457,6 +467,47 @@ scale_table() {
         printf "\n1x -> 16x: packets x%.1f, (b) time x%.1f", pp / p0, pus / us0
         if (rss0 != "-") printf ", peak RSS x%.1f", prss / rss0
         printf "\nlinear in packets: (b) time x16 and a flat \"added ns/p\"; \"added B/p\" is the memory each further packet costs\n"
+    }'
+}
+
+mode_set() {
+    local quarter=$((PACKETS / 4)) seed files=() order=()
+    gen_pair "$PACKETS"
+    local pair=("$PAIR_CLIENT" "$PAIR_RS")
+    for seed in 1 2 3 4; do
+        gen_pair "$quarter" "$seed"
+        files+=("$PAIR_CLIENT" "$PAIR_RS")
+    done
+    # Interleaved, RS side first: nothing in the order says which file is which.
+    order=("${files[7]}" "${files[0]}" "${files[3]}" "${files[4]}" "${files[1]}" "${files[6]}" "${files[5]}" "${files[2]}")
+
+    capture_stats "${pair[@]}"
+    local pair_pkts=$NPKT pair_bytes=$NBYTES
+    measure_floor a.pair "${pair[@]}"
+    log "(b) pcapdiag analyze --quiet ${pair[*]##*/} > /dev/null, best of 3"
+    best_of 3 b.pair "$PCAPDIAG" analyze --quiet "${pair[@]}"
+
+    capture_stats "${order[@]}"
+    local set_pkts=$NPKT set_bytes=$NBYTES
+    measure_floor a.set "${order[@]}"
+    log "(b) pcapdiag analyze --quiet (8 files) > /dev/null, best of 3"
+    best_of 3 b.set "$PCAPDIAG" analyze --quiet "${order[@]}"
+
+    echo
+    echo "set: the pair of $PACKETS packets per side against 8 captures (4 pairs of $quarter per side, seeds 1-4, interleaved)"
+    machine_info
+    echo
+    awk -v pp="$pair_pkts" -v pb="$pair_bytes" -v pa="${US[a.pair]}" -v pu="${US[b.pair]}" -v pr="${RSS[b.pair]:--}" \
+        -v sp="$set_pkts" -v sb="$set_bytes" -v sa="${US[a.set]}" -v su="${US[b.set]}" -v sr="${RSS[b.set]:--}" '
+    function row(l, p, b, a, u, r) {
+        printf "%-24s %10d %9.1f %9.3f %9.3f %10.1f %6.1f %9s\n", l, p, b / 1e6, a / 1e6, u / 1e6, u * 1e3 / p, u / a,
+            (r == "-" ? "-" : sprintf("%.1f", r / 1024))
+    }
+    BEGIN {
+        printf "%-24s %10s %9s %9s %9s %10s %6s %9s\n", "", "packets", "MB", "floor s", "(b) s", "(b) ns/p", "b/a", "RSS MiB"
+        row("pair (2 files)", pp, pb, pa, pu, pr)
+        row("set (8 files)", sp, sb, sa, su, sr)
+        printf "\nset / pair, ns per packet: %.2f (target: no more than 1)\n", (su / sp) / (pu / pp)
     }'
 }
 
