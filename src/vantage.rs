@@ -466,6 +466,14 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         paths[j.capture as usize][j.attempt as usize] = path;
     }
 
+    let roles = Roles {
+        leg: leg
+            .into_iter()
+            .map(|l| l.into_iter().map(|l| l.expect("every leg set")).collect())
+            .collect(),
+        of_record,
+    };
+
     // An attempt seen once, on its own leg only: each try was seen there and nowhere else.
     for (c, cap) in captures.iter().enumerate() {
         if vantage[c] == Vantage::Unknown {
@@ -473,11 +481,9 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         }
         for a in &cap.attempts {
             let i = a.id as usize;
-            if let (Some(l @ Leg::PreNat), true, true) =
-                (leg[c][i], of_record[c][i], paths[c][i].is_empty())
-            {
+            if roles.judged(c, a.id) && paths[c][i].is_empty() {
                 let mut h = Hops::default();
-                h.add(Hop::of(vantage[c], l));
+                h.add(Hop::of(vantage[c], Leg::PreNat));
                 paths[c][i] = a.syns.iter().map(|_| h).collect();
             }
         }
@@ -488,7 +494,7 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         captures[c]
             .attempts
             .iter()
-            .filter(|a| leg[c][a.id as usize] == Some(Leg::PreNat) && of_record[c][a.id as usize])
+            .filter(|a| roles.judged(c, a.id))
             .count()
     };
     let reference = (0..n).max_by_key(|&c| (judged_in(c), std::cmp::Reverse(c)));
@@ -497,67 +503,115 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
         None => vec![None; n],
     };
 
-    let mut points = Vec::with_capacity(n);
-    for (c, cap) in captures.iter().enumerate() {
-        let mut p = VantagePoint {
-            file: cap.file.clone(),
-            vantage: vantage[c],
-            pre_nat_attempts: 0,
-            post_nat_attempts: 0,
-            judged: 0,
-            copies: 0,
-            pre_nat_syns: 0,
-            post_nat_syns: 0,
-            clock: clocks[c].take(),
-            interfaces: Vec::new(),
-        };
-        for a in &cap.attempts {
-            let (l, record) = (leg[c][a.id as usize], of_record[c][a.id as usize]);
-            let syns = a.tries() as u64;
-            let l = l.expect("every leg set");
-            match l {
-                Leg::PreNat => (p.pre_nat_attempts += 1, p.pre_nat_syns += syns),
-                Leg::PostNat => (p.post_nat_attempts += 1, p.post_nat_syns += syns),
-            };
-            for s in &a.syns {
-                let i = match p.interfaces.iter().position(|i| i.iface == s.iface) {
-                    Some(i) => i,
-                    None => {
-                        p.interfaces.push(InterfaceSeen {
-                            iface: s.iface,
-                            pre_nat_syns: 0,
-                            post_nat_syns: 0,
-                        });
-                        p.interfaces.len() - 1
-                    }
-                };
-                match l {
-                    Leg::PreNat => p.interfaces[i].pre_nat_syns += 1,
-                    Leg::PostNat => p.interfaces[i].post_nat_syns += 1,
-                }
-            }
-            match (l, record) {
-                (_, false) => p.copies += 1,
-                (Leg::PreNat, true) => p.judged += 1,
-                _ => {}
-            }
-        }
-        if p.interfaces.len() < 2 {
-            p.interfaces.clear();
-        }
-        p.interfaces.sort_by_key(|i| i.iface);
-        points.push(p);
+    let points = (0..n)
+        .map(|c| {
+            vantage_point(
+                captures[c],
+                vantage[c],
+                &roles.leg[c],
+                &roles.of_record[c],
+                clocks[c].take(),
+            )
+        })
+        .collect();
+    let pairs = planned_pairs(captures, &roles, &rs_capture, &paths);
+    Plan {
+        points,
+        pairs,
+        paths,
     }
+}
 
-    // The pairs: each capture with judged attempts, against the capture holding their
-    // real-server side (one pair per such capture); attempts seen on no real-server side go
-    // to the pair most of the capture's attempts are in.
+/// Every attempt's leg, and whether it is the observation of record, per capture.
+struct Roles {
+    leg: Vec<Vec<Leg>>,
+    of_record: Vec<Vec<bool>>,
+}
+
+impl Roles {
+    /// A client attempt judged from this capture.
+    fn judged(&self, c: usize, a: u32) -> bool {
+        self.leg[c][a as usize] == Leg::PreNat && self.of_record[c][a as usize]
+    }
+    /// A real-server side attempt this capture holds for a pair.
+    fn rs_side(&self, c: usize, a: u32) -> bool {
+        self.leg[c][a as usize] == Leg::PostNat && self.of_record[c][a as usize]
+    }
+}
+
+/// What one capture saw: its attempts and SYN tries on each leg (and on each interface),
+/// the attempts judged from it and its copies.
+fn vantage_point(
+    cap: &CaptureReport,
+    vantage: Vantage,
+    leg: &[Leg],
+    of_record: &[bool],
+    clock: Option<ClockToReference>,
+) -> VantagePoint {
+    let mut p = VantagePoint {
+        file: cap.file.clone(),
+        vantage,
+        pre_nat_attempts: 0,
+        post_nat_attempts: 0,
+        judged: 0,
+        copies: 0,
+        pre_nat_syns: 0,
+        post_nat_syns: 0,
+        clock,
+        interfaces: Vec::new(),
+    };
+    for a in &cap.attempts {
+        let (l, record) = (leg[a.id as usize], of_record[a.id as usize]);
+        let syns = a.tries() as u64;
+        match l {
+            Leg::PreNat => (p.pre_nat_attempts += 1, p.pre_nat_syns += syns),
+            Leg::PostNat => (p.post_nat_attempts += 1, p.post_nat_syns += syns),
+        };
+        for s in &a.syns {
+            let i = match p.interfaces.iter().position(|i| i.iface == s.iface) {
+                Some(i) => i,
+                None => {
+                    p.interfaces.push(InterfaceSeen {
+                        iface: s.iface,
+                        pre_nat_syns: 0,
+                        post_nat_syns: 0,
+                    });
+                    p.interfaces.len() - 1
+                }
+            };
+            match l {
+                Leg::PreNat => p.interfaces[i].pre_nat_syns += 1,
+                Leg::PostNat => p.interfaces[i].post_nat_syns += 1,
+            }
+        }
+        match (l, record) {
+            (_, false) => p.copies += 1,
+            (Leg::PreNat, true) => p.judged += 1,
+            _ => {}
+        }
+    }
+    if p.interfaces.len() < 2 {
+        p.interfaces.clear();
+    }
+    p.interfaces.sort_by_key(|i| i.iface);
+    p
+}
+
+/// The pairs: each capture with judged attempts, against the capture holding their
+/// real-server side (one pair per such capture); attempts seen on no real-server side go
+/// to the pair most of the capture's attempts are in.
+fn planned_pairs(
+    captures: &[&CaptureReport],
+    roles: &Roles,
+    rs_capture: &FxHashMap<(u32, u32), u32>,
+    paths: &[Vec<Path>],
+) -> Vec<PlannedPair> {
     let mut pairs = Vec::new();
     for (c, cap) in captures.iter().enumerate() {
         let judged: Vec<u32> = cap
             .attempts
             .iter()
-            .filter(|a| leg[c][a.id as usize] == Some(Leg::PreNat) && of_record[c][a.id as usize])
+            .filter(|a| roles.judged(c, a.id))
             .map(|a| a.id)
             .collect();
         if judged.is_empty() {
@@ -589,9 +643,7 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
                 captures[r]
                     .attempts
                     .iter()
-                    .map(|a| {
-                        leg[r][a.id as usize] == Some(Leg::PostNat) && of_record[r][a.id as usize]
-                    })
+                    .map(|a| roles.rs_side(r, a.id))
                     .collect()
             });
             pairs.push(PlannedPair {
@@ -605,11 +657,7 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
             });
         }
     }
-    Plan {
-        points,
-        pairs,
-        paths,
-    }
+    pairs
 }
 
 /// The same handshake seen in two captures: the same answered SYN and the same SYN-ACK.
