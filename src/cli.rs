@@ -3,6 +3,7 @@
 use crate::capture::{DEFAULT_SLOW_NS, Filter, Options};
 use crate::correlate::Hints;
 use crate::units::NS_PER_MS;
+use crate::vantage::Vantage;
 use clap::{ArgAction, ArgGroup, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ Examples:
   pcapdiag analyze rs.pcap node.pcap client.pcap captures/
                                                any number of captures (and directories), in any order: what
                                                each saw is worked out from the traffic
+  pcapdiag analyze --client c.pcap --rs r.pcap say which side a capture is where the traffic cannot
+                                               (no NAT between them)
   pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
   pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
@@ -106,6 +109,15 @@ pub struct AnalyzeArgs {
     #[arg(num_args = 1.., value_name = "CAPTURE", group = "input",
           conflicts_with_all = ["pair", "pairs_dir"])]
     pub captures: Vec<PathBuf>,
+    /// A capture of the client side, part of the set: says what the traffic leaves
+    /// ambiguous (e.g. no NAT between the captures). Can be repeated.
+    #[arg(long = "client", value_name = "FILE", action = ArgAction::Append, group = "input",
+          conflicts_with_all = ["pair", "pairs_dir"])]
+    pub client_files: Vec<PathBuf>,
+    /// A capture of the real-server side, part of the set. Can be repeated.
+    #[arg(long = "rs", value_name = "FILE", action = ArgAction::Append, group = "input",
+          conflicts_with_all = ["pair", "pairs_dir"])]
+    pub rs_files: Vec<PathBuf>,
     /// A client-side capture and the real-server-side capture taken with it, instead of
     /// CAPTURE. Repeat it for several pairs: they are analysed in parallel into one report,
     /// a section per pair and their verdicts together.
@@ -278,6 +290,9 @@ pub struct Config {
     /// The captures are a set (CAPTURE...): what each saw, and so the pairs, is worked out
     /// from the traffic once they are read.
     pub set: bool,
+    /// For a set: the side given for each capture (`--client`, `--rs`), in `captures`'
+    /// order; `None` where the traffic decides.
+    pub sides: Vec<Option<Vantage>>,
     pub json: bool,
     pub exports: Exports,
     pub top: usize,
@@ -290,9 +305,17 @@ impl Config {
     pub fn from_args(a: AnalyzeArgs) -> Result<Config, UsageError> {
         // (name, client, RS): the positional form, or the --pair and --pairs-dir ones.
         let mut pairs: Vec<(Option<String>, PathBuf, Option<PathBuf>)> = Vec::new();
-        let mut set = Vec::new();
-        for p in &a.captures {
-            set.extend(expand_dir(p)?);
+        let (mut set, mut sides) = (Vec::new(), Vec::new());
+        for (paths, side) in [
+            (&a.captures, None),
+            (&a.client_files, Some(Vantage::Client)),
+            (&a.rs_files, Some(Vantage::Rs)),
+        ] {
+            for p in paths {
+                let files = expand_dir(p)?;
+                sides.extend(files.iter().map(|_| side));
+                set.extend(files);
+            }
         }
         for two in a.pair.chunks(2) {
             if let [client, rs] = two {
@@ -328,6 +351,7 @@ impl Config {
             captures,
             pairs,
             set: is_set,
+            sides,
             json: a.json,
             exports: Exports {
                 json: a.json_file,
@@ -353,6 +377,7 @@ impl Config {
             captures,
             pairs,
             set: false,
+            sides: Vec::new(),
             json: a.json,
             exports: Exports::default(),
             top: 0,

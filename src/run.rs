@@ -9,7 +9,7 @@ use crate::correlate::{self, Hints};
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
 use crate::rotated::{self, Source};
-use crate::vantage::{self, Selection};
+use crate::vantage::{self, Selection, Vantage};
 use crate::verdict::{self, VerdictReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -40,9 +40,15 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
             .map(Source::single)
             .collect()
     };
+    // The side given for each capture: that of its (first) file.
+    let side_of = |p: &PathBuf| {
+        let i = config.captures.iter().position(|c| c == p)?;
+        config.sides.get(i).copied().flatten()
+    };
+    let source_sides: Vec<Option<Vantage>> = sources.iter().map(|s| side_of(&s.parts[0])).collect();
     let results = read_all(&sources, &config.options, config.quiet);
     let layout = if config.set {
-        Layout::Set
+        Layout::Set(&source_sides)
     } else {
         Layout::Pairs(&config.pairs)
     };
@@ -201,8 +207,9 @@ pub fn diagnose(
 pub enum Layout<'a> {
     /// Given pairs, as indexes into the files.
     Pairs(&'a [PairSpec]),
-    /// A set: the pairs follow from what each capture saw ([`vantage::plan`]).
-    Set,
+    /// A set: the pairs follow from what each capture saw ([`vantage::plan`]); the
+    /// side of each capture (read ones and unreadable alike, in order) where the user gave it.
+    Set(&'a [Option<Vantage>]),
 }
 
 /// Builds the report of one run from the analysed captures: `results` holds one entry per
@@ -250,7 +257,7 @@ pub fn assemble(
                         .flatten()
                         .collect();
                     let paths = match (read(p.client), both.len()) {
-                        (Some(_), 2) => vantage::plan(&both).paths.swap_remove(0),
+                        (Some(_), 2) => vantage::plan(&both, &[]).paths.swap_remove(0),
                         _ => Vec::new(),
                     };
                     Selection {
@@ -261,8 +268,16 @@ pub fn assemble(
                 .collect();
             (pairs.to_vec(), sels, None)
         }
-        Layout::Set => {
-            let plan = vantage::plan(&captures.iter().collect::<Vec<_>>());
+        Layout::Set(all_sides) => {
+            // The sides of the captures that could be read.
+            let sides: Vec<Option<Vantage>> = slots
+                .iter()
+                .zip(all_sides.iter().chain(std::iter::repeat(&None)))
+                .filter(|(s, _)| s.is_ok())
+                .map(|(_, &side)| side)
+                .collect();
+            let sides = &sides;
+            let plan = vantage::plan(&captures.iter().collect::<Vec<_>>(), sides);
             // Back from indexes into `captures` to indexes into `results`.
             let slot_of = |i: usize| {
                 slots

@@ -234,7 +234,9 @@ impl Groups {
 }
 
 /// Works out each capture's vantage and the plan of pairs, `captures` in command-line order.
-pub fn plan(captures: &[&CaptureReport]) -> Plan {
+/// `sides` gives a capture's side where the user said it (`--client`, `--rs`: all its
+/// attempts on that leg); the traffic decides for the others (and for all when empty).
+pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
     let attempt = |o: Obs| &captures[o.capture as usize].attempts[o.attempt as usize];
     let obs: Vec<Obs> = captures
         .iter()
@@ -320,6 +322,17 @@ pub fn plan(captures: &[&CaptureReport]) -> Plan {
             let count = if pre { &mut pre_n } else { &mut post_n };
             count[o.capture as usize] += 1;
         }
+    }
+    // The sides the user gave.
+    for (c, side) in sides.iter().enumerate().take(n) {
+        let l = match side {
+            Some(Vantage::Client) => Leg::PreNat,
+            Some(Vantage::Rs) => Leg::PostNat,
+            _ => continue,
+        };
+        leg[c].iter_mut().for_each(|x| *x = Some(l));
+        let all = captures[c].attempts.len() as u64;
+        (pre_n[c], post_n[c]) = if l == Leg::PreNat { (all, 0) } else { (0, all) };
     }
     let vantage: Vec<Vantage> = (0..n)
         .map(|c| match (pre_n[c] > 0, post_n[c] > 0) {
@@ -1020,7 +1033,7 @@ mod tests {
     }
 
     fn plan_of(captures: &[CaptureReport]) -> Plan {
-        plan(&captures.iter().collect::<Vec<_>>())
+        plan(&captures.iter().collect::<Vec<_>>(), &[])
     }
 
     fn kinds(p: &Plan) -> Vec<Vantage> {

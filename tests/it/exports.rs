@@ -26,13 +26,18 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn sample_report() -> Report {
     let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
     let rs = capture::analyze_file(Path::new(RS), &Options::default());
-    run::assemble(vec![client, rs], Layout::Set, &Default::default(), SLOW_NS)
+    run::assemble(
+        vec![client, rs],
+        Layout::Set(&[]),
+        &Default::default(),
+        SLOW_NS,
+    )
 }
 
 /// The client capture alone, as `pcapdiag analyze CLIENT` builds it.
 fn one_capture_report() -> Report {
     let client = capture::analyze_file(Path::new(CLIENT), &Options::default());
-    run::assemble(vec![client], Layout::Set, &Default::default(), SLOW_NS)
+    run::assemble(vec![client], Layout::Set(&[]), &Default::default(), SLOW_NS)
 }
 
 fn golden(name: &str, actual: &[u8]) {

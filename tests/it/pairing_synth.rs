@@ -60,7 +60,7 @@ fn check(label: &str, cfg: PairConfig) {
     // A set, the real-server side first: which capture is which comes from the traffic.
     let report = pcapdiag::run::assemble(
         vec![Ok(rs), Ok(client)],
-        Layout::Set,
+        Layout::Set(&[]),
         &Hints::default(),
         SLOW_NS,
     );

@@ -432,3 +432,36 @@ fn test_rotation_overlap_is_reported() {
     assert!(text.contains("2 rotated files"), "{text}");
     assert!(text.contains("OVERLAP"), "{text}");
 }
+
+/// Where the traffic cannot tell the sides (no NAT between two captures: the same 4-tuples
+/// on both), the set reads the second as a copy of the first; `--client` and `--rs` say
+/// which is which, and the two are paired as client and real-server side.
+#[test]
+fn test_client_and_rs_hints_settle_captures_without_nat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, r) = (dir.path().join("c.pcap"), dir.path().join("r.pcap"));
+    std::fs::copy(file("rs_reset", "client"), &c).unwrap();
+    std::fs::copy(file("rs_reset", "client"), &r).unwrap();
+    let plain = analyze(&[c.clone(), r.clone()]);
+    assert_eq!(vantages(&plain), ["unknown", "unknown"]);
+    assert_eq!(plain["vantage_points"][1]["copies"], 24);
+    assert!(plain["pairs"][0]["rs_file"].is_null());
+
+    let out = pcapdiag()
+        .args(["analyze", "--json", "-q", "--rs"])
+        .arg(&r)
+        .arg("--client")
+        .arg(&c)
+        .succeed();
+    let hinted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(vantages(&hinted), ["client", "rs"]);
+    let pair = &hinted["pairs"][0];
+    assert_eq!(pair["rs_file"], r.display().to_string());
+    assert_eq!(pair["verdicts"]["sides"], "both");
+    assert_eq!(pair["pairing"]["matched_attempts"], 24);
+    // The refusals are now the real server's own RSTs.
+    assert_eq!(
+        verdict_counts(&pair["verdicts"]["by_verdict"])["rs_refused"],
+        6
+    );
+}
