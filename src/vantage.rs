@@ -63,6 +63,16 @@ codes! {
 }
 
 impl Hop {
+    /// What a sighting of a SYN at this hop is, as evidence.
+    pub fn evidence(self) -> &'static str {
+        match self {
+            Hop::Client => "SYN (the same packet, another client-side capture)",
+            Hop::NatIn => "SYN entering the NAT box",
+            Hop::NatOut => "SYN leaving the NAT box",
+            Hop::Rs => "SYN at a real server (another capture)",
+        }
+    }
+
     fn of(v: Vantage, leg: Leg) -> Hop {
         match (v, leg) {
             (Vantage::Node, Leg::PreNat) => Hop::NatIn,
@@ -162,6 +172,18 @@ pub struct PlannedPair {
     pub selection: Selection,
 }
 
+/// A SYN of a judged attempt seen in a capture other than the pair's two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    /// Index of the capture (in the order given to [`plan`]).
+    pub capture: u32,
+    pub frame: u64,
+    /// On the judged attempt's capture's clock (through the set's clocks; as recorded
+    /// when either capture's clock is unknown).
+    pub ts: i64,
+    pub hop: Hop,
+}
+
 /// The attempts a pair uses. `None`: all of them (an explicit `--pair`).
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -171,6 +193,8 @@ pub struct Selection {
     pub rs: Option<Vec<bool>>,
     /// Per client-capture attempt: each try's path (empty: seen once).
     pub paths: Vec<Path>,
+    /// Per client-capture attempt seen elsewhere: its SYNs in the set's other captures.
+    pub sightings: FxHashMap<u32, Vec<Sighting>>,
 }
 
 impl Selection {
@@ -182,6 +206,9 @@ impl Selection {
     }
     pub fn path(&self, id: u32) -> &[Hops] {
         self.paths.get(id as usize).map_or(&[], |p| p.as_slice())
+    }
+    pub fn sightings(&self, id: u32) -> &[Sighting] {
+        self.sightings.get(&id).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -383,8 +410,9 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         .iter()
         .map(|c| vec![Path::new(); c.attempts.len()])
         .collect();
-    // Per judged attempt: the capture holding its real-server side.
+    // Per judged attempt: the capture holding its real-server side, and its SYNs elsewhere.
     let mut rs_capture: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    let mut sightings: FxHashMap<(u32, u32), Vec<Sighting>> = FxHashMap::default();
     // Handshakes two captures both saw, by (upstream capture, downstream capture).
     let mut exchanges: FxHashMap<(u32, u32), Vec<Exchange>> = FxHashMap::default();
     // Each group's judged observation: the pre-NAT one nearest the client.
@@ -477,6 +505,26 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             }
         }
         paths[j.capture as usize][j.attempt as usize] = path;
+        // Its SYNs seen elsewhere than in its own capture and its real-server side (the
+        // node's client leg when the node is that side).
+        for &o in ms.iter().filter(|&&o| {
+            o.capture != j.capture && !(Some(o.capture) == rs_cap && leg_of(o) == Leg::PostNat)
+        }) {
+            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+            for s in &attempt(o).syns {
+                if keys(mine).any(|k| k == (s.tsval, s.ip_id)) {
+                    sightings
+                        .entry((j.capture, j.attempt))
+                        .or_default()
+                        .push(Sighting {
+                            capture: o.capture,
+                            frame: s.pkt.frame(),
+                            ts: s.pkt.ts,
+                            hop,
+                        });
+                }
+            }
+        }
     }
 
     let roles = Roles {
@@ -515,6 +563,16 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         Some(r) => clock_graph(captures, r, &exchanges),
         None => vec![None; n],
     };
+    // Sightings onto the judged capture's clock (offsets at the reference's first frame).
+    let offset = |c: u32| clocks[c as usize].as_ref().map(|k| k.offset_ns);
+    for (&(c, _), list) in sightings.iter_mut() {
+        for s in list.iter_mut() {
+            if let (Some(from), Some(to)) = (offset(s.capture), offset(c)) {
+                s.ts = s.ts.saturating_sub(from).saturating_add(to);
+            }
+        }
+        list.sort_by_key(|s| (s.ts, s.capture, s.frame));
+    }
 
     let points = (0..n)
         .map(|c| {
@@ -527,7 +585,7 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             )
         })
         .collect();
-    let pairs = planned_pairs(captures, &roles, &rs_capture, &paths);
+    let pairs = planned_pairs(captures, &roles, &rs_capture, &paths, &sightings);
     Plan {
         points,
         pairs,
@@ -618,6 +676,7 @@ fn planned_pairs(
     roles: &Roles,
     rs_capture: &FxHashMap<(u32, u32), u32>,
     paths: &[Vec<Path>],
+    sightings: &FxHashMap<(u32, u32), Vec<Sighting>>,
 ) -> Vec<PlannedPair> {
     let mut pairs = Vec::new();
     for (c, cap) in captures.iter().enumerate() {
@@ -659,6 +718,12 @@ fn planned_pairs(
                     .map(|a| roles.rs_side(r, a.id))
                     .collect()
             });
+            // Its attempts' SYNs seen elsewhere in the set.
+            let mine = sightings
+                .iter()
+                .filter(|((sc, a), _)| *sc == c as u32 && client[*a as usize])
+                .map(|(&(_, a), list)| (a, list.clone()))
+                .collect();
             pairs.push(PlannedPair {
                 client: c,
                 rs: t.map(|r| r as usize),
@@ -666,6 +731,7 @@ fn planned_pairs(
                     client: Some(client),
                     rs,
                     paths: paths[c].clone(),
+                    sightings: mine,
                 },
             });
         }
@@ -813,7 +879,7 @@ struct Seen {
 }
 
 /// Where a capture saw one SYN packet first: (time, frame, tuple index).
-type Sighting = (i64, u64, usize);
+type FirstSeen = (i64, u64, usize);
 
 impl TupleGraph {
     fn new<'a>(members: impl Iterator<Item = (Obs, &'a Attempt)>) -> TupleGraph {
@@ -824,8 +890,8 @@ impl TupleGraph {
             seen: Vec::new(),
         };
         // (capture, packet) -> first sighting (time, frame, tuple)
-        let mut first: FxHashMap<(u32, PacketKey), Sighting> = FxHashMap::default();
-        let mut later: Vec<((u32, PacketKey), Sighting)> = Vec::new();
+        let mut first: FxHashMap<(u32, PacketKey), FirstSeen> = FxHashMap::default();
+        let mut later: Vec<((u32, PacketKey), FirstSeen)> = Vec::new();
         for (o, a) in members {
             let t = match g.tuples.iter().position(|&x| x == a.tuple()) {
                 Some(i) => i,

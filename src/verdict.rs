@@ -314,6 +314,8 @@ codes! {
     pub enum Side {
         Client = ("client", "the client-side capture"),
         Rs = ("rs", "the real-server-side capture"),
+        /// Another capture of the set (a node's, a copy), named by `Evidence::capture`.
+        Other = ("other", "another capture of the set"),
     }
 }
 
@@ -336,6 +338,9 @@ pub struct Evidence {
     /// On the client's clock.
     pub ts: i64,
     pub what: &'static str,
+    /// For [`Side::Other`]: which capture (an index into the report's `captures`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<u32>,
 }
 
 /// The connection that held a reused tuple before this attempt.
@@ -610,6 +615,15 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
         _ => one_sided(c, client_prev, ctx.slow_ns, &mut v),
     };
     v.signature = signature;
+    // Where the other captures of the set saw the same SYNs (a node, a copy).
+    v.evidence
+        .extend(ctx.sel.sightings(c.id).iter().map(|s| Evidence {
+            side: Side::Other,
+            frame: s.frame,
+            ts: s.ts,
+            what: s.hop.evidence(),
+            capture: Some(s.capture),
+        }));
     // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
     v.verdict = if signature == Some(Cause::Unmatched) {
         Cause::Unmatched
@@ -678,6 +692,7 @@ pub fn attempt_evidence(c: &Attempt) -> Vec<Evidence> {
                 frame: p.frame(),
                 ts: p.ts,
                 what,
+                capture: None,
             });
         }
     };
@@ -701,6 +716,7 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
                 frame: p.frame(),
                 ts: clock.to_client(p.ts),
                 what,
+                capture: None,
             });
         }
     };
@@ -839,6 +855,7 @@ fn lost_syn_cause(
                 frame: other.first_syn().frame(),
                 ts: clock.to_client(other.first_syn().ts),
                 what: "another client's SYN on the same SNAT tuple",
+                capture: None,
             });
             return Cause::ConntrackInsertRace;
         }
@@ -981,6 +998,7 @@ fn collision_details(
                 frame: x.frame(),
                 ts: clock.to_client(x.ts),
                 what: "previous connection on the tuple closed",
+                capture: None,
             });
         }
         // Linux accepts a SYN on a TIME_WAIT socket when its TSval is newer than the old
@@ -1054,6 +1072,7 @@ fn explain(v: &AttemptVerdict) -> String {
         let side = match p.side {
             Side::Client => "client",
             Side::Rs => "RS",
+            Side::Other => "another capture",
         };
         s.push_str(&format!(
             "; previous connection on the tuple ({side} conn {}) closed {} earlier",

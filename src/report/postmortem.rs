@@ -77,7 +77,7 @@ pub fn build(report: &Report) -> Vec<Block> {
         let pair = report.pairs.first();
         let totals = Totals::of(&summary::rows(report));
         doc.extend(what_happened(pair, &totals, 3, true));
-        doc.extend(causes(pair, 3, true));
+        doc.extend(causes(report, pair, 3, true));
         doc.extend(nat_and_clock(pair, 3));
     } else {
         doc.extend(all_pairs(report, &Totals::of(&summary::rows(report))));
@@ -95,7 +95,7 @@ pub fn build(report: &Report) -> Vec<Block> {
             doc.push(Block::Para(files));
             let totals = Totals::of(&summary::pair_rows(report, i));
             doc.extend(what_happened(Some(pair), &totals, 4, false));
-            doc.extend(causes(Some(pair), 4, false));
+            doc.extend(causes(report, Some(pair), 4, false));
             doc.extend(nat_and_clock(Some(pair), 4));
         }
     }
@@ -308,7 +308,7 @@ fn what_happened(pair: Option<&PairResult>, tot: &Totals, level: u8, charts: boo
 
 /// One pair's causes, under a heading of `level`; with `chart`, where the verdict chart
 /// goes.
-fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
+fn causes(report: &Report, pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
     let mut out = vec![Block::Heading(level, "Causes".into())];
     let Some(v) = pair.and_then(|p| p.verdicts.as_ref()) else {
         out.push(Block::Para(vec![t(
@@ -366,7 +366,7 @@ fn causes(pair: Option<&PairResult>, level: u8, chart: bool) -> Vec<Block> {
                         .iter()
                         .map(|e| {
                             vec![
-                                vec![c(summary::evidence_file(pair, e))],
+                                vec![c(summary::evidence_file(report, pair, e))],
                                 vec![t(e.frame.to_string())],
                                 vec![t(utc(e.ts))],
                                 vec![t(e.what)],

@@ -152,17 +152,30 @@ pub fn notable_attempts(cap: &CaptureReport, slow_ns: i64, n: usize) -> Vec<&Att
     v
 }
 
-/// The file an evidence packet is in, by the pair's files.
-pub fn evidence_file<'a>(pair: &'a PairResult, e: &Evidence) -> &'a str {
+/// The file an evidence packet is in, by the pair's files (another capture of the set:
+/// by the report's captures).
+pub fn evidence_file<'a>(report: &'a Report, pair: &'a PairResult, e: &Evidence) -> &'a str {
     match e.side {
         Side::Client => &pair.client_file,
         Side::Rs => pair.rs_file.as_deref().unwrap_or("rs"),
+        Side::Other => e
+            .capture
+            .and_then(|c| report.captures.get(c as usize))
+            .map_or("another capture", |c| c.file.as_str()),
     }
 }
 
-/// An evidence packet in one line: `client #12 SYN`.
-pub fn evidence(e: &Evidence) -> String {
-    format!("{} #{} {}", e.side.code(), e.frame, e.what)
+/// An evidence packet in one line: `client #12 SYN`, or for another capture of the set
+/// its file name: `node.pcap #7 SYN entering the NAT box`.
+pub fn evidence(report: &Report, e: &Evidence) -> String {
+    let side = match e.side {
+        Side::Other => e
+            .capture
+            .and_then(|c| report.captures.get(c as usize))
+            .map_or("other", |c| c.file.rsplit('/').next().unwrap_or(&c.file)),
+        s => s.code(),
+    };
+    format!("{side} #{} {}", e.frame, e.what)
 }
 
 /// Where each SYN try was seen, in one line: `#1 nat_in; #2 nat_in, nat_out` (empty when
@@ -317,8 +330,19 @@ mod tests {
             frame: 12,
             ts: 0,
             what: "stale ACK",
+            capture: None,
         };
-        assert_eq!(evidence(&e), "rs #12 stale ACK");
+        let report = Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            pcapdiag_version: "",
+            slow_threshold_ns: 0,
+            captures: Vec::new(),
+            unreadable: Vec::new(),
+            vantage_points: Vec::new(),
+            pairs: Vec::new(),
+            overall: Default::default(),
+        };
+        assert_eq!(evidence(&report, &e), "rs #12 stale ACK");
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn pair_body(
     }
     if let Some(v) = pair.and_then(|p| p.verdicts.as_ref()) {
         writeln!(out)?;
-        verdicts(v, report.slow_threshold_ns, opts, out)?;
+        verdicts(report, v, opts, out)?;
     }
     Ok(())
 }
@@ -276,11 +276,12 @@ fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn verdicts(
+    report: &Report,
     v: &VerdictReport,
-    slow_ns: i64,
     opts: TableOptions,
     out: &mut impl Write,
 ) -> io::Result<()> {
+    let slow_ns = report.slow_threshold_ns;
     let sides = v.sides.text();
     writeln!(
         out,
@@ -313,7 +314,11 @@ fn verdicts(
     writeln!(out, "worst attempts:")?;
     for a in worst.iter().take(opts.top) {
         writeln!(out, "- [{}] {}", a.verdict.code(), a.explanation)?;
-        let ev: Vec<String> = a.evidence.iter().map(summary::evidence).collect();
+        let ev: Vec<String> = a
+            .evidence
+            .iter()
+            .map(|e| summary::evidence(report, e))
+            .collect();
         writeln!(
             out,
             "    first SYN {}; evidence: {}",

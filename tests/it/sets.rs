@@ -236,6 +236,19 @@ fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
                 assert!(off.abs() <= err, "{label}: {c}");
             }
             for a in verdicts_by_port(&v).values() {
+                // A SYN dropped in the NAT: the node's frame of it is evidence, by file.
+                if a["verdict"] == "dropped_in_nat" {
+                    let entering =
+                        a["evidence"].as_array().unwrap().iter().find(|e| {
+                            e["side"] == "other" && e["what"] == "SYN entering the NAT box"
+                        });
+                    let e = entering.unwrap_or_else(|| panic!("{label}: {a}"));
+                    let file = &v["captures"][e["capture"].as_u64().unwrap() as usize]["file"];
+                    assert!(
+                        file.as_str().unwrap().ends_with(".nat-any.pcap"),
+                        "{label}: {e}"
+                    );
+                }
                 for hops in a["path"].as_array().into_iter().flatten() {
                     let hops: Vec<&str> = hops
                         .as_array()
