@@ -91,6 +91,12 @@ impl Hop {
 pub struct Hops(u8);
 
 impl Hops {
+    /// The set of these hops.
+    pub fn of(hops: &[Hop]) -> Hops {
+        let mut s = Hops::default();
+        hops.iter().for_each(|&h| s.add(h));
+        s
+    }
     pub fn has(self, h: Hop) -> bool {
         self.0 & h.bit() != 0
     }
@@ -226,6 +232,10 @@ pub struct Plan {
 /// to other SNAT ports) stays far below it.
 const MAX_GROUP: usize = 64;
 
+/// The observations of one client attempt (indexes into the observations): two or three
+/// for nearly every attempt, kept inline.
+type Group = SmallVec<[u32; 4]>;
+
 /// One observation: an attempt of one capture.
 #[derive(Clone, Copy, Debug)]
 struct Obs {
@@ -278,8 +288,13 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
 
     // Same ISN and options, and one SYN packet in common: one client attempt.
     let mut groups = Groups((0..obs.len() as u32).collect());
+    let syns: usize = captures
+        .iter()
+        .flat_map(|c| c.attempts.iter())
+        .map(Attempt::tries)
+        .sum();
     let mut first_with: FxHashMap<(u32, u64, Option<u8>, bool, PacketKey), u32> =
-        FxHashMap::default();
+        FxHashMap::with_capacity_and_hasher(syns, Default::default());
     for (i, &o) in obs.iter().enumerate() {
         let a = attempt(o);
         for k in keys(a) {
@@ -293,18 +308,18 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         }
     }
     drop(first_with);
-    let mut members: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
-    for i in 0..obs.len() as u32 {
-        let root = groups.find(i);
-        members.entry(root).or_default().push(i);
-    }
-    // A group past MAX_GROUP is not one client attempt (hostile or degenerate input: one
-    // ISN on every SYN, no TSval, no IP ID): its members stay apart.
-    let mut members: Vec<Vec<u32>> = members
-        .into_values()
-        .filter(|m| m.len() > 1 && m.len() <= MAX_GROUP)
+    // The groups, each in observation order, ordered by their first observation (a root
+    // is its group's smallest index). A group past MAX_GROUP is not one client attempt
+    // (hostile or degenerate input: one ISN on every SYN, no TSval, no IP ID): its members
+    // stay apart.
+    let mut by_root: Vec<(u32, u32)> = (0..obs.len() as u32).map(|i| (groups.find(i), i)).collect();
+    by_root.sort_unstable();
+    let members: Vec<Group> = by_root
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1 && run.len() <= MAX_GROUP)
+        .map(|run| run.iter().map(|&(_, i)| i).collect())
         .collect();
-    members.sort_unstable();
+    drop(by_root);
 
     // Within one capture: the same packet on two tuples, the first seen is upstream.
     // Across captures: a vote per capture pair on whose round trip is the longer.
@@ -444,7 +459,7 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         }
     }
     for (m, judged) in members.iter().zip(&judged_of) {
-        let ms: Vec<Obs> = m.iter().map(|&i| obs[i as usize]).collect();
+        let ms: SmallVec<[Obs; 4]> = m.iter().map(|&i| obs[i as usize]).collect();
         for (i, &a) in ms.iter().enumerate() {
             for &b in &ms[i + 1..] {
                 if a.capture != b.capture
@@ -862,12 +877,12 @@ fn clock_graph(
 
 /// The distinct 4-tuples one client attempt was seen on, and what is upstream of what.
 struct TupleGraph {
-    tuples: Vec<Tuple>,
+    tuples: SmallVec<[Tuple; 3]>,
     /// (upstream, downstream) tuple indexes.
-    edges: Vec<(usize, usize)>,
+    edges: SmallVec<[(usize, usize); 2]>,
     /// Per tuple: nothing is upstream of it (the pre-NAT leg).
-    pre: Vec<bool>,
-    seen: Vec<Seen>,
+    pre: SmallVec<[bool; 3]>,
+    seen: SmallVec<[Seen; 4]>,
 }
 
 /// One observation in a [`TupleGraph`].
@@ -884,14 +899,15 @@ type FirstSeen = (i64, u64, usize);
 impl TupleGraph {
     fn new<'a>(members: impl Iterator<Item = (Obs, &'a Attempt)>) -> TupleGraph {
         let mut g = TupleGraph {
-            tuples: Vec::new(),
-            edges: Vec::new(),
-            pre: Vec::new(),
-            seen: Vec::new(),
+            tuples: SmallVec::new(),
+            edges: SmallVec::new(),
+            pre: SmallVec::new(),
+            seen: SmallVec::new(),
         };
-        // (capture, packet) -> first sighting (time, frame, tuple)
-        let mut first: FxHashMap<(u32, PacketKey), FirstSeen> = FxHashMap::default();
-        let mut later: Vec<((u32, PacketKey), FirstSeen)> = Vec::new();
+        // (capture, packet) -> its first sighting (time, frame, tuple); a group holds a few
+        // SYNs, so a list searched in place.
+        let mut first: SmallVec<[((u32, PacketKey), FirstSeen); 8]> = SmallVec::new();
+        let mut later: SmallVec<[((u32, PacketKey), FirstSeen); 4]> = SmallVec::new();
         for (o, a) in members {
             let t = match g.tuples.iter().position(|&x| x == a.tuple()) {
                 Some(i) => i,
@@ -912,17 +928,19 @@ impl TupleGraph {
             for s in &a.syns {
                 let key = (o.capture, (s.tsval, s.ip_id));
                 let here = (s.pkt.ts, s.pkt.frame(), t);
-                match first.get(&key) {
-                    Some(&f) if f.2 != t => later.push((key, here)),
+                match first.iter().find(|(k, _)| *k == key) {
+                    Some(&(_, f)) if f.2 != t => later.push((key, here)),
                     Some(_) => {}
-                    None => {
-                        first.insert(key, here);
-                    }
+                    None => first.push((key, here)),
                 }
             }
         }
         for (key, here) in later {
-            let f = first[&key];
+            let f = first
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|&(_, f)| f)
+                .expect("seen first");
             let (up, down) = if (f.0, f.1) <= (here.0, here.1) {
                 (f.2, here.2)
             } else {

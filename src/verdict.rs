@@ -16,7 +16,7 @@ use crate::records::Records;
 use crate::seq::Seq;
 use crate::units::codes;
 use crate::units::{Endpoint, NS_PER_MS, NS_PER_S, Tuple};
-use crate::vantage::{Path, Selection};
+use crate::vantage::{Hop, Path, Selection};
 use serde::Serialize;
 use smallvec::SmallVec;
 use std::net::IpAddr;
@@ -1095,6 +1095,16 @@ fn explain(v: &AttemptVerdict) -> String {
     if v.outside_rs_span == Some(true) {
         s.push_str("; outside the RS capture's time span");
     }
+    // A lost SYN a node saw leave the NAT box: lost on the network after it.
+    if v.verdict == Cause::SynLostBeforeRs
+        && v.path
+            .first()
+            .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
+    {
+        s.push_str(
+            "; the node saw it leave the NAT box and the real server never saw it: lost on the network between them",
+        );
+    }
     if v.one_sided {
         s.push_str(" (inferred from one side)");
     }
@@ -1200,6 +1210,11 @@ mod situations {
 
     /// The client capture of these packets, judged alone.
     fn judge_client_capture(packets: &[(bool, i64, u32, u32, u8)]) -> AttemptVerdict {
+        judge_with(packets, &Selection::default())
+    }
+
+    /// The same, with what a capture set knows of the attempts (`sel`).
+    fn judge_with(packets: &[(bool, i64, u32, u32, u8)], sel: &Selection) -> AttemptVerdict {
         let segments: Vec<Segment> = packets
             .iter()
             .enumerate()
@@ -1218,7 +1233,7 @@ mod situations {
             client: &cap,
             rs: None,
             pairing: None,
-            sel: &Selection::default(),
+            sel,
             slow_ns: DEFAULT_SLOW_NS,
         });
         assert_eq!(report.sides, Sides::ClientOnly);
@@ -1292,6 +1307,30 @@ mod situations {
         assert_eq!(v.tries, 2);
         assert_eq!(v.retry, Some(GapClass::InitialRto1s));
         assert_eq!(v.previous, None);
+    }
+
+    #[test]
+    fn test_syn_lost_after_leaving_the_nat_box_says_where() {
+        use crate::vantage::{Hop, Hops};
+        let mut p = vec![pkt(true, 0, ISN, 0, SYN)];
+        p.extend(handshake(1_000, 1));
+        // A node saw both SYNs leave the NAT box; the real server only the second.
+        let out = Hops::of(&[Hop::Client, Hop::NatIn, Hop::NatOut]);
+        let all = Hops::of(&[Hop::Client, Hop::NatIn, Hop::NatOut, Hop::Rs]);
+        let sel = Selection {
+            paths: vec![[out, all].into_iter().collect()],
+            ..Selection::default()
+        };
+        let v = judge_with(&p, &sel);
+        assert_eq!(v.verdict, Cause::SynLostBeforeRs);
+        assert!(
+            v.explanation.contains("lost on the network between them"),
+            "{}",
+            v.explanation
+        );
+        // Without the node's sighting the sentence says nothing of where.
+        let v = judge_client_capture(&p);
+        assert!(!v.explanation.contains("between them"), "{}", v.explanation);
     }
 
     #[test]
