@@ -323,38 +323,37 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
 
     // Within one capture: the same packet on two tuples, the first seen is upstream.
     // Across captures: a vote per capture pair on whose round trip is the longer.
-    let mut votes: FxHashMap<(u32, u32), i64> = FxHashMap::default();
-    let mut graphs: Vec<TupleGraph> = Vec::with_capacity(members.len());
-    for m in &members {
-        let g = TupleGraph::new(
+    // The graphs are built twice rather than kept: one per client attempt would be most of
+    // the plan's memory.
+    let graph = |m: &Group| {
+        TupleGraph::new(
             m.iter()
                 .map(|&i| (obs[i as usize], attempt(obs[i as usize]))),
-        );
-        g.vote(&mut votes);
-        graphs.push(g);
-    }
-    for g in &mut graphs {
-        g.settle(&votes);
-    }
-
-    // Server endpoints seen as a VIP (pre-NAT) and as a real server (post-NAT).
-    let (mut front, mut back): (FxHashSet<Endpoint>, FxHashSet<Endpoint>) = Default::default();
-    for g in graphs.iter().filter(|g| g.has_post()) {
-        for (t, &pre) in g.tuples.iter().zip(&g.pre) {
-            let set = if pre { &mut front } else { &mut back };
-            set.insert(t.server);
-        }
+        )
+    };
+    let mut votes: FxHashMap<(u32, u32), i64> = FxHashMap::default();
+    for m in &members {
+        graph(m).vote(&mut votes);
     }
 
+    // Each attempt seen on two legs gets its leg; the server endpoints are noted as a VIP
+    // (pre-NAT) or a real server (post-NAT).
     let n = captures.len();
     let mut leg: Vec<Vec<Option<Leg>>> = captures
         .iter()
         .map(|c| vec![None; c.attempts.len()])
         .collect();
     let (mut pre_n, mut post_n) = (vec![0u64; n], vec![0u64; n]);
-    for (m, g) in members.iter().zip(&graphs) {
+    let (mut front, mut back): (FxHashSet<Endpoint>, FxHashSet<Endpoint>) = Default::default();
+    for m in &members {
+        let mut g = graph(m);
+        g.settle(&votes);
         if !g.has_post() {
             continue;
+        }
+        for (t, &pre) in g.tuples.iter().zip(&g.pre) {
+            let set = if pre { &mut front } else { &mut back };
+            set.insert(t.server);
         }
         for &i in m {
             let o = obs[i as usize];
