@@ -7,14 +7,6 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-const SCENARIOS: [&str; 5] = [
-    "baseline",
-    "rs_timewait",
-    "client_port_reuse",
-    "syn_drop",
-    "rs_reset",
-];
-
 fn lab(name: &str) -> std::path::PathBuf {
     testdata(&format!("lab/{name}"))
 }
@@ -24,7 +16,7 @@ fn lab(name: &str) -> std::path::PathBuf {
 /// → SYN-ACK on the wire) is within 2 ms of the client's own measurement.
 #[test]
 fn test_lab_setup_latency_matches_client_measurement() {
-    for scenario in SCENARIOS {
+    for scenario in LAB_PAIRS {
         let rep = report(&lab(&format!("{scenario}.client.pcap")));
         let truth = read_tsv(&lab(&format!("{scenario}.truth.tsv")));
         assert!(!truth.is_empty(), "{scenario}: no truth rows");

@@ -25,13 +25,7 @@ fn pair_verdict_counts(v: &Value) -> std::collections::BTreeMap<String, u64> {
 /// (one kernel clock in the lab) agree within the estimate's own error bound.
 #[test]
 fn test_lab_pairing_nat_mapping_and_clock() {
-    for scenario in [
-        "baseline",
-        "rs_timewait",
-        "client_port_reuse",
-        "syn_drop",
-        "rs_reset",
-    ] {
+    for scenario in LAB_PAIRS {
         let v = diagnose(scenario, &[]);
         let p = &v["pairs"][0]["pairing"];
         assert_eq!(p["matched_attempts"], p["client_attempts"], "{scenario}");

@@ -271,13 +271,7 @@ fn test_client_node_rs_in_any_order_give_the_node_verdicts() {
 /// same verdicts, as `--pair CLIENT RS`.
 #[test]
 fn test_client_and_rs_in_either_order_are_todays_pair() {
-    for scenario in [
-        "baseline",
-        "rs_timewait",
-        "client_port_reuse",
-        "syn_drop",
-        "rs_reset",
-    ] {
+    for scenario in LAB_PAIRS {
         let (c, r) = lab_pair(scenario);
         let given = pcapdiag()
             .args(["analyze", "--json", "-q", "--pair"])

@@ -102,6 +102,16 @@ pub fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {
 }
 
 /// The client and RS captures of a lab scenario (`testdata/lab/SCENARIO.{client,rs}.pcap`).
+/// The lab scenarios with a client and a real-server capture made the same way (see
+/// `testdata/lab/README.md`; two_backends has two real servers and is tested apart).
+pub const LAB_PAIRS: [&str; 5] = [
+    "baseline",
+    "rs_timewait",
+    "client_port_reuse",
+    "syn_drop",
+    "rs_reset",
+];
+
 pub fn lab_pair(scenario: &str) -> (PathBuf, PathBuf) {
     (
         testdata(&format!("lab/{scenario}.client.pcap")),
