@@ -80,6 +80,7 @@ struct AttemptCols {
     one_sided: Vec<Option<bool>>,
     evidence_client_frames: Vec<Option<String>>,
     evidence_rs_frames: Vec<Option<String>>,
+    evidence_other_frames: Vec<Option<String>>,
     previous_side: Vec<Option<&'static str>>,
     previous_conn: Vec<Option<i64>>,
     previous_conn_age_ns: Vec<Option<i64>>,
@@ -121,7 +122,13 @@ impl AttemptCols {
         self.rs_tuples.push(n as i64);
     }
 
-    fn push_verdict(&mut self, pair: &PairResult, row: &Row<'_>, v: &AttemptVerdict) {
+    fn push_verdict(
+        &mut self,
+        report: &Report,
+        pair: &PairResult,
+        row: &Row<'_>,
+        v: &AttemptVerdict,
+    ) {
         self.push_common(pair, row.attempt, v.client, v.server);
         self.push_rs_tuple(v.rs_tuples.first(), v.rs_tuples.len());
         self.slow.push(row.slow);
@@ -139,6 +146,14 @@ impl AttemptCols {
         };
         self.evidence_client_frames.push(on(Side::Client));
         self.evidence_rs_frames.push(on(Side::Rs));
+        let other: Vec<String> = v
+            .evidence
+            .iter()
+            .filter(|e| e.side == Side::Other)
+            .map(|e| format!("{}#{}", summary::evidence_file(report, pair, e), e.frame))
+            .collect();
+        self.evidence_other_frames
+            .push((!other.is_empty()).then(|| other.join(" ")));
         self.previous_side.push(v.previous.map(|p| p.side.code()));
         self.previous_conn
             .push(v.previous.map(|p| i64::from(p.conn)));
@@ -170,6 +185,7 @@ impl AttemptCols {
         self.evidence_client_frames
             .push(frames_of(attempt_evidence(a).iter().map(|e| e.frame)));
         self.evidence_rs_frames.push(None);
+        self.evidence_other_frames.push(None);
         self.previous_side.push(None);
         self.previous_conn.push(None);
         self.previous_conn_age_ns.push(None);
@@ -214,6 +230,7 @@ impl AttemptCols {
                 Column::new("one_sided".into(), self.one_sided),
                 Column::new("evidence_client_frames".into(), self.evidence_client_frames),
                 Column::new("evidence_rs_frames".into(), self.evidence_rs_frames),
+                Column::new("evidence_other_frames".into(), self.evidence_other_frames),
                 Column::new("previous_side".into(), opt_strs(self.previous_side)),
                 Column::new("previous_conn".into(), self.previous_conn),
                 Column::new("previous_conn_age_ns".into(), self.previous_conn_age_ns),
@@ -233,7 +250,7 @@ pub fn attempts(report: &Report) -> PolarsResult<DataFrame> {
     for row in summary::rows(report) {
         let pair = &report.pairs[row.pair];
         match row.verdict {
-            Some(v) => cols.push_verdict(pair, &row, v),
+            Some(v) => cols.push_verdict(report, pair, &row, v),
             None => cols.push_attempt(pair, &row),
         }
     }
