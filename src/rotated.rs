@@ -32,7 +32,7 @@ impl Source {
 }
 
 /// How a file name joins a rotation: the shared pattern, and the numbers that order it.
-fn rotation_key(path: &Path) -> Option<(PathBuf, String, Vec<String>)> {
+fn rotation_key(path: &Path) -> Option<Key> {
     let name = path.file_name()?.to_str()?;
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     // -C/-W: digits right after a capture extension (`x.pcap3`, `x.pcapng12`, `x.pcap3.gz`).
@@ -76,20 +76,37 @@ fn numeric(a: &[String], b: &[String]) -> std::cmp::Ordering {
     a.iter().map(key).cmp(b.iter().map(key))
 }
 
+/// The key that joins a rotation: directory, pattern, and the numbers that order it.
+type Key = (PathBuf, String, Vec<String>);
+
 /// The captures of a set: rotated files grouped (in the order of their numbers; the
 /// unnumbered first file of `-C` first), every other file on its own, in the order the
 /// first file of each was given.
 pub fn group(paths: &[PathBuf]) -> Vec<Source> {
-    let keys: Vec<Option<(PathBuf, String, Vec<String>)>> = paths
+    let mut keys: Vec<Option<Key>> = paths
         .iter()
-        .map(|p| {
-            if p.as_os_str() == "-" {
-                None
-            } else {
-                rotation_key(p)
-            }
-        })
+        .map(|p| (p.as_os_str() != "-").then(|| rotation_key(p)).flatten())
         .collect();
+    // `x.pcap` is the first file of a -C rotation when `x.pcap1`... are given too: it joins
+    // the pattern with the number "" (before every other).
+    for i in 0..paths.len() {
+        if keys[i].is_some() || paths[i].as_os_str() == "-" {
+            continue;
+        }
+        let dir = paths[i].parent().unwrap_or(Path::new("")).to_path_buf();
+        let Some(name) = paths[i].file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let (plain, gz) = name.strip_suffix(".gz").map_or((name, ""), |p| (p, ".gz"));
+        let pattern = format!("{plain}*{gz}");
+        if keys
+            .iter()
+            .flatten()
+            .any(|(d, p, _)| *d == dir && *p == pattern)
+        {
+            keys[i] = Some((dir, pattern, vec![String::new()]));
+        }
+    }
     let mut sources: Vec<Source> = Vec::new();
     let mut taken = vec![false; paths.len()];
     for i in 0..paths.len() {
@@ -97,39 +114,11 @@ pub fn group(paths: &[PathBuf]) -> Vec<Source> {
             continue;
         }
         let Some((dir, pattern, _)) = &keys[i] else {
-            // `x.pcap`: the first file of a -C rotation when `x.pcap1`... are given too.
-            let first_of_c = paths[i].file_name().and_then(|n| n.to_str()).and_then(|n| {
-                let (plain, gz) = n.strip_suffix(".gz").map_or((n, ""), |p| (p, ".gz"));
-                let pattern = format!("{plain}*{gz}");
-                let dir = paths[i].parent().unwrap_or(Path::new("")).to_path_buf();
-                let followers: Vec<usize> = (0..paths.len())
-                    .filter(|&j| {
-                        !taken[j]
-                            && keys[j]
-                                .as_ref()
-                                .is_some_and(|(d, p, _)| *d == dir && *p == pattern)
-                    })
-                    .collect();
-                (!followers.is_empty()).then_some((pattern, dir, followers))
-            });
             taken[i] = true;
-            match first_of_c {
-                Some((pattern, dir, followers)) => {
-                    let mut parts = vec![paths[i].clone()];
-                    parts.extend(ordered(paths, &keys, &followers));
-                    for j in followers {
-                        taken[j] = true;
-                    }
-                    sources.push(Source {
-                        name: dir.join(pattern).display().to_string(),
-                        parts,
-                    });
-                }
-                None => sources.push(Source::single(paths[i].clone())),
-            }
+            sources.push(Source::single(paths[i].clone()));
             continue;
         };
-        let members: Vec<usize> = (i..paths.len())
+        let mut members: Vec<usize> = (i..paths.len())
             .filter(|&j| {
                 !taken[j]
                     && keys[j]
@@ -140,18 +129,9 @@ pub fn group(paths: &[PathBuf]) -> Vec<Source> {
         for &j in &members {
             taken[j] = true;
         }
-        // A -C rotation's unnumbered first file may come later in the list.
-        let first = (0..paths.len()).find(|&j| {
-            !taken[j]
-                && keys[j].is_none()
-                && format!("{}*", paths[j].display()) == dir.join(pattern).display().to_string()
-        });
-        let mut parts = Vec::new();
-        if let Some(j) = first {
-            taken[j] = true;
-            parts.push(paths[j].clone());
-        }
-        parts.extend(ordered(paths, &keys, &members));
+        let nums = |j: usize| keys[j].as_ref().map_or(&[][..], |k| k.2.as_slice());
+        members.sort_by(|&a, &b| numeric(nums(a), nums(b)).then(paths[a].cmp(&paths[b])));
+        let mut parts: Vec<PathBuf> = members.into_iter().map(|j| paths[j].clone()).collect();
         sources.push(if parts.len() == 1 {
             Source::single(parts.remove(0))
         } else {
@@ -162,17 +142,6 @@ pub fn group(paths: &[PathBuf]) -> Vec<Source> {
         });
     }
     sources
-}
-
-fn ordered(
-    paths: &[PathBuf],
-    keys: &[Option<(PathBuf, String, Vec<String>)>],
-    members: &[usize],
-) -> Vec<PathBuf> {
-    let mut m = members.to_vec();
-    let nums = |j: usize| keys[j].as_ref().map(|k| k.2.clone()).unwrap_or_default();
-    m.sort_by(|&a, &b| numeric(&nums(a), &nums(b)).then(paths[a].cmp(&paths[b])));
-    m.into_iter().map(|j| paths[j].clone()).collect()
 }
 
 #[cfg(test)]
@@ -230,6 +199,13 @@ mod tests {
                 "c/client.20261206-032811.pcap"
             ]
         );
+    }
+
+    #[test]
+    fn test_gzipped_size_rotation_takes_its_unnumbered_first_file_given_last() {
+        let g = names(&["d/x.pcap1.gz", "d/x.pcap2.gz", "d/x.pcap.gz"]);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].1, ["d/x.pcap.gz", "d/x.pcap1.gz", "d/x.pcap2.gz"]);
     }
 
     #[test]
