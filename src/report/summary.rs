@@ -152,16 +152,20 @@ pub fn notable_attempts(cap: &CaptureReport, slow_ns: i64, n: usize) -> Vec<&Att
     v
 }
 
+/// The capture of an evidence packet of another capture of the set ([`Side::Other`]).
+fn other_capture<'a>(report: &'a Report, e: &Evidence) -> Option<&'a str> {
+    e.capture
+        .and_then(|c| report.captures.get(c as usize))
+        .map(|c| c.file.as_str())
+}
+
 /// The file an evidence packet is in, by the pair's files (another capture of the set:
 /// by the report's captures).
 pub fn evidence_file<'a>(report: &'a Report, pair: &'a PairResult, e: &Evidence) -> &'a str {
     match e.side {
         Side::Client => &pair.client_file,
         Side::Rs => pair.rs_file.as_deref().unwrap_or("rs"),
-        Side::Other => e
-            .capture
-            .and_then(|c| report.captures.get(c as usize))
-            .map_or("another capture", |c| c.file.as_str()),
+        Side::Other => other_capture(report, e).unwrap_or("another capture"),
     }
 }
 
@@ -169,10 +173,9 @@ pub fn evidence_file<'a>(report: &'a Report, pair: &'a PairResult, e: &Evidence)
 /// its file name: `node.pcap #7 SYN entering the NAT box`.
 pub fn evidence(report: &Report, e: &Evidence) -> String {
     let side = match e.side {
-        Side::Other => e
-            .capture
-            .and_then(|c| report.captures.get(c as usize))
-            .map_or("other", |c| c.file.rsplit('/').next().unwrap_or(&c.file)),
+        Side::Other => {
+            other_capture(report, e).map_or("other", |f| f.rsplit('/').next().unwrap_or(f))
+        }
         s => s.code(),
     };
     format!("{side} #{} {}", e.frame, e.what)
