@@ -150,9 +150,16 @@ pub struct AnalyzeArgs {
     /// Connection setups at least this slow (milliseconds) count as slow.
     #[arg(long, default_value_t = (DEFAULT_SLOW_NS / NS_PER_MS) as u64, value_name = "MS")]
     pub slow_ms: u64,
-    /// How many of the slowest connection attempts to list in the summary.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// How many of the worst attempts to show as a ladder of their packets (and, with
+    /// --verbose, how many of each capture's slowest attempts to list).
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub top: usize,
+    /// After the answer, each capture's statistics: frames, connection states, packet
+    /// flags, slowest attempts; the NAT mapping and clocks in detail.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub screen: ScreenArgs,
     /// Only client attempts to this virtual IP (IP or IP:PORT).
     #[arg(long, value_name = "IP[:PORT]")]
     pub vip: Option<String>,
@@ -161,6 +168,75 @@ pub struct AnalyzeArgs {
     pub rs_port: Option<u16>,
     #[command(flatten)]
     pub capture: CaptureArgs,
+}
+
+/// How output is drawn on the terminal.
+#[derive(Debug, clap::Args)]
+pub struct ScreenArgs {
+    /// Fit the output to N columns (default: the terminal's width; when standard output is
+    /// not a terminal, $COLUMNS, else 80).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(40..))]
+    pub width: Option<u16>,
+    /// Colour the headline and the verdicts: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+}
+
+/// When to colour the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The screen's width and colour, from the flags, the terminal and the environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Screen {
+    pub width: u16,
+    /// The width came from the default, not from the terminal, `$COLUMNS` or `--width`.
+    pub width_defaulted: bool,
+    pub color: bool,
+}
+
+impl Screen {
+    /// Without a terminal, `$COLUMNS`, or a width given.
+    pub const DEFAULT_WIDTH: u16 = 80;
+
+    /// `--width`, else the terminal's width, else `$COLUMNS` (when it is a number of at
+    /// least 40), else 80. Colour: `always`, or `auto` on a terminal without `NO_COLOR`
+    /// (any non-empty value, no-color.org).
+    pub fn resolve(
+        a: &ScreenArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        tty: Option<u16>,
+    ) -> Screen {
+        let columns = env("COLUMNS")
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|&c| c >= 40);
+        let no_color = env("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let width = a.width.or(tty).or(columns);
+        Screen {
+            width: width.unwrap_or(Self::DEFAULT_WIDTH),
+            width_defaulted: width.is_none(),
+            color: match a.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                ColorWhen::Auto => tty.is_some() && !no_color,
+            },
+        }
+    }
+
+    /// For standard output, from this process's environment.
+    pub fn for_stdout(a: &ScreenArgs) -> Screen {
+        use std::io::IsTerminal;
+        let tty = std::io::stdout()
+            .is_terminal()
+            .then(|| terminal_size::terminal_size().map(|(w, _)| w.0))
+            .flatten();
+        Screen::resolve(a, &|k| std::env::var(k).ok(), tty)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +249,8 @@ pub struct FlowsArgs {
     pub json: bool,
     #[command(flatten)]
     pub select: CaptureArgs,
+    #[command(flatten)]
+    pub screen: ScreenArgs,
 }
 
 /// Which analysed captures make a pair: indexes into the list given to [`assemble`].
@@ -296,6 +374,8 @@ pub struct Config {
     pub json: bool,
     pub exports: Exports,
     pub top: usize,
+    pub verbose: bool,
+    pub screen: Screen,
     pub hints: Hints,
     pub quiet: bool,
     pub options: Options,
@@ -361,6 +441,8 @@ impl Config {
                 html: a.html,
             },
             top: a.top,
+            verbose: a.verbose,
+            screen: Screen::for_stdout(&a.screen),
             hints: Hints {
                 vip,
                 rs_port: a.rs_port,
@@ -381,6 +463,8 @@ impl Config {
             json: a.json,
             exports: Exports::default(),
             top: 0,
+            verbose: false,
+            screen: Screen::for_stdout(&a.screen),
             hints: Hints::default(),
             quiet: a.select.quiet,
         })
@@ -455,17 +539,11 @@ pub fn pair_name(client: &Path) -> String {
     if client.as_os_str() == "-" {
         return "stdin".into();
     }
-    let file = client.file_name().map_or_else(
-        || client.display().to_string(),
-        |f| f.to_string_lossy().into_owned(),
-    );
-    let mut stem = file.strip_suffix(".gz").unwrap_or(&file);
-    for ext in [".pcapng", ".pcap"] {
-        stem = stem.strip_suffix(ext).unwrap_or(stem);
-    }
+    let file = client.display().to_string();
+    let stem = crate::units::capture_stem(&file);
     let stem = stem.strip_suffix(".client").unwrap_or(stem);
     if stem.is_empty() {
-        file
+        file.rsplit(['/', '\\']).next().unwrap_or(&file).to_string()
     } else {
         stem.to_string()
     }
@@ -607,6 +685,45 @@ fn parse_vip(s: &str) -> Result<(IpAddr, Option<u16>), UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn screen(
+        width: Option<u16>,
+        color: ColorWhen,
+        env: &[(&str, &str)],
+        tty: Option<u16>,
+    ) -> Screen {
+        let env = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        Screen::resolve(&ScreenArgs { width, color }, &env, tty)
+    }
+
+    #[test]
+    fn test_screen_width_flag_then_terminal_then_columns_then_80() {
+        let auto = ColorWhen::Auto;
+        let columns = [("COLUMNS", "132")];
+        assert_eq!(screen(Some(100), auto, &columns, Some(90)).width, 100);
+        assert_eq!(screen(None, auto, &columns, Some(90)).width, 90);
+        assert_eq!(screen(None, auto, &columns, None).width, 132);
+        let s = screen(None, auto, &[], None);
+        assert_eq!((s.width, s.width_defaulted), (80, true));
+        // Not a number, or too narrow to draw: ignored.
+        assert_eq!(screen(None, auto, &[("COLUMNS", "wide")], None).width, 80);
+        assert_eq!(screen(None, auto, &[("COLUMNS", "12")], None).width, 80);
+    }
+
+    #[test]
+    fn test_screen_colour_on_a_terminal_unless_no_color() {
+        assert!(screen(None, ColorWhen::Auto, &[], Some(80)).color);
+        assert!(!screen(None, ColorWhen::Auto, &[], None).color);
+        assert!(!screen(None, ColorWhen::Auto, &[("NO_COLOR", "1")], Some(80)).color);
+        // An empty NO_COLOR does not count (no-color.org).
+        assert!(screen(None, ColorWhen::Auto, &[("NO_COLOR", "")], Some(80)).color);
+        assert!(screen(None, ColorWhen::Always, &[("NO_COLOR", "1")], None).color);
+        assert!(!screen(None, ColorWhen::Never, &[], Some(80)).color);
+    }
 
     #[test]
     fn test_parse_time_forms() {

@@ -54,8 +54,17 @@ fn report_bytes(data: &[u8]) -> Option<(Report, FrameCounts)> {
 /// error counts as a bug and panics here, as the CLI would fail on it.
 fn render_streams(report: &Report) {
     report::json::write(report, io::sink()).expect("JSON to a sink");
-    report::table::write(report, report::table::TableOptions { top: 10 }, io::sink())
-        .expect("terminal table to a sink");
+    report::screen::write(
+        report,
+        report::screen::ScreenOptions {
+            top: 10,
+            width: 80,
+            color: true,
+            verbose: true,
+        },
+        io::sink(),
+    )
+    .expect("terminal table to a sink");
 }
 
 /// The Markdown postmortem, to [`io::sink`]. Writing to a sink cannot fail, so an error

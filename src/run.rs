@@ -59,8 +59,13 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     if config.json {
         report::json::write(&report, &mut out)?;
     } else {
-        let opts = report::table::TableOptions { top: config.top };
-        report::table::write(&report, opts, &mut out)?;
+        let opts = report::screen::ScreenOptions {
+            top: config.top,
+            width: config.screen.width,
+            color: config.screen.color,
+            verbose: config.verbose,
+        };
+        report::screen::write(&report, opts, &mut out)?;
     }
     out.flush()?;
     Ok(status)
@@ -87,7 +92,12 @@ pub fn flows(config: &Config, out: impl Write) -> io::Result<Status> {
         if config.json {
             report::json::write_connections(c, &mut out)?;
         } else {
-            report::table::write_flows(c, &mut out)?;
+            // A listing: as wide as its rows unless a width was asked for.
+            let width = match config.screen.width_defaulted {
+                true => u16::MAX,
+                false => config.screen.width,
+            };
+            report::table::write_flows(c, width, &mut out)?;
         }
     }
     out.flush()?;

@@ -110,6 +110,17 @@ impl Serialize for Tuple {
     }
 }
 
+/// A capture file's name without its directory, `.gz` and capture extension (`.pcapng`,
+/// `.pcap`): `node` for `captures/node.pcap.gz`. Empty for a name that is only those.
+pub fn capture_stem(file: &str) -> &str {
+    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    [".pcapng", ".pcap"]
+        .into_iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name)
+}
+
 /// Nanoseconds as milliseconds with three decimals, for humans.
 pub fn ms(ns: i64) -> String {
     let sign = if ns < 0 { "-" } else { "" };

@@ -1068,32 +1068,45 @@ fn explain(v: &AttemptVerdict) -> String {
     if let Some(cause) = cause {
         s.push_str(&format!("; {}", cause.text()));
     }
+    for f in findings(v) {
+        s.push_str("; ");
+        s.push_str(&f);
+    }
+    if v.one_sided {
+        s.push_str(" (inferred from one side)");
+    }
+    s
+}
+
+/// What the captures showed of an attempt beyond its tuple, tries and cause, a phrase
+/// each: the previous connection on the tuple, the TIME_WAIT check failed, the retry
+/// class, the SNAT ports in use, where a lost SYN was last seen.
+pub fn findings(v: &AttemptVerdict) -> Vec<String> {
+    use crate::units::ms;
+    let mut f = Vec::new();
     if let Some(p) = v.previous {
         let side = match p.side {
             Side::Client => "client",
             Side::Rs => "RS",
             Side::Other => "another capture",
         };
-        s.push_str(&format!(
-            "; previous connection on the tuple ({side} conn {}) closed {} earlier",
+        f.push(format!(
+            "previous connection on the tuple ({side} conn {}) closed {} earlier",
             p.conn,
             ms(p.age_ns)
         ));
     }
     if let Some(check) = v.check_failed {
-        s.push_str("; ");
-        s.push_str(check.text());
+        f.push(check.text().to_string());
     }
     if let Some(r) = v.retry {
-        s.push_str(&format!("; retry class {}", r.code()));
+        f.push(format!("retry class {}", r.code()));
     }
     if let Some((used, range)) = v.snat_ports_in_use {
-        s.push_str(&format!(
-            "; {used} of {range} SNAT ports toward the RS in use"
-        ));
+        f.push(format!("{used} of {range} SNAT ports toward the RS in use"));
     }
     if v.outside_rs_span == Some(true) {
-        s.push_str("; outside the RS capture's time span");
+        f.push("outside the RS capture's time span".into());
     }
     // A lost SYN a node saw leave the NAT box: lost on the network after it.
     if v.verdict == Cause::SynLostBeforeRs
@@ -1101,14 +1114,11 @@ fn explain(v: &AttemptVerdict) -> String {
             .first()
             .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
     {
-        s.push_str(
-            "; the node saw it leave the NAT box and the real server never saw it: lost on the network between them",
+        f.push(
+            "the node saw it leave the NAT box and the real server never saw it: lost on the network between them".into(),
         );
     }
-    if v.one_sided {
-        s.push_str(" (inferred from one side)");
-    }
-    s
+    f
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod json;
 pub mod markdown;
 pub mod parquet;
 pub mod postmortem;
+pub mod screen;
 pub mod summary;
 pub mod table;
 

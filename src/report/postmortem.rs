@@ -103,28 +103,10 @@ pub fn build(report: &Report) -> Vec<Block> {
     doc
 }
 
-/// The role of the capture `i` of the report.
-fn role(report: &Report, i: usize) -> String {
-    if report.pairs.len() <= 1 {
-        return match (i, report.captures.len()) {
-            (0, 1) => "the only capture",
-            (0, _) => "client side",
-            (1, _) => "real-server side",
-            _ => "not analysed further",
-        }
-        .into();
-    }
-    match report.pair_of_capture(i) {
-        Some(p) if p.client_capture == Some(i) => format!("client side of pair {}", p.name),
-        Some(p) => format!("real-server side of pair {}", p.name),
-        None => "not analysed further".into(),
-    }
-}
-
 fn sources(report: &Report) -> Vec<Block> {
     let mut items = Vec::new();
     for (i, cap) in report.captures.iter().enumerate() {
-        let role = role(report, i);
+        let role = summary::role(report, i);
         let mut line = vec![
             c(&cap.file),
             t(format!(" ({role}): {} frames", cap.frames.read)),

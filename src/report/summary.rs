@@ -5,7 +5,10 @@
 //!   ([`Attempt::delay_ns`], [`Attempt::is_slow`]). The CSV and Parquet tables, the
 //!   Markdown and the HTML charts are all made of these rows.
 //! - [`Totals`]: counts, the slow share and the setup percentiles of some rows.
-//! - [`worst`], [`quick_signatures`], [`notable_attempts`]: the attempts shown first.
+//! - [`worst`], [`worst_of`], [`quick_signatures`], [`notable_attempts`]: the attempts
+//!   shown first.
+//! - [`ladder`]: one attempt's packets from every capture on one clock, the delay each
+//!   step adds, and where each was seen ([`place`]).
 //! - [`evidence`], [`evidence_file`]: an evidence packet in one line, and its file.
 //! - [`nat_rows`], [`clock_estimate`], [`clock_from`], [`clock_step`]: the NAT mapping and
 //!   the clock estimate as the terminal and the postmortem both print them.
@@ -19,8 +22,9 @@ use crate::capture::{CaptureReport, percentile};
 use crate::clock::{ClockModel, ClockSegment};
 use crate::correlate::NatMap;
 use crate::flows::Attempt;
-use crate::units::{ms, utc};
-use crate::verdict::{AttemptVerdict, Cause, Evidence, Side, VerdictReport};
+use crate::units::{capture_stem, ms, utc};
+use crate::vantage::Vantage;
+use crate::verdict::{AttemptVerdict, Cause, Evidence, Side, Sides, VerdictReport};
 use std::net::IpAddr;
 
 /// One client connection attempt as every export shows it.
@@ -71,6 +75,8 @@ pub fn pair_rows<'a>(report: &'a Report, i: usize) -> Vec<Row<'a>> {
 pub struct Totals {
     pub attempts: u64,
     pub slow: u64,
+    /// Never set up (no SYN-ACK seen): slow by definition, counted apart.
+    pub failed: u64,
     /// Slow per mille of the attempts.
     pub slow_permille: u64,
     /// Distinct client addresses.
@@ -98,6 +104,7 @@ impl Totals {
         Totals {
             attempts,
             slow,
+            failed: rows.iter().filter(|r| r.attempt.setup_ns.is_none()).count() as u64,
             slow_permille: (slow * 1000).checked_div(attempts).unwrap_or(0),
             clients: clients.len() as u64,
             span: first_syns().min().zip(first_syns().max()),
@@ -122,10 +129,100 @@ pub fn worst(v: &VerdictReport) -> Vec<&AttemptVerdict> {
     worst
 }
 
+/// The attempts with a verdict other than `ok` over every pair, with the index of their
+/// pair, in [`worst`]'s order (then by pair).
+pub fn worst_of(report: &Report) -> Vec<(usize, &AttemptVerdict)> {
+    let mut worst: Vec<(usize, &AttemptVerdict)> = report
+        .pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, p.verdicts.as_ref()?)))
+        .flat_map(|(i, v)| worst(v).into_iter().map(move |a| (i, a)))
+        .collect();
+    worst.sort_by(|(i, a), (j, b)| {
+        b.delay_ns
+            .cmp(&a.delay_ns)
+            .then(i.cmp(j))
+            .then(a.attempt.cmp(&b.attempt))
+    });
+    worst
+}
+
+/// One packet of an attempt's ladder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step<'a> {
+    /// On the pair's client capture's clock.
+    pub ts: i64,
+    /// From the attempt's first SYN (negative: before it, e.g. the previous connection's
+    /// close).
+    pub since_first_ns: i64,
+    /// From the previous step; `None` for the first.
+    pub adds_ns: Option<i64>,
+    /// Where it was seen ([`place`]).
+    pub at: String,
+    pub file: &'a str,
+    pub frame: u64,
+    pub what: &'static str,
+}
+
+/// An attempt's evidence packets from every capture, in time order on one clock (the
+/// earlier frame first on a tie), each with the delay it adds to the one before.
+pub fn ladder<'a>(report: &'a Report, pair: &'a PairResult, v: &AttemptVerdict) -> Vec<Step<'a>> {
+    let mut ev: Vec<&Evidence> = v.evidence.iter().collect();
+    ev.sort_by_key(|e| (e.ts, e.side != Side::Client, e.frame));
+    let mut prev: Option<i64> = None;
+    ev.into_iter()
+        .map(|e| {
+            let step = Step {
+                ts: e.ts,
+                since_first_ns: e.ts.saturating_sub(v.first_syn_ts),
+                adds_ns: prev.map(|p| e.ts.saturating_sub(p)),
+                at: place(report, pair, e),
+                file: evidence_file(report, pair, e),
+                frame: e.frame,
+                what: e.what,
+            };
+            prev = Some(e.ts);
+            step
+        })
+        .collect()
+}
+
+/// Where an evidence packet was seen, in a word or two: `client` and `server` for the
+/// pair's captures (`before NAT` and `after NAT` when one capture holds both legs), the
+/// file's name without directory and extension for another capture of the set.
+pub fn place(report: &Report, pair: &PairResult, e: &Evidence) -> String {
+    let one_file = pair.rs_file.as_deref() == Some(pair.client_file.as_str());
+    match (e.side, one_file) {
+        (Side::Client, false) => "client".into(),
+        (Side::Client, true) => "before NAT".into(),
+        (Side::Rs, false) => "server".into(),
+        (Side::Rs, true) => "after NAT".into(),
+        (Side::Other, _) => {
+            other_capture(report, e).map_or("other".into(), |f| capture_stem(f).to_string())
+        }
+    }
+}
+
 /// The signatures of attempts that were not slow, with their counts, in [`Cause`] order.
 pub fn quick_signatures(v: &VerdictReport) -> Vec<(Cause, u64)> {
+    signature_counts(v.attempts.iter())
+}
+
+/// [`quick_signatures`] over every judged pair.
+pub fn quick_signatures_of(report: &Report) -> Vec<(Cause, u64)> {
+    signature_counts(
+        report
+            .pairs
+            .iter()
+            .filter_map(|p| p.verdicts.as_ref())
+            .flat_map(|v| v.attempts.iter()),
+    )
+}
+
+fn signature_counts<'a>(verdicts: impl Iterator<Item = &'a AttemptVerdict>) -> Vec<(Cause, u64)> {
     let mut n = [0u64; Cause::ALL.len()];
-    for a in v.attempts.iter().filter(|a| a.verdict == Cause::Ok) {
+    for a in verdicts.filter(|a| a.verdict == Cause::Ok) {
         if let Some(s) = a.signature {
             n[s as usize] += 1;
         }
@@ -218,6 +315,115 @@ pub fn vantage_clock(p: &crate::vantage::VantagePoint) -> String {
         s.push_str(&format!(" (via {})", via.join(", ")));
     }
     s
+}
+
+/// What a capture of the report was: its vantage point in a set (`node: both legs of the
+/// NAT`), else its role in its pair (`client side`, `real-server side of pair b`).
+pub fn role(report: &Report, i: usize) -> String {
+    if let Some(p) = report.vantage_points.get(i) {
+        let what = match p.vantage {
+            Vantage::Client => "client side",
+            Vantage::Rs => "real-server side",
+            Vantage::Node => "node (both legs)",
+            Vantage::Unknown => "no NAT seen",
+        };
+        return match p.judged {
+            0 => what.to_string(),
+            n => format!("{what}, judged {n}"),
+        };
+    }
+    if report.pairs.len() <= 1 {
+        return match (i, report.captures.len()) {
+            (0, 1) => "the only capture",
+            (0, _) => "client side",
+            (1, _) => "real-server side",
+            _ => "not analysed further",
+        }
+        .into();
+    }
+    match report.pair_of_capture(i) {
+        Some(p) if p.client_capture == Some(i) => format!("client side of pair {}", p.name),
+        Some(p) => format!("real-server side of pair {}", p.name),
+        None => "not analysed further".into(),
+    }
+}
+
+/// A capture's clock in a few words: against the set's reference ([`vantage_clock`]), or
+/// for a pair's real-server capture against its client capture's.
+pub fn capture_clock(report: &Report, i: usize) -> String {
+    if let Some(p) = report.vantage_points.get(i) {
+        return vantage_clock(p);
+    }
+    let Some(pair) = report.pair_of_capture(i) else {
+        return String::new();
+    };
+    let pairing = pair.pairing.as_ref().filter(|_| pair.rs_capture == Some(i));
+    match pairing.and_then(|p| p.clock.segments.first()) {
+        None if pairing.is_some() => "own clock (no handshake shared)".into(),
+        None => "reference".into(),
+        Some(s) => {
+            let sign = if s.offset_ns < 0 { "-" } else { "+" };
+            format!("{sign}{} ± {}", ms(s.offset_ns.abs()), ms(s.error_ns))
+        }
+    }
+}
+
+/// Which captures the verdicts come from, in a few words.
+pub fn judged_from(report: &Report) -> String {
+    let sides: Vec<Sides> = report
+        .pairs
+        .iter()
+        .filter_map(|p| Some(p.verdicts.as_ref()?.sides))
+        .collect();
+    let captures = report.captures.len();
+    let what = if sides.is_empty() {
+        "no verdicts"
+    } else if sides.iter().all(|&s| s == Sides::Both) {
+        "judged on both sides of the NAT"
+    } else if sides.contains(&Sides::Both) {
+        "judged on both sides of the NAT where a real-server capture was given"
+    } else {
+        "judged from the client side alone (inferred)"
+    };
+    format!(
+        "{what}, from {captures} capture{}",
+        if captures == 1 { "" } else { "s" }
+    )
+}
+
+/// What went wrong reading the captures, a line each: read problems (errors, then cut-off
+/// files), the files that could not be read, and the limits hit.
+pub fn problems(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    for cap in &report.captures {
+        if let Some(p) = &cap.read_problem {
+            let level = if p.is_warning() { "warning" } else { "error" };
+            lines.push(format!("{level}: {p}"));
+        }
+        lines.extend(cap.limit_notes().into_iter().map(|n| format!("note: {n}")));
+        // Rotated files that overlap in time: the same packets may be in both.
+        for p in cap.parts.iter().filter(|p| p.gap_ns.is_some_and(|g| g < 0)) {
+            lines.push(format!(
+                "warning: {} OVERLAPS the file before it by {}",
+                p.file,
+                ms(-p.gap_ns.unwrap_or(0))
+            ));
+        }
+    }
+    lines.extend(
+        report
+            .unreadable
+            .iter()
+            .map(|e| format!("error: could not read {e}")),
+    );
+    let not_judged = not_judged(report);
+    if !not_judged.is_empty() {
+        lines.push(format!(
+            "not judged (a capture could not be read): {}",
+            not_judged.join(", ")
+        ));
+    }
+    lines
 }
 
 /// Each judged pair's count of `cause`, as `name count`, joined by commas: the "by pair"

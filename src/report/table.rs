@@ -1,114 +1,95 @@
-//! Terminal renderer: the summary an on-call engineer reads first (comfy-table).
+//! The terminal's detail (`--verbose`, after [`super::screen`]): every capture's frames,
+//! connection states, packet flags and slowest attempts; what each capture of a set saw
+//! of the NAT; each pairing's NAT mapping and clock; each pair's verdict counts. Also
+//! `pcapdiag flows`. Tables are arranged to the screen's width (comfy-table).
 
+use super::screen::ScreenOptions;
 use super::summary;
 use super::{PairResult, PairingReport, Report};
 use crate::capture::CaptureReport;
 use crate::units::{ms, utc};
 use crate::vantage::Vantage;
-use crate::verdict::Cause;
+use crate::verdict::VerdictReport;
 use crate::verdict::VerdictRow;
-use crate::verdict::{VerdictReport, attempt_evidence};
+use crate::verdict::attempt_evidence;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::io::{self, Write};
 
-/// Options of the terminal summary.
-#[derive(Clone, Copy, Debug)]
-pub struct TableOptions {
-    /// How many of the slowest attempts to list.
-    pub top: usize,
-}
-
-fn table(header: &[&str]) -> Table {
+fn table(header: &[&str], opts: &ScreenOptions) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(opts.width.max(ScreenOptions::MIN_WIDTH))
+        .force_no_tty()
         .set_header(header.iter().map(Cell::new));
     t
+}
+
+/// A line of text wrapped to the screen's width (continuations indented).
+fn say(out: &mut impl Write, opts: &ScreenOptions, text: &str) -> io::Result<()> {
+    super::screen::wrap(out, opts.width, "", "    ", text)
 }
 
 fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
 }
 
-/// Writes the summary of every capture, then the unreadable files, the pairing and the
-/// verdicts. With several pairs: a section like that per pair, then the verdicts of all
-/// pairs together.
-pub fn write(report: &Report, opts: TableOptions, mut out: impl Write) -> io::Result<()> {
-    if report.pairs.len() <= 1 {
-        let captures: Vec<&CaptureReport> = report.captures.iter().collect();
-        let unreadable: Vec<_> = report.unreadable.iter().collect();
-        return pair_body(
-            report,
-            report.pairs.first(),
-            &captures,
-            &unreadable,
-            opts,
-            &mut out,
-        );
-    }
-    if shows_vantage(report) {
-        vantage(report, &mut out)?;
-        writeln!(out)?;
-    }
-    for (i, p) in report.pairs.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        match &p.rs_file {
-            Some(rs) => writeln!(
-                out,
-                "=== pair {}: {} (client side) with {rs} (real-server side)",
-                p.name, p.client_file
-            )?,
-            None => writeln!(
-                out,
-                "=== pair {}: {} (client side only)",
-                p.name, p.client_file
-            )?,
-        }
-        pair_body(
-            report,
-            Some(p),
-            &report.captures_of(p),
-            &report.unreadable_of(p),
-            opts,
-            &mut out,
-        )?;
-        if p.verdicts.is_none() {
-            writeln!(out, "not judged: a capture of this pair could not be read")?;
-        }
-    }
-    writeln!(out)?;
-    overall(report, &mut out)
-}
-
-/// The captures of one pair, its unreadable files, its pairing and its verdicts.
-fn pair_body(
-    report: &Report,
-    pair: Option<&PairResult>,
-    captures: &[&CaptureReport],
-    unreadable: &[&crate::read::ReadError],
-    opts: TableOptions,
-    out: &mut impl Write,
-) -> io::Result<()> {
-    for (i, cap) in captures.iter().enumerate() {
+/// Writes the detail of every capture, then what each capture of a set saw, then each
+/// pair's pairing and verdict counts (a section per pair when there are several).
+pub fn write(report: &Report, opts: &ScreenOptions, out: &mut impl Write) -> io::Result<()> {
+    for (i, cap) in report.captures.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
         capture(cap, report.slow_threshold_ns, opts, out)?;
     }
-    for e in unreadable {
-        writeln!(out, "error: {e}")?;
-    }
-    if report.pairs.len() <= 1 && shows_vantage(report) {
+    if shows_vantage(report) {
         writeln!(out)?;
-        vantage(report, out)?;
+        vantage(report, opts, out)?;
     }
-    if let Some(p) = pair.and_then(|p| p.pairing.as_ref()) {
+    for p in &report.pairs {
+        pair(report, p, opts, out)?;
+    }
+    Ok(())
+}
+
+/// A pair's pairing and verdict counts.
+fn pair(
+    report: &Report,
+    p: &PairResult,
+    opts: &ScreenOptions,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    if report.pairs.len() > 1 {
         writeln!(out)?;
-        pairing(p, out)?;
+        match &p.rs_file {
+            Some(rs) => say(
+                out,
+                opts,
+                &format!(
+                    "=== pair {}: {} (client side) with {rs} (real-server side)",
+                    p.name, p.client_file
+                ),
+            )?,
+            None => say(
+                out,
+                opts,
+                &format!("=== pair {}: {} (client side only)", p.name, p.client_file),
+            )?,
+        }
+        if p.verdicts.is_none() {
+            say(
+                out,
+                opts,
+                "not judged: a capture of this pair could not be read",
+            )?;
+        }
     }
-    if let Some(v) = pair.and_then(|p| p.verdicts.as_ref()) {
+    if let Some(pairing) = &p.pairing {
+        writeln!(out)?;
+        self::pairing(pairing, opts, out)?;
+    }
+    if let Some(v) = &p.verdicts {
         writeln!(out)?;
         verdicts(report, v, opts, out)?;
     }
@@ -123,21 +104,25 @@ fn shows_vantage(report: &Report) -> bool {
 }
 
 /// What each capture of a set saw of the NAT.
-fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
+fn vantage(report: &Report, opts: &ScreenOptions, out: &mut impl Write) -> io::Result<()> {
     let points = &report.vantage_points;
-    writeln!(
+    say(
         out,
-        "== what each capture saw (the same SYN on two 4-tuples is one packet before and after NAT)"
+        opts,
+        "== what each capture saw (the same SYN on two 4-tuples is one packet before and after NAT)",
     )?;
-    let mut t = table(&[
-        "capture",
-        "side",
-        "attempts pre/post NAT",
-        "SYNs pre/post NAT",
-        "judged here",
-        "copies",
-        "clock",
-    ]);
+    let mut t = table(
+        &[
+            "capture",
+            "side",
+            "attempts pre/post NAT",
+            "SYNs pre/post NAT",
+            "judged here",
+            "copies",
+            "clock",
+        ],
+        opts,
+    );
     for p in points {
         t.add_row(vec![
             Cell::new(&p.file),
@@ -156,45 +141,14 @@ fn vantage(report: &Report, out: &mut impl Write) -> io::Result<()> {
             .iter()
             .map(|i| format!("#{} {} / {}", i.iface, i.pre_nat_syns, i.post_nat_syns))
             .collect();
-        writeln!(
+        say(
             out,
-            "{} by interface, SYNs pre/post NAT: {}",
-            p.file,
-            each.join(", ")
-        )?;
-    }
-    Ok(())
-}
-
-/// The verdicts of every pair together, with each pair's share of each verdict.
-fn overall(report: &Report, out: &mut impl Write) -> io::Result<()> {
-    let o = &report.overall;
-    writeln!(
-        out,
-        "=== all {} pairs: verdicts (slow: setup >= {}) over {} attempts of {} judged pairs",
-        o.pairs,
-        ms(report.slow_threshold_ns),
-        o.attempts,
-        o.pairs_judged
-    )?;
-    let mut t = table(&[
-        "verdict",
-        "attempts",
-        "share",
-        "delay total",
-        "delay max",
-        "by pair",
-    ]);
-    for r in &o.by_verdict {
-        t.add_row(verdict_cells(r, summary::by_pair(report, r.verdict)));
-    }
-    writeln!(out, "{t}")?;
-    let not_judged = summary::not_judged(report);
-    if !not_judged.is_empty() {
-        writeln!(
-            out,
-            "not judged (a capture could not be read): {}",
-            not_judged.join(", ")
+            opts,
+            &format!(
+                "{} by interface, SYNs pre/post NAT: {}",
+                p.file,
+                each.join(", ")
+            ),
         )?;
     }
     Ok(())
@@ -216,33 +170,49 @@ fn verdict_cells(r: &VerdictRow, last: impl Into<String>) -> Vec<Cell> {
     ]
 }
 
-fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
+fn pairing(p: &PairingReport, opts: &ScreenOptions, out: &mut impl Write) -> io::Result<()> {
     if p.client_file == p.rs_file {
-        writeln!(
+        say(
             out,
-            "== pairing the two legs of {}: before the NAT (client side) with after it (real-server side)",
-            p.client_file
+            opts,
+            &format!(
+                "== pairing the two legs of {}: before the NAT (client side) with after it (real-server side)",
+                p.client_file
+            ),
         )?;
     } else {
-        writeln!(
+        say(
             out,
-            "== pairing {} (client side) with {} (real-server side)",
-            p.client_file, p.rs_file
+            opts,
+            &format!(
+                "== pairing {} (client side) with {} (real-server side)",
+                p.client_file, p.rs_file
+            ),
         )?;
     }
-    writeln!(
+    say(
         out,
-        "   {} of {} client attempts found on the RS side ({} by TSval, {} by time); {} RS attempts",
-        p.matched_attempts, p.client_attempts, p.matched_by_tsval, p.matched_by_time, p.rs_attempts
+        opts,
+        &format!(
+            "   {} of {} client attempts found on the RS side ({} by TSval, {} by time); {} RS attempts",
+            p.matched_attempts,
+            p.client_attempts,
+            p.matched_by_tsval,
+            p.matched_by_time,
+            p.rs_attempts
+        ),
     )?;
     if p.pre_nat_copies > 0 {
-        writeln!(
+        say(
             out,
-            "   {} RS-side attempts on the client's own 4-tuple (pre-NAT copies) ignored",
-            p.pre_nat_copies
+            opts,
+            &format!(
+                "   {} RS-side attempts on the client's own 4-tuple (pre-NAT copies) ignored",
+                p.pre_nat_copies
+            ),
         )?;
     }
-    let mut t = table(&["NAT mapping", "seen on the RS side", "attempts"]);
+    let mut t = table(&["NAT mapping", "seen on the RS side", "attempts"], opts);
     let cell = |(words, code): summary::NatCell| Cell::new(words + &code.unwrap_or_default());
     for row in summary::nat_rows(&p.nat) {
         t.add_row(vec![
@@ -254,23 +224,27 @@ fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{t}")?;
     let c = &p.clock;
     if c.segments.is_empty() {
-        writeln!(
+        say(
             out,
-            "clock: no handshake seen on both sides; RS times shown as recorded"
+            opts,
+            "clock: no handshake seen on both sides; RS times shown as recorded",
         )?;
     } else {
         for (i, s) in c.segments.iter().enumerate() {
-            writeln!(
+            say(
                 out,
-                "clock{}: RS clock = client clock {}",
-                summary::clock_from(c, i),
-                summary::clock_estimate(c, s)
+                opts,
+                &format!(
+                    "clock{}: RS clock = client clock {}",
+                    summary::clock_from(c, i),
+                    summary::clock_estimate(c, s)
+                ),
             )?;
         }
         for &(at, size) in &c.steps {
-            writeln!(out, "{}", summary::clock_step(at, size))?;
+            say(out, opts, &summary::clock_step(at, size))?;
         }
-        writeln!(out, "all times below are on the client's clock")?;
+        say(out, opts, "all times below are on the client's clock")?;
     }
     Ok(())
 }
@@ -278,85 +252,39 @@ fn pairing(p: &PairingReport, out: &mut impl Write) -> io::Result<()> {
 fn verdicts(
     report: &Report,
     v: &VerdictReport,
-    opts: TableOptions,
+    opts: &ScreenOptions,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let slow_ns = report.slow_threshold_ns;
-    let sides = v.sides.text();
-    writeln!(
+    say(
         out,
-        "== verdicts (slow: setup >= {}), from {sides}",
-        ms(slow_ns)
+        opts,
+        &format!(
+            "== verdicts (slow: setup >= {}), from {}",
+            ms(report.slow_threshold_ns),
+            v.sides.text()
+        ),
     )?;
-    let mut t = table(&[
-        "verdict",
-        "attempts",
-        "share",
-        "delay total",
-        "delay max",
-        "meaning",
-    ]);
+    let mut t = table(
+        &[
+            "verdict",
+            "attempts",
+            "share",
+            "delay total",
+            "delay max",
+            "meaning",
+        ],
+        opts,
+    );
     for r in &v.by_verdict {
         t.add_row(verdict_cells(r, r.text));
     }
-    writeln!(out, "{t}")?;
-    for (cause, n) in summary::quick_signatures(v) {
-        writeln!(
-            out,
-            "also seen without a slow setup: {n} attempts with the signature {}",
-            cause.code()
-        )?;
-    }
-    let worst = summary::worst(v);
-    if worst.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "worst attempts:")?;
-    for a in worst.iter().take(opts.top) {
-        writeln!(out, "- [{}] {}", a.verdict.code(), a.explanation)?;
-        let ev: Vec<String> = a
-            .evidence
-            .iter()
-            .map(|e| summary::evidence(report, e))
-            .collect();
-        writeln!(
-            out,
-            "    first SYN {}; evidence: {}",
-            utc(a.first_syn_ts),
-            ev.join(", ")
-        )?;
-        for t in &a.rs_tuples {
-            writeln!(out, "    on the RS side as {t}")?;
-        }
-        if !a.path.is_empty() {
-            writeln!(
-                out,
-                "    where each SYN was seen: {}",
-                summary::path(&a.path)
-            )?;
-        }
-    }
-    for row in v
-        .by_verdict
-        .iter()
-        .filter(|r| r.verdict != Cause::Ok && !r.remedies.is_empty())
-    {
-        writeln!(out, "what to do about {}:", row.verdict.code())?;
-        for r in &row.remedies {
-            writeln!(out, "  * {} (side effect: {})", r.fix, r.side_effect)?;
-        }
-        for k in row.checks {
-            writeln!(out, "  confirm on the {}: {}", k.on, k.command)?;
-            writeln!(out, "      look for: {}", k.look_for)?;
-        }
-    }
-    Ok(())
+    writeln!(out, "{t}")
 }
 
 fn capture(
     cap: &CaptureReport,
     slow_ns: i64,
-    opts: TableOptions,
+    opts: &ScreenOptions,
     out: &mut impl Write,
 ) -> io::Result<()> {
     let format = match cap.format {
@@ -364,26 +292,36 @@ fn capture(
         None => "unknown".into(),
     };
     let gz = if cap.gzip { ", gzip" } else { "" };
-    writeln!(out, "== {} ({format}{gz})", cap.file)?;
+    say(out, opts, &format!("== {} ({format}{gz})", cap.file))?;
     if let (Some(a), Some(b)) = (cap.first_ts, cap.last_ts) {
-        writeln!(out, "   {} .. {} ({})", utc(a), utc(b), ms(b - a))?;
+        say(
+            out,
+            opts,
+            &format!("   {} .. {} ({})", utc(a), utc(b), ms(b - a)),
+        )?;
     }
     if let Some(p) = &cap.read_problem {
         let level = if p.is_warning() { "warning" } else { "error" };
-        writeln!(out, "{level}: {p}")?;
+        say(out, opts, &format!("{level}: {p}"))?;
     }
     if !cap.parts.is_empty() {
-        writeln!(
+        say(
             out,
-            "   {} rotated files, read as one capture (frames numbered on through them):",
-            cap.parts.len()
+            opts,
+            &format!(
+                "   {} rotated files, read as one capture (frames numbered on through them):",
+                cap.parts.len()
+            ),
         )?;
-        let mut t = table(&[
-            "file",
-            "frames",
-            "first .. last packet",
-            "since the previous file",
-        ]);
+        let mut t = table(
+            &[
+                "file",
+                "frames",
+                "first .. last packet",
+                "since the previous file",
+            ],
+            opts,
+        );
         for p in &cap.parts {
             let frames = match p.frames {
                 0 => "none".to_string(),
@@ -408,7 +346,7 @@ fn capture(
         writeln!(out, "{t}")?;
     }
 
-    let mut t = table(&["frames", "count"]);
+    let mut t = table(&["frames", "count"], opts);
     t.add_row(vec![Cell::new("read"), right(cap.frames.read)]);
     t.add_row(vec![
         Cell::new("analysed (TCP)"),
@@ -429,18 +367,18 @@ fn capture(
     }
     writeln!(out, "{t}")?;
     for note in cap.limit_notes() {
-        writeln!(out, "note: {note}")?;
+        say(out, opts, &format!("note: {note}"))?;
     }
 
     if !cap.connection_states.is_empty() {
-        let mut t = table(&["conn_state", "meaning", "connections"]);
+        let mut t = table(&["conn_state", "meaning", "connections"], opts);
         for s in &cap.connection_states {
             t.add_row(vec![Cell::new(s.code), Cell::new(s.text), right(s.count)]);
         }
         writeln!(out, "{t}")?;
     }
     if !cap.flag_counts.is_empty() {
-        let mut t = table(&["packet flag", "meaning", "packets"]);
+        let mut t = table(&["packet flag", "meaning", "packets"], opts);
         for f in &cap.flag_counts {
             t.add_row(vec![Cell::new(f.code), Cell::new(f.text), right(f.count)]);
         }
@@ -449,34 +387,43 @@ fn capture(
 
     let s = &cap.setup;
     let opt_ms = |v: Option<i64>| v.map_or("-".to_string(), ms);
-    writeln!(
+    say(
         out,
-        "connection setup (first SYN -> SYN-ACK): {} attempts, {} established, {} with SYN retries, {} slow (>= {})",
-        s.attempts,
-        s.established,
-        s.with_retries,
-        s.slow,
-        ms(slow_ns)
+        opts,
+        &format!(
+            "connection setup (first SYN -> SYN-ACK): {} attempts, {} established, {} with SYN retries, {} slow (>= {})",
+            s.attempts,
+            s.established,
+            s.with_retries,
+            s.slow,
+            ms(slow_ns)
+        ),
     )?;
-    writeln!(
+    say(
         out,
-        "  p50 {}   p90 {}   p99 {}   max {}",
-        opt_ms(s.p50_ns),
-        opt_ms(s.p90_ns),
-        opt_ms(s.p99_ns),
-        opt_ms(s.max_ns)
+        opts,
+        &format!(
+            "  p50 {}   p90 {}   p99 {}   max {}",
+            opt_ms(s.p50_ns),
+            opt_ms(s.p90_ns),
+            opt_ms(s.p99_ns),
+            opt_ms(s.max_ns)
+        ),
     )?;
 
     let notable = summary::notable_attempts(cap, slow_ns, opts.top);
     if !notable.is_empty() {
-        let mut t = table(&[
-            "attempt",
-            "first SYN",
-            "tries (gaps)",
-            "setup",
-            "outcome",
-            "evidence frames",
-        ]);
+        let mut t = table(
+            &[
+                "attempt",
+                "first SYN",
+                "tries (gaps)",
+                "setup",
+                "outcome",
+                "evidence frames",
+            ],
+            opts,
+        );
         for a in notable {
             let gaps: Vec<String> = a
                 .syns
@@ -507,25 +454,34 @@ fn capture(
                 Cell::new(ev.join(", ")),
             ]);
         }
-        writeln!(out, "slowest attempts:")?;
+        say(out, opts, "slowest attempts:")?;
         writeln!(out, "{t}")?;
     }
     Ok(())
 }
 
 /// The connections of a capture, one row each (`pcapdiag flows`).
-pub fn write_flows(cap: &CaptureReport, mut out: impl Write) -> io::Result<()> {
-    let mut t = table(&[
-        "conn",
-        "client -> server",
-        "state",
-        "history",
-        "packets",
-        "bytes",
-        "first",
-        "duration",
-        "reuses",
-    ]);
+pub fn write_flows(cap: &CaptureReport, width: u16, mut out: impl Write) -> io::Result<()> {
+    let opts = ScreenOptions {
+        top: 0,
+        width,
+        color: false,
+        verbose: false,
+    };
+    let mut t = table(
+        &[
+            "conn",
+            "client -> server",
+            "state",
+            "history",
+            "packets",
+            "bytes",
+            "first",
+            "duration",
+            "reuses",
+        ],
+        &opts,
+    );
     for c in &cap.connections {
         let reuse = c
             .predecessor
@@ -549,11 +505,10 @@ pub fn write_flows(cap: &CaptureReport, mut out: impl Write) -> io::Result<()> {
             Cell::new(reuse),
         ]);
     }
-    writeln!(
-        out,
-        "== {}: {} connections",
-        cap.file,
-        cap.connections.len()
+    say(
+        &mut out,
+        &opts,
+        &format!("== {}: {} connections", cap.file, cap.connections.len()),
     )?;
     writeln!(out, "{t}")
 }

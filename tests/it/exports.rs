@@ -640,14 +640,15 @@ fn html_colour(c: Cause) -> [u8; 3] {
     report::html::verdict_colour(Some(c))
 }
 
-/// The terminal summary and the JSON report of the sample pair, as the binary prints them
-/// (run from the repository root with relative paths, so the files named are the same on
-/// every checkout).
+/// The terminal screen (at 80 and 120 columns; at 120 with --verbose) and the JSON report
+/// of the sample pair, as the binary prints them (run from the repository root with
+/// relative paths, so the files named are the same on every checkout).
 #[test]
-fn test_golden_terminal_summary_and_json() {
+fn test_golden_terminal_screen_and_json() {
     let run = |extra: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcapdiag"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("COLUMNS")
             .args(["analyze", "-q"])
             .args(extra)
             .args([
@@ -657,7 +658,14 @@ fn test_golden_terminal_summary_and_json() {
             .succeed();
         out.stdout
     };
-    golden("rs_timewait.table.txt", &run(&[]));
+    let at80 = run(&["--width", "80"]);
+    golden("rs_timewait.screen-80.txt", &at80);
+    golden(
+        "rs_timewait.screen-120-verbose.txt",
+        &run(&["--width", "120", "-v"]),
+    );
+    // Piped without $COLUMNS: 80 columns, no colour.
+    assert_eq!(run(&[]), at80);
     // The JSON, pretty-printed so that a difference points at a line.
     let v: serde_json::Value = serde_json::from_slice(&run(&["--json"])).unwrap();
     let mut pretty = serde_json::to_vec_pretty(&v).unwrap();

@@ -20,5 +20,6 @@ mod pairing;
 mod pairing_synth;
 mod pairs;
 mod parity;
+mod screen;
 mod sets;
 mod synthetic;
