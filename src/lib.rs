@@ -8,7 +8,8 @@
 //! [`verdict`] (the cause of every slow attempt) → [`report`] (one model, its derived
 //! numbers computed once, one renderer per format). [`units`] is the vocabulary all of
 //! them share. [`cli`] turns flags into a validated config, [`run`] wires the stages
-//! together, and `main.rs` only maps the outcome to an exit code.
+//! together, and `main.rs` only maps the outcome to an exit code. [`pcapng`] writes the
+//! annotated copies of the captures and their merge on one clock (`--annotate`).
 #![forbid(unsafe_code)]
 
 pub mod capture;
@@ -21,6 +22,7 @@ pub mod explain;
 pub mod flags;
 pub mod flows;
 pub mod fuzzing;
+pub mod pcapng;
 pub mod read;
 pub mod records;
 pub mod report;
