@@ -7,8 +7,9 @@
 //! paired with the real server's through the NAT; [`clock`] puts both on one clock) →
 //! [`verdict`] (the cause of every slow attempt) → [`report`] (one model, its derived
 //! numbers computed once, one renderer per format). [`units`] is the vocabulary all of
-//! them share. [`cli`] turns flags into a validated config, [`run`] wires the stages
-//! together, and `main.rs` only maps the outcome to an exit code.
+//! them share, and [`k8s`] puts Kubernetes names on addresses. [`cli`] turns flags into a
+//! validated config, [`run`] wires the stages together, and `main.rs` only maps the outcome
+//! to an exit code.
 #![forbid(unsafe_code)]
 
 pub mod capture;
@@ -21,6 +22,7 @@ pub mod explain;
 pub mod flags;
 pub mod flows;
 pub mod fuzzing;
+pub mod k8s;
 pub mod read;
 pub mod records;
 pub mod report;
