@@ -7,9 +7,10 @@
 //! paired with the real server's through the NAT; [`clock`] puts both on one clock) →
 //! [`verdict`] (the cause of every slow attempt) → [`report`] (one model, its derived
 //! numbers computed once, one renderer per format). [`units`] is the vocabulary all of
-//! them share. [`cli`] turns flags into a validated config, [`run`] wires the stages
-//! together, and `main.rs` only maps the outcome to an exit code. [`pcapng`] writes the
-//! annotated copies of the captures and their merge on one clock (`--annotate`).
+//! them share, and [`k8s`] puts Kubernetes names on addresses. [`pcapng`] writes the
+//! annotated copies of the captures and their merge on one clock (`--annotate`). [`cli`]
+//! turns flags into a validated config, [`run`] wires the stages together, and `main.rs`
+//! only maps the outcome to an exit code.
 #![forbid(unsafe_code)]
 
 pub mod capture;
@@ -22,6 +23,7 @@ pub mod explain;
 pub mod flags;
 pub mod flows;
 pub mod fuzzing;
+pub mod k8s;
 pub mod pcapng;
 pub mod read;
 pub mod records;
