@@ -25,6 +25,9 @@ Examples:
   pcapdiag analyze --pairs-dir captures/       every NAME.client.pcap with its NAME.rs.pcap (also .pcapng, .gz)
   pcapdiag analyze --json capture.pcapng.gz | jq .overall.by_verdict
   pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md --html report.html client.pcap rs.pcap
+  pcapdiag analyze --annotate annotated/ node.pcap
+                                               the captures again as pcapng with a comment on each packet
+                                               of note, and merged.pcapng on one clock, for Wireshark
   tcpdump -i any -w - port 80 | pcapdiag analyze -
   pcapdiag flows --port 80 capture.pcap        list the connections
   pcapdiag explain rs_timewait_collision       what a verdict, flag or state means and what to do
@@ -147,6 +150,12 @@ pub struct AnalyzeArgs {
     /// Also write a self-contained HTML report with charts to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write every capture again as pcapng into this directory, each packet pcapdiag
+    /// has something to say about with a comment (its flags, its attempt and verdict, the
+    /// same packet in the other captures), and merged.pcapng: all captures in one file on
+    /// the reference clock. In Wireshark: frame.comment contains "rs_timewait_collision".
+    #[arg(long, value_name = "DIR")]
+    pub annotate: Option<PathBuf>,
     /// Connection setups at least this slow (milliseconds) count as slow.
     #[arg(long, default_value_t = (DEFAULT_SLOW_NS / NS_PER_MS) as u64, value_name = "MS")]
     pub slow_ms: u64,
@@ -270,6 +279,7 @@ pub struct Exports {
     pub parquet: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
     pub html: Option<PathBuf>,
+    pub annotate: Option<PathBuf>,
 }
 
 /// A command line that cannot be run (exit status 2), with what is wrong in it.
@@ -439,6 +449,7 @@ impl Config {
                 parquet: a.parquet,
                 markdown: a.markdown,
                 html: a.html,
+                annotate: a.annotate,
             },
             top: a.top,
             verbose: a.verbose,

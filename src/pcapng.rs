@@ -503,7 +503,9 @@ fn output_names(inputs: &[Input]) -> Vec<String> {
     inputs
         .iter()
         .map(|input| {
-            let stem = input.parts.first().map_or("capture".into(), |p| stem(p));
+            let stem = input.parts.first().map_or("capture".into(), |p| {
+                crate::units::capture_stem(&p.to_string_lossy()).to_string()
+            });
             let mut name = format!("{stem}.pcapng");
             let mut n = 2;
             // Compared case-insensitively: the directory may be on such a file system.
@@ -514,26 +516,6 @@ fn output_names(inputs: &[Input]) -> Vec<String> {
             name
         })
         .collect()
-}
-
-/// The file name without `.gz` and without a capture extension (`.pcap`, `.pcapng`, or a
-/// rotation's `.pcapN`).
-fn stem(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map_or("capture".into(), |n| n.to_string_lossy().into_owned());
-    let plain = name.strip_suffix(".gz").unwrap_or(&name);
-    let is_capture_ext = |ext: &str| {
-        let ext = ext.to_ascii_lowercase();
-        ext == "pcapng"
-            || ext
-                .strip_prefix("pcap")
-                .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
-    };
-    match plain.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && is_capture_ext(ext) => stem.to_string(),
-        _ => plain.to_string(),
-    }
 }
 
 /// An output path that is one of the inputs would be truncated before it is read.
@@ -1079,22 +1061,6 @@ mod tests {
         assert_eq!(o.len, 65_534);
         assert!(std::str::from_utf8(&o.value).is_ok());
         assert_eq!(text_option(OptionCode::Comment, "short").len, 5);
-    }
-
-    #[test]
-    fn test_stem_drops_gz_and_capture_extensions_only() {
-        for (path, want) in [
-            ("d/rs_timewait.client.pcap", "rs_timewait.client"),
-            ("x.pcapng.gz", "x"),
-            ("x.pcap12", "x"),
-            ("x.pcap3.gz", "x"),
-            ("x.PCAP", "x"),
-            ("x.cap", "x.cap"),
-            ("trace", "trace"),
-            (".pcap", ".pcap"),
-        ] {
-            assert_eq!(stem(Path::new(path)), want, "{path}");
-        }
     }
 
     #[test]

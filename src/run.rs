@@ -54,7 +54,7 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     };
     let report = assemble(results, layout, &config.hints, config.options.slow_ns);
     let status = report_problems(&report.captures, &report.unreadable);
-    write_exports(&report, &config.exports)?;
+    write_exports(&report, &config.exports, config.quiet)?;
     let mut out = io::BufWriter::new(out);
     if config.json {
         report::json::write(&report, &mut out)?;
@@ -362,7 +362,7 @@ pub fn assemble(
 }
 
 /// Writes the requested files (creating their directories), naming the one that failed.
-fn write_exports(report: &Report, e: &Exports) -> io::Result<()> {
+fn write_exports(report: &Report, e: &Exports, quiet: bool) -> io::Result<()> {
     let named = |path: &Path, r: io::Result<()>| {
         r.map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
     };
@@ -393,5 +393,41 @@ fn write_exports(report: &Report, e: &Exports) -> io::Result<()> {
     if let Some(p) = &e.html {
         file(p, |r, f| report::html::write(r, f))?;
     }
+    if let Some(dir) = &e.annotate {
+        let written = report::annotate::write(report, dir)
+            .map_err(|err| io::Error::other(format!("--annotate: {err}")))?;
+        annotated(&written, quiet);
+    }
     Ok(())
+}
+
+/// What `--annotate` wrote, on standard error: a line per file (unless `quiet`), and a
+/// warning for each part that stopped early and each note that found no packet.
+fn annotated(w: &crate::pcapng::Written, quiet: bool) {
+    for c in &w.copies {
+        if !quiet {
+            eprintln!(
+                "annotated: {} ({} frames, {} with comments)",
+                c.file.display(),
+                c.frames,
+                c.commented
+            );
+        }
+        for p in &c.read_problems {
+            eprintln!("pcapdiag: warning: --annotate: {p}");
+        }
+        if c.notes_unplaced > 0 {
+            eprintln!(
+                "pcapdiag: warning: --annotate: {}: {} comments for frames that could not be written again",
+                c.input, c.notes_unplaced
+            );
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "annotated: {} ({} frames of every capture, on the reference clock)",
+            w.merged.display(),
+            w.merged_frames
+        );
+    }
 }

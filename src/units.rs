@@ -111,14 +111,20 @@ impl Serialize for Tuple {
 }
 
 /// A capture file's name without its directory, `.gz` and capture extension (`.pcapng`,
-/// `.pcap`): `node` for `captures/node.pcap.gz`. Empty for a name that is only those.
+/// `.pcap`, or a rotation's `.pcapN`, in any case): `node` for `captures/node.pcap.gz`. A
+/// name that is only an extension (`.pcap`) is kept.
 pub fn capture_stem(file: &str) -> &str {
     let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
-    let name = name.strip_suffix(".gz").unwrap_or(name);
-    [".pcapng", ".pcap"]
-        .into_iter()
-        .find_map(|ext| name.strip_suffix(ext))
-        .unwrap_or(name)
+    let plain = name.strip_suffix(".gz").unwrap_or(name);
+    let is_capture_ext = |ext: &str| {
+        ext.eq_ignore_ascii_case("pcapng")
+            || ext.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("pcap"))
+                && ext[4..].bytes().all(|b| b.is_ascii_digit())
+    };
+    match plain.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && is_capture_ext(ext) => stem,
+        _ => plain,
+    }
 }
 
 /// Nanoseconds as milliseconds with three decimals, for humans.
@@ -161,6 +167,22 @@ pub fn utc(ts: i64) -> String {
 mod tests {
     use super::*;
     use std::net::Ipv6Addr;
+
+    #[test]
+    fn test_stem_drops_gz_and_capture_extensions_only() {
+        for (path, want) in [
+            ("d/rs_timewait.client.pcap", "rs_timewait.client"),
+            ("x.pcapng.gz", "x"),
+            ("x.pcap12", "x"),
+            ("x.pcap3.gz", "x"),
+            ("x.PCAP", "x"),
+            ("x.cap", "x.cap"),
+            ("trace", "trace"),
+            (".pcap", ".pcap"),
+        ] {
+            assert_eq!(capture_stem(path), want, "{path}");
+        }
+    }
 
     #[test]
     fn test_utc_and_ms() {

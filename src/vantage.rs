@@ -157,8 +157,10 @@ pub struct InterfaceSeen {
 pub struct ClockToReference {
     /// The reference capture (the client-side capture with the most judged attempts).
     pub reference: String,
-    /// This clock − the reference clock, at the reference capture's first frame.
+    /// This clock − the reference clock, at `at_ns`.
     pub offset_ns: i64,
+    /// The reference capture's first frame (reference clock), where `offset_ns` holds.
+    pub at_ns: i64,
     pub skew_ppb: i64,
     /// The sum of the error bounds along the path.
     pub error_ns: i64,
@@ -167,6 +169,18 @@ pub struct ClockToReference {
     pub path: Vec<String>,
     /// Handshakes seen by both ends of each step of the path.
     pub exchanges: Vec<usize>,
+}
+
+impl ClockToReference {
+    /// A time of this capture on the reference clock.
+    pub fn to_reference(&self, t: i64) -> i64 {
+        // The offset at t: the skew applies from `at_ns` on (one step, exact to well under
+        // a nanosecond for any sane skew).
+        let near = t.saturating_sub(self.offset_ns).saturating_sub(self.at_ns);
+        let drift = i128::from(near) * i128::from(self.skew_ppb) / 1_000_000_000;
+        let drift = i64::try_from(drift).unwrap_or(if drift < 0 { i64::MIN } else { i64::MAX });
+        t.saturating_sub(self.offset_ns).saturating_sub(drift)
+    }
 }
 
 /// One pair of the plan: the client capture's attempts judged against the real-server
@@ -865,6 +879,7 @@ fn clock_graph(
             Some(ClockToReference {
                 reference: name(reference),
                 offset_ns,
+                at_ns: t0,
                 skew_ppb,
                 error_ns,
                 path: path.into_iter().map(name).collect(),

@@ -343,6 +343,24 @@ pub struct Evidence {
     pub capture: Option<u32>,
 }
 
+impl Evidence {
+    /// Which TCP packet of the handshake this is, the same whichever capture saw it: the
+    /// copies of one packet at two places have the same kind (and nearly the same time).
+    /// `None` for evidence that is not a packet of this attempt (a previous connection's
+    /// close, another client's SYN).
+    pub fn packet(&self) -> Option<&'static str> {
+        match self.what {
+            "SYN" | "SYN retry" | "SYN on the RS side" => Some("SYN"),
+            w if Hop::ALL.iter().any(|h| h.evidence() == w) => Some("SYN"),
+            "stale ACK" | "stale ACK sent by RS" => Some("stale ACK"),
+            "client RST" | "client RST at RS" => Some("client RST"),
+            "RST (refused)" | "RST sent by RS" => Some("refusing RST"),
+            "SYN-ACK" | "SYN-ACK sent by RS" => Some("SYN-ACK"),
+            _ => None,
+        }
+    }
+}
+
 /// The connection that held a reused tuple before this attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Previous {

@@ -2,6 +2,7 @@
 //! any `io::Write`. The model is what `--json` prints; field names are a stable schema
 //! (see `docs/schema.md`).
 
+pub mod annotate;
 pub mod csv;
 pub mod frames;
 pub mod html;

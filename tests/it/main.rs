@@ -8,6 +8,7 @@
 
 mod util;
 
+mod annotate;
 mod bad_input;
 mod cli;
 mod corpus;
