@@ -25,6 +25,8 @@ Examples:
   pcapdiag analyze --pairs-dir captures/       every NAME.client.pcap with its NAME.rs.pcap (also .pcapng, .gz)
   pcapdiag analyze --json capture.pcapng.gz | jq .overall.by_verdict
   pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md --html report.html client.pcap rs.pcap
+  kubectl get pods,services,endpointslices,nodes -A -o json > cluster.json
+  pcapdiag analyze --k8s cluster.json node.pcap  pod, service and node names on every address
   pcapdiag analyze --annotate annotated/ node.pcap
                                                the captures again as pcapng with a comment on each packet
                                                of note, and merged.pcapng on one clock, for Wireshark
@@ -36,7 +38,7 @@ Exit status:
   0  every capture was read to its end (a file cut off mid-record counts: it is analysed
      up to the cut and the report says so)
   1  a capture could not be read, or stopped at corrupt data (the report covers what was read,
-     and every other pair); explain: unknown code
+     and every other pair); an output or --k8s file could not be used; explain: unknown code
   2  usage error";
 
 /// Diagnose slow TCP connection setups from tcpdump captures taken on both sides of a
@@ -175,6 +177,11 @@ pub struct AnalyzeArgs {
     /// Only real-server attempts to this port.
     #[arg(long, value_name = "PORT")]
     pub rs_port: Option<u16>,
+    /// Name the addresses after the cluster's objects: FILE holds the output of
+    /// `kubectl get pods,services,endpointslices,nodes -A -o json`. A verdict then reads
+    /// "pod default/web-7d9f8 -> svc default/api -> pod default/api-5f2c1 on node-2".
+    #[arg(long, value_name = "FILE")]
+    pub k8s: Option<PathBuf>,
     #[command(flatten)]
     pub capture: CaptureArgs,
 }
@@ -386,6 +393,8 @@ pub struct Config {
     pub top: usize,
     pub verbose: bool,
     pub screen: Screen,
+    /// `--k8s FILE`: the cluster's objects, to name addresses.
+    pub k8s: Option<PathBuf>,
     pub hints: Hints,
     pub quiet: bool,
     pub options: Options,
@@ -454,6 +463,7 @@ impl Config {
             top: a.top,
             verbose: a.verbose,
             screen: Screen::for_stdout(&a.screen),
+            k8s: a.k8s,
             hints: Hints {
                 vip,
                 rs_port: a.rs_port,
@@ -476,6 +486,7 @@ impl Config {
             top: 0,
             verbose: false,
             screen: Screen::for_stdout(&a.screen),
+            k8s: None,
             hints: Hints::default(),
             quiet: a.select.quiet,
         })

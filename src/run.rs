@@ -6,6 +6,7 @@
 use crate::capture::{self, CaptureReport, Options};
 use crate::cli::{Config, Exports, PairSpec, pair_name};
 use crate::correlate::{self, Hints};
+use crate::k8s::Names;
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
 use crate::rotated::{self, Source};
@@ -29,6 +30,12 @@ pub enum Status {
 /// `pcapdiag analyze`: the report of every pair, the exports, and the summary (or the
 /// JSON) on `out`.
 pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
+    // The cluster's names first: a file that cannot be used stops the run before the
+    // captures are read.
+    let k8s = match &config.k8s {
+        Some(path) => Some(Names::from_file(path).map_err(|e| io::Error::other(e.to_string()))?),
+        None => None,
+    };
     // A set's rotated files are one capture each; given pairs are read as given.
     let sources = if config.set {
         rotated::group(&config.captures)
@@ -52,7 +59,10 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     } else {
         Layout::Pairs(&config.pairs)
     };
-    let report = assemble(results, layout, &config.hints, config.options.slow_ns);
+    let mut report = assemble(results, layout, &config.hints, config.options.slow_ns);
+    if let Some(k8s) = &k8s {
+        report.names = report::names_for(&report, k8s);
+    }
     let status = report_problems(&report.captures, &report.unreadable);
     write_exports(&report, &config.exports, config.quiet)?;
     let mut out = io::BufWriter::new(out);
@@ -358,6 +368,7 @@ pub fn assemble(
         captures,
         unreadable,
         pairs,
+        names: Default::default(),
     }
 }
 

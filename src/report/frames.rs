@@ -87,6 +87,15 @@ struct AttemptCols {
     clock_offset_ns: Vec<Option<i64>>,
     clock_error_ns: Vec<Option<i64>>,
     explanation: Vec<Option<String>>,
+    /// Kubernetes names (`--k8s`) of the client, the server (VIP) and the real server.
+    client_name: Vec<Option<String>>,
+    server_name: Vec<Option<String>>,
+    rs_server_name: Vec<Option<String>>,
+}
+
+/// An address's Kubernetes label, or null.
+fn name_of(report: &Report, ip: std::net::IpAddr) -> Option<String> {
+    report.names.get(&ip).map(|n| n.label())
 }
 
 /// Space-separated frame numbers, or null when there are none.
@@ -96,7 +105,16 @@ fn frames_of(frames: impl Iterator<Item = u64>) -> Option<String> {
 }
 
 impl AttemptCols {
-    fn push_common(&mut self, pair: &PairResult, a: &Attempt, client: Endpoint, server: Endpoint) {
+    fn push_common(
+        &mut self,
+        report: &Report,
+        pair: &PairResult,
+        a: &Attempt,
+        client: Endpoint,
+        server: Endpoint,
+    ) {
+        self.client_name.push(name_of(report, client.ip));
+        self.server_name.push(name_of(report, server.ip));
         self.pair.push(pair.name.clone());
         self.attempt.push(i64::from(a.id));
         self.client_ip.push(client.ip.to_string());
@@ -111,7 +129,9 @@ impl AttemptCols {
         self.setup_ns.push(a.setup_ns);
     }
 
-    fn push_rs_tuple(&mut self, rs: Option<&Tuple>, n: usize) {
+    fn push_rs_tuple(&mut self, report: &Report, rs: Option<&Tuple>, n: usize) {
+        self.rs_server_name
+            .push(rs.and_then(|t| name_of(report, t.server.ip)));
         self.rs_client_ip.push(rs.map(|t| t.client.ip.to_string()));
         self.rs_client_port
             .push(rs.map(|t| i64::from(t.client.port)));
@@ -129,8 +149,8 @@ impl AttemptCols {
         row: &Row<'_>,
         v: &AttemptVerdict,
     ) {
-        self.push_common(pair, row.attempt, v.client, v.server);
-        self.push_rs_tuple(v.rs_tuples.first(), v.rs_tuples.len());
+        self.push_common(report, pair, row.attempt, v.client, v.server);
+        self.push_rs_tuple(report, v.rs_tuples.first(), v.rs_tuples.len());
         self.slow.push(row.slow);
         self.verdict.push(Some(v.verdict.code()));
         self.signature.push(v.signature.map(Cause::code));
@@ -173,10 +193,10 @@ impl AttemptCols {
             .push((!v.explanation.is_empty()).then(|| v.explanation.clone()));
     }
 
-    fn push_attempt(&mut self, pair: &PairResult, row: &Row<'_>) {
+    fn push_attempt(&mut self, report: &Report, pair: &PairResult, row: &Row<'_>) {
         let a = row.attempt;
-        self.push_common(pair, a, a.client, a.server);
-        self.push_rs_tuple(None, 0);
+        self.push_common(report, pair, a, a.client, a.server);
+        self.push_rs_tuple(report, None, 0);
         self.slow.push(row.slow);
         self.verdict.push(None);
         self.signature.push(None);
@@ -237,6 +257,9 @@ impl AttemptCols {
                 Column::new("clock_offset_ns".into(), self.clock_offset_ns),
                 Column::new("clock_error_ns".into(), self.clock_error_ns),
                 Column::new("explanation".into(), self.explanation),
+                Column::new("client_name".into(), self.client_name),
+                Column::new("server_name".into(), self.server_name),
+                Column::new("rs_server_name".into(), self.rs_server_name),
             ],
         )
     }
@@ -251,7 +274,7 @@ pub fn attempts(report: &Report) -> PolarsResult<DataFrame> {
         let pair = &report.pairs[row.pair];
         match row.verdict {
             Some(v) => cols.push_verdict(report, pair, &row, v),
-            None => cols.push_attempt(pair, &row),
+            None => cols.push_attempt(report, pair, &row),
         }
     }
     cols.finish()

@@ -17,16 +17,20 @@ pub mod table;
 use crate::capture::CaptureReport;
 use crate::clock::ClockModel;
 use crate::correlate::{NatMap, Pairing};
+use crate::k8s::{Name, Names};
 use crate::read::ReadError;
 use crate::vantage::VantagePoint;
 use crate::verdict::{VerdictReport, VerdictRow};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// Bumped when a field changes meaning or disappears (additions keep the version).
 /// 2: the pairing and verdicts moved from the top level into `pairs`, one per capture pair.
 /// 3: `captures[].setup.slow` counts by the one definition of slow ([`Attempt::is_slow`]).
 /// 4: `analyze CAPTURE...` is a set: pairs planned from `vantage_points`, one verdict per
-///    client attempt wherever it was seen, `dropped_in_nat`, `path`.
+///    client attempt wherever it was seen, `dropped_in_nat`, `path`. (Added since, without
+///    a new version: `names`, `vantage_points[].clock.at_ns`.)
 ///
 /// [`Attempt::is_slow`]: crate::flows::Attempt::is_slow
 pub const SCHEMA_VERSION: u32 = 4;
@@ -50,6 +54,34 @@ pub struct Report {
     pub pairs: Vec<PairResult>,
     /// The verdicts of every pair together.
     pub overall: Overall,
+    /// Kubernetes names (`--k8s`) of the addresses the report shows: clients, VIPs, real
+    /// servers, SNAT sources ([`names_for`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<IpAddr, Name>,
+}
+
+/// The names of the addresses the report shows (every judged attempt's client, server and
+/// real-server-side tuples; every NAT mapping's addresses), from the cluster's objects.
+pub fn names_for(report: &Report, k8s: &Names) -> BTreeMap<IpAddr, Name> {
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for p in &report.pairs {
+        if let Some(v) = &p.verdicts {
+            for a in v.attempts.iter() {
+                ips.extend([a.client.ip, a.server.ip]);
+                ips.extend(a.rs_tuples.iter().flat_map(|t| [t.client.ip, t.server.ip]));
+            }
+        }
+        if let Some(pairing) = &p.pairing {
+            for s in &pairing.nat.services {
+                ips.push(s.vip.ip);
+                ips.extend(s.backends.iter().map(|b| b.0.ip));
+            }
+            ips.extend(pairing.nat.snat.iter().flat_map(|&(c, s, _)| [c, s]));
+        }
+    }
+    ips.into_iter()
+        .filter_map(|ip| Some((ip, k8s.get(ip)?.clone())))
+        .collect()
 }
 
 /// One client capture, with the real-server capture it is paired with, and what came of it.

@@ -330,6 +330,10 @@ fn causes(report: &Report, pair: Option<&PairResult>, level: u8, chart: bool) ->
         for a in these.iter().take(EXAMPLES_PER_CAUSE) {
             // The explanation starts with the tuple.
             let mut line = vec![b(utc(a.first_syn_ts)), t(": "), t(a.explanation.clone())];
+            if let Some(names) = summary::names_path(report, a) {
+                line.push(t("; by name: "));
+                line.push(t(names));
+            }
             for rs_tuple in &a.rs_tuples {
                 line.push(t("; on the RS side as "));
                 line.push(c(rs_tuple.to_string()));

@@ -279,6 +279,9 @@ impl Screen<'_> {
         }
         let num = format!("{n:>2}. ");
         self.prose(out, &num, "      ", &head)?;
+        if let Some(path) = summary::names_path(r, v) {
+            self.prose(out, "    ", "      ", &path)?;
+        }
         let findings = crate::verdict::findings(v);
         if !findings.is_empty() {
             self.prose(out, "    ", "      ", &findings.join("; "))?;
@@ -338,6 +341,15 @@ impl Screen<'_> {
                 .into_iter()
                 .map(|row| {
                     let side = |(w, c): summary::NatCell| w + &c.unwrap_or_default();
+                    let side = |cell: summary::NatCell| {
+                        let ip = cell.1.as_deref().and_then(summary::address_of);
+                        let name = ip.and_then(|ip| r.names.get(&ip));
+                        let text = side(cell);
+                        match name {
+                            Some(n) => format!("{text} ({})", n.label()),
+                            None => text,
+                        }
+                    };
                     match row.attempts {
                         Some(n) => {
                             format!("{} -> {} ({n})", side(row.client_side), side(row.rs_side))

@@ -368,6 +368,39 @@ pub fn capture_clock(report: &Report, i: usize) -> String {
     }
 }
 
+/// The address in an address or endpoint as the NAT mapping prints it (`10.0.0.1`,
+/// `10.0.0.1:80`, `[fd00::1]:80`).
+pub fn address_of(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// An attempt's way through the cluster by name, when any of its addresses has one:
+/// `pod default/web-7d9f8 -> svc default/api -> pod default/api-5f2c1 on node-2` (an
+/// address without a name stays an address).
+pub fn names_path(report: &Report, v: &AttemptVerdict) -> Option<String> {
+    if report.names.is_empty() {
+        return None;
+    }
+    let name = |ip: IpAddr| match report.names.get(&ip) {
+        Some(n) => match &n.node {
+            Some(node) if n.kind != crate::k8s::Kind::Node => format!("{} on {node}", n.label()),
+            _ => n.label(),
+        },
+        None => ip.to_string(),
+    };
+    let mut hops = vec![name(v.client.ip), name(v.server.ip)];
+    let mut backends: Vec<IpAddr> = v.rs_tuples.iter().map(|t| t.server.ip).collect();
+    backends.dedup();
+    hops.extend(backends.into_iter().map(name));
+    [v.client.ip, v.server.ip]
+        .iter()
+        .chain(v.rs_tuples.iter().map(|t| &t.server.ip))
+        .any(|ip| report.names.contains_key(ip))
+        .then(|| hops.join(" -> "))
+}
+
 /// Which captures the verdicts come from, in a few words.
 pub fn judged_from(report: &Report) -> String {
     let sides: Vec<Sides> = report
@@ -550,6 +583,7 @@ mod tests {
             vantage_points: Vec::new(),
             pairs: Vec::new(),
             overall: Default::default(),
+            names: Default::default(),
         };
         assert_eq!(evidence(&report, &e), "rs #12 stale ACK");
     }

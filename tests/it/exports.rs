@@ -123,7 +123,7 @@ fn test_outputs_are_deterministic() {
 
 // --- the tables, read back ---
 
-fn read_csv(path: &Path) -> DataFrame {
+pub fn read_csv(path: &Path) -> DataFrame {
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(None)

@@ -16,6 +16,7 @@ mod decode_paths;
 mod exports;
 mod fuzz_regressions;
 mod fuzz_smoke;
+mod k8s;
 mod lab;
 mod pairing;
 mod pairing_synth;
