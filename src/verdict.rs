@@ -76,6 +76,10 @@ pub enum When {
     /// The client waited a retransmission timeout (not milliseconds) to re-send its SYN
     /// after a stale ACK: an old or non-Linux client.
     SlowResendAfterStaleAck,
+    /// The SNAT kept the client's source port on some of these attempts (or no capture
+    /// showed the rewritten side): `--random-fully` changes that. Where the NAT visibly
+    /// rewrote every port already, port preservation is not what collided.
+    SnatKeptPorts,
 }
 
 impl Remedy {
@@ -87,6 +91,12 @@ impl Remedy {
                 v.resend_after_stale
                     .is_some_and(|g| g != GapClass::AfterReset && g != GapClass::Immediate)
             }),
+            When::SnatKeptPorts => {
+                verdicts.iter().all(|v| v.rs_tuples.is_empty())
+                    || verdicts.iter().any(|v| {
+                        v.rs_tuples.iter().any(|t| t.client.port == v.client.port)
+                    })
+            }
         }
     }
 }
@@ -244,7 +254,8 @@ impl Cause {
             Cause::RsTimewaitCollision => &[
                 r!(
                     "--random-fully on the MASQUERADE/SNAT rule (kube-proxy/CNI setting)",
-                    "SNAT ports no longer follow client ports"
+                    "SNAT ports no longer follow client ports",
+                    When::SnatKeptPorts,
                 ),
                 r!(
                     "more SNAT addresses or a wider SNAT port range toward the real server",
@@ -277,7 +288,8 @@ impl Cause {
             Cause::ConntrackInsertRace => &[
                 r!(
                     "--random-fully on the MASQUERADE/SNAT rule",
-                    "SNAT ports no longer follow client ports"
+                    "SNAT ports no longer follow client ports",
+                    When::SnatKeptPorts,
                 ),
                 r!(
                     "kernel with the conntrack clash-resolution fixes (>= 5.0 for TCP on one CPU, later for UDP)",
@@ -1324,6 +1336,34 @@ mod situations {
         assert_eq!(v.verdict, Cause::RsTimewaitCollision);
         assert_eq!(v.delay_ns, 1_001 * MS);
         assert_eq!(v.resend_after_stale, Some(GapClass::InitialRto1s));
+    }
+
+    #[test]
+    fn test_random_fully_only_where_the_snat_kept_client_ports() {
+        let mut v = judge_client_capture(&[
+            pkt(true, 0, ISN, 0, SYN),
+            pkt(false, 1, 77_777, 5_555, ACK),
+            pkt(true, 2, 5_555, 0, RST),
+            pkt(true, 1_000, ISN, 0, SYN),
+            pkt(false, 1_001, SERVER_ISN, ISN + 1, SYNACK),
+        ]);
+        let random_fully = Cause::RsTimewaitCollision.remedies()[0];
+        assert!(random_fully.fix.starts_with("--random-fully"));
+        // The client capture alone: nothing says the ports were rewritten.
+        assert!(random_fully.applies(&[&v]));
+        let rs_side = |port: u16| {
+            let snat = Endpoint {
+                ip: "10.0.0.9".parse().unwrap(),
+                port,
+            };
+            Tuple::new(snat, v.server)
+        };
+        // Every port rewritten: not port preservation that collided.
+        v.rs_tuples = smallvec::smallvec![rs_side(40_000)];
+        assert!(!random_fully.applies(&[&v]));
+        // The client's port kept on the real-server side.
+        v.rs_tuples = smallvec::smallvec![rs_side(v.client.port)];
+        assert!(random_fully.applies(&[&v]));
     }
 
     #[test]
