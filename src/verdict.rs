@@ -93,9 +93,9 @@ impl Remedy {
             }),
             When::SnatKeptPorts => {
                 verdicts.iter().all(|v| v.rs_tuples.is_empty())
-                    || verdicts.iter().any(|v| {
-                        v.rs_tuples.iter().any(|t| t.client.port == v.client.port)
-                    })
+                    || verdicts
+                        .iter()
+                        .any(|v| v.rs_tuples.iter().any(|t| t.client.port == v.client.port))
             }
         }
     }
@@ -421,6 +421,10 @@ pub struct AttemptVerdict {
     pub snat_ports_in_use: Option<(u64, u64)>,
     /// For an unmatched attempt: whether it falls outside the RS capture's time span.
     pub outside_rs_span: Option<bool>,
+    /// For a reused tuple whose first SYN was lost: the pair's base rate of such losses on
+    /// reused and fresh tuples ([`ReuseLoss`]), which decides whether reuse is the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuse_loss: Option<ReuseLoss>,
     /// One sentence with the numbers (empty for a clean `ok` attempt).
     pub explanation: String,
     /// Where each SYN try was seen (client, into and out of the NAT box, real server), when
@@ -462,15 +466,127 @@ pub struct Context<'a> {
     pub slow_ns: i64,
 }
 
+/// How often the first SYN was lost on tuples the client had closed less than
+/// [`LB_REUSE_WINDOW_NS`] before, against fresh tuples, in one pair's judged attempts: the
+/// base rate `lb_syn_drop_port_reuse` needs. A client that reuses its ports constantly
+/// loses first SYNs to an unrelated drop on reused tuples as often as on fresh ones; reuse
+/// is a cause only where it raises the loss rate beyond chance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ReuseLoss {
+    pub reused: u64,
+    pub reused_lost: u64,
+    pub fresh: u64,
+    pub fresh_lost: u64,
+    /// One-sided Fisher exact test: the chance of at least `reused_lost` losses on reused
+    /// tuples were reuse unrelated to loss.
+    pub p_value: f64,
+}
+
+codes! {
+    /// What the base rate says of port reuse and lost first SYNs.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum ReuseAssociation {
+        Associated = ("associated", "first SYNs were lost on reused tuples more often than on fresh ones, beyond chance"),
+        NotAssociated = ("not_associated", "first SYNs were lost on reused tuples no more often than on fresh ones"),
+        TooFew = ("too_few", "too few lost first SYNs on reused tuples to tell"),
+    }
+}
+
+impl ReuseLoss {
+    /// Losses on reused tuples needed before reuse can be named a cause.
+    pub const MIN_LOST: u64 = 3;
+    /// The p-value below which reuse is associated with loss.
+    pub const ALPHA: f64 = 0.01;
+
+    fn of(ctx: &Context<'_>) -> ReuseLoss {
+        let mut r = ReuseLoss::default();
+        for c in ctx.client.attempts.iter() {
+            if ctx.pairing.is_some_and(|p| !p.selected[c.id as usize]) {
+                continue;
+            }
+            let lost = first_syn_lost(c);
+            let reused =
+                client_previous(ctx.client, c).is_some_and(|p| p.age_ns <= LB_REUSE_WINDOW_NS);
+            let (n, l) = match reused {
+                true => (&mut r.reused, &mut r.reused_lost),
+                false => (&mut r.fresh, &mut r.fresh_lost),
+            };
+            *n += 1;
+            *l += u64::from(lost);
+        }
+        r.p_value = fisher_greater(r.reused_lost, r.reused, r.fresh_lost, r.fresh);
+        r
+    }
+
+    pub fn association(&self) -> ReuseAssociation {
+        if self.reused_lost < Self::MIN_LOST {
+            ReuseAssociation::TooFew
+        } else if self.p_value < Self::ALPHA {
+            ReuseAssociation::Associated
+        } else {
+            ReuseAssociation::NotAssociated
+        }
+    }
+
+    /// In words, with the counts: `first SYN lost on 5 of 5 reused tuples, 0 of 35 fresh
+    /// (p 0.00002): associated`.
+    pub fn text(&self) -> String {
+        format!(
+            "first SYN lost on {} of {} reused tuples, {} of {} fresh (p {:.5}): {}",
+            self.reused_lost,
+            self.reused,
+            self.fresh_lost,
+            self.fresh,
+            self.p_value,
+            self.association().text()
+        )
+    }
+}
+
+/// Whether an attempt's first SYN went unanswered: the client sent it again, and not
+/// because a stale ACK or a refusal answered it.
+fn first_syn_lost(c: &Attempt) -> bool {
+    c.tries() > 1 && c.stale_ack.is_none() && c.refused.is_none()
+}
+
+/// One-sided Fisher exact test on the 2×2 table (a of n lost with the pattern, c of m
+/// without): P(at least a losses with the pattern) when the pattern is unrelated to loss
+/// (hypergeometric). A statistic, so in `f64`.
+fn fisher_greater(a: u64, n: u64, c: u64, m: u64) -> f64 {
+    let (total, lost) = (n + m, a + c);
+    let ln_choose = |n: u64, k: u64| ln_fact(n) - ln_fact(k) - ln_fact(n - k);
+    let denom = ln_choose(total, n);
+    let top = lost.min(n);
+    let mut p = 0.0;
+    // x losses with the pattern: lost − x without, which needs lost − x ≤ m.
+    for x in a..=top {
+        if lost - x > m {
+            continue;
+        }
+        p += (ln_choose(lost, x) + ln_choose(total - lost, n - x) - denom).exp();
+    }
+    p.min(1.0)
+}
+
+/// ln(n!): exact below 256, Stirling's series above (relative error below 1e-12).
+fn ln_fact(n: u64) -> f64 {
+    if n < 256 {
+        return (2..=n).map(|k| (k as f64).ln()).sum();
+    }
+    let x = n as f64;
+    x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x * x * x)
+}
+
 /// Judges every selected client attempt.
-fn judge_all(ctx: &Context<'_>) -> Records<AttemptVerdict> {
+fn judge_all(ctx: &Context<'_>, reuse: &ReuseLoss) -> Records<AttemptVerdict> {
     let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel));
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
     Records::par_filter_map(&ctx.client.attempts, |a| {
         ctx.pairing
             .is_none_or(|p| p.selected[a.id as usize])
-            .then(|| judge_one(ctx, rs_index.as_ref(), a))
+            .then(|| judge_one(ctx, rs_index.as_ref(), reuse, a))
     })
 }
 
@@ -489,13 +605,17 @@ codes! {
 pub struct VerdictReport {
     pub sides: Sides,
     pub by_verdict: Vec<VerdictRow>,
+    /// Lost first SYNs on reused and fresh tuples: whether reuse is a cause here.
+    pub reuse_loss: ReuseLoss,
     pub attempts: Records<AttemptVerdict>,
 }
 
 /// Judges every selected client attempt and summarizes the verdicts.
 pub fn judge(ctx: &Context<'_>) -> VerdictReport {
-    let attempts = judge_all(ctx);
+    let reuse_loss = ReuseLoss::of(ctx);
+    let attempts = judge_all(ctx, &reuse_loss);
     VerdictReport {
+        reuse_loss,
         sides: if ctx.rs.is_some() {
             Sides::Both
         } else {
@@ -579,7 +699,12 @@ impl<'a> RsIndex<'a> {
     }
 }
 
-fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> AttemptVerdict {
+fn judge_one(
+    ctx: &Context<'_>,
+    rs_index: Option<&RsIndex>,
+    reuse: &ReuseLoss,
+    c: &Attempt,
+) -> AttemptVerdict {
     let clock = ctx.pairing.map(|p| &p.clock);
     let rs_ids: RsIds = ctx
         .pairing
@@ -620,10 +745,19 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
             .and_then(|s| s.gap_class),
         snat_ports_in_use: None,
         outside_rs_span: None,
+        reuse_loss: None,
         explanation: String::new(),
         path: ctx.sel.path(c.id).into(),
     };
+    // A reused tuple whose first SYN was lost: what the base rate says of reuse.
     let client_prev = client_previous(ctx.client, c);
+    let reuse_cause = match client_prev {
+        Some(p) if p.age_ns <= LB_REUSE_WINDOW_NS && first_syn_lost(c) => {
+            v.reuse_loss = Some(*reuse);
+            (reuse.association() == ReuseAssociation::Associated).then_some(p)
+        }
+        _ => None,
+    };
 
     let signature = match (ctx.rs, clock) {
         _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
@@ -638,11 +772,11 @@ fn judge_one(ctx: &Context<'_>, rs_index: Option<&RsIndex>, c: &Attempt) -> Atte
                 rs_index.expect("index with rs"),
                 c,
                 &rs_atts,
-                client_prev,
+                reuse_cause,
                 &mut v,
             )
         }
-        _ => one_sided(c, client_prev, ctx.slow_ns, &mut v),
+        _ => one_sided(c, reuse_cause, ctx.slow_ns, &mut v),
     };
     v.signature = signature;
     // Where the other captures of the set saw the same SYNs (a node, a copy).
@@ -768,7 +902,7 @@ fn two_sided(
     index: &RsIndex,
     c: &Attempt,
     rs_atts: &[&Attempt],
-    client_prev: Option<Previous>,
+    reuse_cause: Option<Previous>,
     v: &mut AttemptVerdict,
 ) -> Option<Cause> {
     if rs_atts.is_empty() {
@@ -791,7 +925,7 @@ fn two_sided(
             ctx.pairing,
             c,
             None,
-            client_prev,
+            reuse_cause,
             v,
         ));
     }
@@ -817,7 +951,7 @@ fn two_sided(
             ctx.pairing,
             c,
             Some(rs_atts[0]),
-            client_prev,
+            reuse_cause,
             v,
         ));
     }
@@ -854,20 +988,28 @@ fn lost_syn_cause(
     pairing: Option<&Pairing>,
     c: &Attempt,
     reached: Option<&Attempt>,
-    client_prev: Option<Previous>,
+    reuse_cause: Option<Previous>,
     v: &mut AttemptVerdict,
 ) -> Cause {
-    // The client reused its own tuple shortly after the previous connection closed, and the
-    // retry got through: the load balancer dropped the first SYN of a reused tuple.
-    if let (Some(prev), Some(_)) = (client_prev, reached)
-        && prev.age_ns <= LB_REUSE_WINDOW_NS
+    // The order of evidence (README, "Which cause"): where the SYN died, then occupancy,
+    // then coincidence.
+    // 1. A node saw it leave the NAT box: nothing inside the NAT lost it.
+    if v.path
+        .first()
+        .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
     {
-        v.previous = Some(prev);
-        return Cause::LbSynDropPortReuse;
+        return Cause::SynLostBeforeRs;
     }
-    // Another attempt's SYN on the same SNAT tuple, within milliseconds of when the lost
-    // SYN would have reached the RS.
+    // 2. The SNAT ports toward the real server nearly all held.
     let lost_at = clock.to_rs(c.first_syn().ts);
+    if let Some((in_use, range)) = index.ports().at(lost_at, reached.map(|a| a.server)) {
+        v.snat_ports_in_use = Some((in_use, range));
+        if range > 0 && in_use * 1000 >= range * EXHAUSTED_PERMILLE {
+            return Cause::SnatPortExhaustion;
+        }
+    }
+    // 3. With ports free, another attempt's SYN on the same SNAT tuple within milliseconds
+    //    of when the lost SYN would have reached the RS: it took the tuple first.
     let ports: Vec<u16> = std::iter::once(c.client.port)
         .chain(reached.map(|a| a.client.port))
         .collect();
@@ -890,12 +1032,11 @@ fn lost_syn_cause(
             return Cause::ConntrackInsertRace;
         }
     }
-    // The SNAT ports toward the real server nearly all held.
-    if let Some((in_use, range)) = index.ports().at(lost_at, reached.map(|a| a.server)) {
-        v.snat_ports_in_use = Some((in_use, range));
-        if range > 0 && in_use * 1000 >= range * EXHAUSTED_PERMILLE {
-            return Cause::SnatPortExhaustion;
-        }
+    // 4. The client reused its tuple shortly after closing it, the retry got through, and
+    //    reuse goes with lost first SYNs in this capture beyond chance.
+    if let (Some(prev), Some(_)) = (reuse_cause, reached) {
+        v.previous = Some(prev);
+        return Cause::LbSynDropPortReuse;
     }
     // No cause shows; a node capture may show where the SYN died.
     if v.path.first().is_some_and(|h| h.dropped_in_nat()) {
@@ -1053,7 +1194,7 @@ fn collision_details(
 
 fn one_sided(
     c: &Attempt,
-    client_prev: Option<Previous>,
+    reuse_cause: Option<Previous>,
     slow_ns: i64,
     v: &mut AttemptVerdict,
 ) -> Option<Cause> {
@@ -1064,7 +1205,7 @@ fn one_sided(
         return Some(Cause::RsRefused);
     }
     if c.tries() > 1 {
-        if let Some(prev) = client_prev.filter(|p| p.age_ns <= LB_REUSE_WINDOW_NS) {
+        if let Some(prev) = reuse_cause {
             v.previous = Some(prev);
             return Some(Cause::LbSynDropPortReuse);
         }
@@ -1137,6 +1278,9 @@ pub fn findings(v: &AttemptVerdict) -> Vec<String> {
     }
     if v.outside_rs_span == Some(true) {
         f.push("outside the RS capture's time span".into());
+    }
+    if let Some(r) = v.reuse_loss {
+        f.push(format!("tuple reused; {}", r.text()));
     }
     // A lost SYN a node saw leave the NAT box: lost on the network after it.
     if v.verdict == Cause::SynLostBeforeRs
@@ -1402,8 +1546,44 @@ mod situations {
     }
 
     #[test]
-    fn test_syn_retry_on_tuple_closed_seconds_ago_is_lb_syn_drop_port_reuse() {
-        // An earlier connection on the same tuple, closed 5 s before the new SYN.
+    fn test_fisher_exact_matches_hand_computed_tables() {
+        // All 3 reused tuples lost their first SYN, none of 10 fresh: 1 / C(13, 3).
+        let p = fisher_greater(3, 3, 0, 10);
+        assert!((p - 1.0 / 286.0).abs() < 1e-12, "{p}");
+        // Lost as often either way: nowhere near significant.
+        assert!(fisher_greater(3, 30, 3, 30) > 0.5);
+        // No loss at all, or none on reused tuples: p is 1.
+        assert_eq!(fisher_greater(0, 10, 0, 10), 1.0);
+        assert!((fisher_greater(0, 10, 5, 10) - 1.0).abs() < 1e-12);
+        // Large counts (Stirling's series): 50 of 100 reused lost against 5 of 10 000 fresh.
+        assert!(fisher_greater(50, 100, 5, 10_000) < 1e-50);
+        assert!((ln_fact(300) - (1..=300).map(|k| (k as f64).ln()).sum::<f64>()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn test_reuse_association_needs_a_minimum_count_and_a_low_p() {
+        let r = |reused_lost, reused, fresh_lost, fresh| {
+            let p_value = fisher_greater(reused_lost, reused, fresh_lost, fresh);
+            ReuseLoss {
+                reused,
+                reused_lost,
+                fresh,
+                fresh_lost,
+                p_value,
+            }
+            .association()
+        };
+        assert_eq!(r(5, 5, 0, 35), ReuseAssociation::Associated);
+        assert_eq!(r(2, 2, 0, 1000), ReuseAssociation::TooFew);
+        // The hard negative: a client reusing its ports constantly, losing first SYNs to
+        // an unrelated drop at the same rate on reused and fresh tuples.
+        assert_eq!(r(22, 220, 12, 120), ReuseAssociation::NotAssociated);
+    }
+
+    #[test]
+    fn test_lone_reused_tuple_with_a_lost_syn_is_too_few_to_blame_reuse() {
+        // An earlier connection on the same tuple, closed 5 s before the new SYN: the only
+        // reused tuple of the capture, so reuse cannot be told from chance.
         let old = 4_000_000;
         let mut p = vec![
             pkt(true, 0, old, 0, SYN),
@@ -1416,10 +1596,15 @@ mod situations {
         p.push(pkt(true, 5_005, ISN, 0, SYN));
         p.extend(handshake(6_005, 1));
         let v = judge_client_capture(&p);
-        assert_eq!(v.verdict, Cause::LbSynDropPortReuse);
-        let prev = v.previous.expect("the previous connection");
-        assert_eq!(prev.side, Side::Client);
-        assert!((4_990 * MS..=5_010 * MS).contains(&prev.age_ns), "{prev:?}");
+        assert_eq!(v.verdict, Cause::SynLostBeforeRs);
+        let r = v.reuse_loss.expect("the base rate, in the evidence");
+        assert_eq!((r.reused, r.reused_lost), (1, 1));
+        assert_eq!(r.association(), ReuseAssociation::TooFew);
+        assert!(
+            v.explanation.contains("too few lost first SYNs"),
+            "{}",
+            v.explanation
+        );
     }
 
     #[test]
