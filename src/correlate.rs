@@ -59,6 +59,34 @@ pub struct NatMap {
     /// RS-side tuples that kept the client's port, and those that got another one.
     pub ports_kept: u64,
     pub ports_rewritten: u64,
+    /// The shortest time from a real-server-side connection's last packet to a new
+    /// connection of the pair's on the same SNAT tuple: the NAT was seen to re-use a closed
+    /// tuple that soon (conntrack's TIME_WAIT is 120 s, but since Linux 6.5 nf_nat evicts a
+    /// closing entry on a clash). `None`: no re-use seen.
+    pub tuple_reused_after_ns: Option<i64>,
+    /// The pair's real-server-side attempts on a SNAT tuple re-used within
+    /// [`NAT_HOLD_NS`] of its previous connection's last packet.
+    pub tuples_reused_within_hold: u64,
+}
+
+/// How long after its last packet a NAT holds a closed tuple unless seen to re-use tuples
+/// sooner (conntrack's TIME_WAIT).
+pub const NAT_HOLD_NS: i64 = 120 * crate::units::NS_PER_S;
+
+impl NatMap {
+    /// How long the NAT holds a closed tuple, as seen: [`NAT_HOLD_NS`], or the shortest
+    /// re-use where the NAT re-used tuples inside it again and again (at least 3 times,
+    /// and on at least half the attempts), as its normal behaviour rather than an
+    /// exception (one TIME_WAIT collision does not make a NAT that never holds a tuple).
+    pub fn hold_ns(&self) -> i64 {
+        let attempts = self.ports_kept + self.ports_rewritten;
+        let usual =
+            self.tuples_reused_within_hold >= 3 && self.tuples_reused_within_hold * 2 >= attempts;
+        match self.tuple_reused_after_ns {
+            Some(seen) if usual => seen.clamp(0, NAT_HOLD_NS),
+            _ => NAT_HOLD_NS,
+        }
+    }
 }
 
 /// RS attempt ids: one, for nearly every paired attempt (a retry re-mapped by the NAT
@@ -256,6 +284,14 @@ fn nat_map(client: &CaptureReport, rs: &CaptureReport, rs_of: &[RsIds]) -> NatMa
             } else {
                 nat.ports_rewritten += 1;
             }
+            let reused = rs.connections[r.conn as usize]
+                .predecessor
+                .map(|p| p.since_last_packet_ns);
+            if let Some(age) = reused {
+                nat.tuple_reused_after_ns =
+                    Some(nat.tuple_reused_after_ns.map_or(age, |m| m.min(age)));
+                nat.tuples_reused_within_hold += u64::from(age < NAT_HOLD_NS);
+            }
         }
     }
     let mut services: Vec<ServiceMap> = services
@@ -280,6 +316,24 @@ fn nat_map(client: &CaptureReport, rs: &CaptureReport, rs_of: &[RsIds]) -> NatMa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_hold_is_learned_only_from_a_nat_that_reuses_tuples_as_a_rule() {
+        let nat = |reused_after: Option<i64>, within: u64, attempts: u64| NatMap {
+            tuple_reused_after_ns: reused_after,
+            tuples_reused_within_hold: within,
+            ports_rewritten: attempts,
+            ..NatMap::default()
+        };
+        assert_eq!(nat(None, 0, 50).hold_ns(), NAT_HOLD_NS);
+        // One TIME_WAIT collision among many attempts: the exception, not the NAT's rule.
+        assert_eq!(nat(Some(NS_PER_S), 1, 100).hold_ns(), NAT_HOLD_NS);
+        assert_eq!(nat(Some(NS_PER_S), 10, 100).hold_ns(), NAT_HOLD_NS);
+        // Re-use on nearly every attempt (the lab's two-port SNAT): held that long only.
+        assert_eq!(nat(Some(600 * NS_PER_MS), 44, 46).hold_ns(), 600 * NS_PER_MS);
+        // Seen re-used later than conntrack's TIME_WAIT: still that at most.
+        assert_eq!(nat(Some(500 * NS_PER_S), 40, 46).hold_ns(), NAT_HOLD_NS);
+    }
     use crate::capture;
     use crate::decode::{Segment, TcpFlags};
     use crate::units::{NS_PER_MS, NS_PER_S};

@@ -10,7 +10,7 @@
 
 use crate::capture::CaptureReport;
 use crate::clock::ClockModel;
-use crate::correlate::{Pairing, RsIds};
+use crate::correlate::{NAT_HOLD_NS, Pairing, RsIds};
 use crate::flows::{Attempt, GapClass, Outcome};
 use crate::records::Records;
 use crate::seq::Seq;
@@ -21,8 +21,6 @@ use serde::Serialize;
 use smallvec::SmallVec;
 use std::net::IpAddr;
 
-/// How long after its last packet the NAT still holds a tuple (conntrack TIME_WAIT).
-const NAT_HOLD_NS: i64 = 120 * NS_PER_S;
 /// A client tuple reused within this time of its previous connection's close can still have
 /// an IPVS entry in TIME_WAIT (IPVS keeps them 120 s).
 const LB_REUSE_WINDOW_NS: i64 = 120 * NS_PER_S;
@@ -580,7 +578,10 @@ fn ln_fact(n: u64) -> f64 {
 
 /// Judges every selected client attempt.
 fn judge_all(ctx: &Context<'_>, reuse: &ReuseLoss) -> Records<AttemptVerdict> {
-    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel));
+    // How long the NAT holds a closed tuple: conntrack's TIME_WAIT, or less where the
+    // captures showed it re-using one sooner.
+    let hold = ctx.pairing.map_or(NAT_HOLD_NS, |p| p.nat.hold_ns());
+    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel, hold));
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
     Records::par_filter_map(&ctx.client.attempts, |a| {
@@ -666,10 +667,12 @@ struct RsIndex<'a> {
     by_time: Vec<(i64, u32)>,
     /// Built on the first lost SYN: most pairs have none.
     ports: std::sync::OnceLock<PortUse>,
+    /// How long the NAT holds a tuple after its last packet.
+    hold_ns: i64,
 }
 
 impl<'a> RsIndex<'a> {
-    fn new(rs: &'a CaptureReport, sel: &'a Selection) -> RsIndex<'a> {
+    fn new(rs: &'a CaptureReport, sel: &'a Selection, hold_ns: i64) -> RsIndex<'a> {
         let mut by_time: Vec<(i64, u32)> = rs
             .attempts
             .iter()
@@ -682,10 +685,12 @@ impl<'a> RsIndex<'a> {
             sel,
             by_time,
             ports: std::sync::OnceLock::new(),
+            hold_ns,
         }
     }
     fn ports(&self) -> &PortUse {
-        self.ports.get_or_init(|| PortUse::new(self.rs, self.sel))
+        self.ports
+            .get_or_init(|| PortUse::new(self.rs, self.sel, self.hold_ns))
     }
     fn around(&self, t: i64, before: i64, after: i64) -> impl Iterator<Item = u32> + '_ {
         // Saturating: `t` is a frame time plus a clock offset, which together can pass the
@@ -1068,7 +1073,7 @@ struct PortGroup {
 }
 
 impl PortUse {
-    fn new(rs: &CaptureReport, sel: &Selection) -> PortUse {
+    fn new(rs: &CaptureReport, sel: &Selection, hold_ns: i64) -> PortUse {
         // The real-server side's connections: with a selection, those of its attempts.
         let rs_side: Option<rustc_hash::FxHashSet<u32>> = sel.rs.as_ref().map(|_| {
             rs.attempts
@@ -1083,7 +1088,7 @@ impl PortUse {
                 .enumerate()
                 .filter(|(i, _)| rs_side.as_ref().is_none_or(|s| s.contains(&(*i as u32))))
                 .map(|(_, c)| {
-                    let end = c.last.ts.saturating_add(NAT_HOLD_NS);
+                    let end = c.last.ts.saturating_add(hold_ns);
                     ((c.client.ip, c.server), c.client.port, c.first.ts, end)
                 })
                 .collect(),

@@ -520,6 +520,22 @@ pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
             attempts: Some(*n),
         });
     }
+    if let Some(age) = nat.tuple_reused_after_ns {
+        rows.push(NatRow {
+            client_side: ("closed SNAT tuples".into(), None),
+            rs_side: (
+                format!(
+                    "re-used after as little as {} ({} times within {}: ports count as held {} after their last packet)",
+                    ms(age),
+                    nat.tuples_reused_within_hold,
+                    ms(crate::correlate::NAT_HOLD_NS),
+                    ms(nat.hold_ns())
+                ),
+                None,
+            ),
+            attempts: None,
+        });
+    }
     rows.push(NatRow {
         client_side: ("client ports".into(), None),
         rs_side: (

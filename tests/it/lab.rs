@@ -324,3 +324,32 @@ fn test_formats_and_sll2_agree() {
         assert_eq!(r["reason"], "not_ip", "{r}");
     }
 }
+
+/// What the NAT was seen to do, learned from the captures: the lab's SNAT re-used its two
+/// ports toward the real server within a second of their last packet, far inside
+/// conntrack's 120 s TIME_WAIT; the pairing reports the shortest re-use, which is the
+/// shortest gap between two connections on one real-server-side tuple.
+#[test]
+fn test_nat_tuple_reuse_is_learned_from_the_real_server_side() {
+    let (c, r) = lab_pair("rs_timewait");
+    let out = pcapdiag()
+        .args(["analyze", "--json", "-q"])
+        .arg(&c)
+        .arg(&r)
+        .succeed();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nat = &v["pairs"][0]["pairing"]["nat"];
+    let learned = nat["tuple_reused_after_ns"].as_i64().expect("re-use seen");
+    let rs = &v["captures"][1];
+    let shortest = rs["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["predecessor"]["since_last_packet_ns"].as_i64())
+        .min()
+        .unwrap();
+    assert_eq!(learned, shortest);
+    assert!(learned < 2_000_000_000, "{learned}");
+    // Ports all rewritten: the SNAT does not keep client ports here.
+    assert_eq!(nat["ports_kept"], 0);
+}
