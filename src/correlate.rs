@@ -330,7 +330,10 @@ mod tests {
         assert_eq!(nat(Some(NS_PER_S), 1, 100).hold_ns(), NAT_HOLD_NS);
         assert_eq!(nat(Some(NS_PER_S), 10, 100).hold_ns(), NAT_HOLD_NS);
         // Re-use on nearly every attempt (the lab's two-port SNAT): held that long only.
-        assert_eq!(nat(Some(600 * NS_PER_MS), 44, 46).hold_ns(), 600 * NS_PER_MS);
+        assert_eq!(
+            nat(Some(600 * NS_PER_MS), 44, 46).hold_ns(),
+            600 * NS_PER_MS
+        );
         // Seen re-used later than conntrack's TIME_WAIT: still that at most.
         assert_eq!(nat(Some(500 * NS_PER_S), 40, 46).hold_ns(), NAT_HOLD_NS);
     }

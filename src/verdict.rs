@@ -423,6 +423,10 @@ pub struct AttemptVerdict {
     /// reused and fresh tuples ([`ReuseLoss`]), which decides whether reuse is the cause.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse_loss: Option<ReuseLoss>,
+    /// The causes the captures cannot rule out beside the verdict ([`not_ruled_out`]):
+    /// each has its host check ([`Cause::checks`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_ruled_out: Vec<Cause>,
     /// One sentence with the numbers (empty for a clean `ok` attempt).
     pub explanation: String,
     /// Where each SYN try was seen (client, into and out of the NAT box, real server), when
@@ -751,6 +755,7 @@ fn judge_one(
         snat_ports_in_use: None,
         outside_rs_span: None,
         reuse_loss: None,
+        not_ruled_out: Vec::new(),
         explanation: String::new(),
         path: ctx.sel.path(c.id).into(),
     };
@@ -815,9 +820,41 @@ fn judge_one(
         v.path = Path::new();
     } else {
         v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
+        v.not_ruled_out = not_ruled_out(&v);
         v.explanation = explain(&v);
     }
     v
+}
+
+/// The causes the captures cannot rule out beside an attempt's verdict: what its evidence
+/// leaves open. A SYN lost with nobody watching inside the NAT may have died there for any
+/// NAT-side reason; exhaustion and a clash both end in conntrack's insert failing; a
+/// drop rule can coincide with anything. None where the evidence is direct (a stale ACK, a
+/// refusal, a SYN a node saw leave the NAT box and the server never saw).
+pub fn not_ruled_out(v: &AttemptVerdict) -> Vec<Cause> {
+    use Cause::*;
+    let first = v.path.first();
+    let seen_leaving = first.is_some_and(|h| h.has(Hop::NatOut));
+    let seen_in_nat = first.is_some_and(|h| h.has(Hop::NatIn));
+    match v.verdict {
+        SynLostBeforeRs if seen_leaving => Vec::new(),
+        SynLostBeforeRs if v.one_sided => vec![
+            SnatPortExhaustion,
+            ConntrackInsertRace,
+            LbSynDropPortReuse,
+            DroppedInNat,
+        ],
+        // Both sides, nobody inside the NAT: a drop there, or a race whose other SYN the
+        // captures cannot show (random SNAT hides the port it was given).
+        SynLostBeforeRs if !seen_in_nat => vec![DroppedInNat, ConntrackInsertRace],
+        SynLostBeforeRs => vec![ConntrackInsertRace],
+        DroppedInNat => vec![ConntrackInsertRace, SnatPortExhaustion],
+        SnatPortExhaustion => vec![ConntrackInsertRace],
+        ConntrackInsertRace => vec![DroppedInNat],
+        LbSynDropPortReuse => vec![SynLostBeforeRs],
+        RsSlowSynack if v.one_sided => vec![SynLostBeforeRs, SynackLostAfterRs],
+        _ => Vec::new(),
+    }
 }
 
 /// Whether the attempt is unanswered and the client capture, or the real-server capture,
@@ -1287,6 +1324,10 @@ pub fn findings(v: &AttemptVerdict) -> Vec<String> {
     if let Some(r) = v.reuse_loss {
         f.push(format!("tuple reused; {}", r.text()));
     }
+    if !v.not_ruled_out.is_empty() {
+        let codes: Vec<&str> = v.not_ruled_out.iter().map(|c| c.code()).collect();
+        f.push(format!("not ruled out: {}", codes.join(", ")));
+    }
     // A lost SYN a node saw leave the NAT box: lost on the network after it.
     if v.verdict == Cause::SynLostBeforeRs
         && v.path
@@ -1524,6 +1565,20 @@ mod situations {
         assert_eq!(v.tries, 2);
         assert_eq!(v.retry, Some(GapClass::InitialRto1s));
         assert_eq!(v.previous, None);
+        // From the client side alone, any NAT-side loss is still possible.
+        assert_eq!(
+            v.not_ruled_out,
+            [
+                Cause::SnatPortExhaustion,
+                Cause::ConntrackInsertRace,
+                Cause::LbSynDropPortReuse,
+                Cause::DroppedInNat
+            ]
+        );
+        assert!(
+            v.explanation
+                .contains("not ruled out: snat_port_exhaustion")
+        );
     }
 
     #[test]
@@ -1545,6 +1600,8 @@ mod situations {
             "{}",
             v.explanation
         );
+        // Seen leaving the NAT box: nothing inside the NAT is left to suspect.
+        assert!(v.not_ruled_out.is_empty(), "{:?}", v.not_ruled_out);
         // Without the node's sighting the sentence says nothing of where.
         let v = judge_client_capture(&p);
         assert!(!v.explanation.contains("between them"), "{}", v.explanation);
