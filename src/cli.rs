@@ -10,35 +10,47 @@ use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
 Examples:
-  pcapdiag analyze node.pcap                   a node's tcpdump -i any: both legs of the NAT, a verdict per attempt
-  pcapdiag analyze client.pcap rs.pcap         both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
+  pcapdiag analyze node.pcap
+      a node's tcpdump -i any: both legs of the NAT, a verdict per attempt
+  pcapdiag analyze client.pcap rs.pcap
+      both sides of the VIP: NAT mapping, clock offset, a verdict per attempt
   pcapdiag analyze rs.pcap node.pcap client.pcap captures/
-                                               any number of captures (and directories), in any order: what
-                                               each saw is worked out from the traffic
-  pcapdiag analyze --client c.pcap --rs r.pcap say which side a capture is where the traffic cannot
-                                               (no NAT between them)
-  pcapdiag analyze client.pcap                 one capture: flags, attempts, setup latency
+      any number of captures (and directories), in any order: what each saw
+      is worked out from the traffic
+  pcapdiag analyze --client c.pcap --rs r.pcap
+      say which side a capture is where the traffic cannot (no NAT between)
+  pcapdiag analyze client.pcap
+      one capture: flags, attempts, setup latency
   pcapdiag analyze --vip 10.96.0.10:80 --rs-port 8080 client.pcap rs.pcap
-  pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z client.pcap rs.pcap
+  pcapdiag analyze --since 2026-11-25T01:55:40Z --until 2026-11-25T01:56:00Z \\
+      client.pcap rs.pcap
   pcapdiag analyze --pair c1.pcap rs1.pcap --pair c2.pcap rs2.pcap
-                                               several pairs in parallel: a section per pair, then all together
-  pcapdiag analyze --pairs-dir captures/       every NAME.client.pcap with its NAME.rs.pcap (also .pcapng, .gz)
+      several pairs in parallel, their causes together
+  pcapdiag analyze --pairs-dir captures/
+      every NAME.client.pcap with its NAME.rs.pcap (also .pcapng, .gz)
+  pcapdiag analyze -v --width 120 node.pcap
+      the answer, then each capture's statistics, 120 columns wide
   pcapdiag analyze --json capture.pcapng.gz | jq .overall.by_verdict
-  pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md --html report.html client.pcap rs.pcap
+  pcapdiag analyze --csv out/ --parquet out/ --markdown pm.md \\
+      --html report.html client.pcap rs.pcap
   kubectl get pods,services,endpointslices,nodes -A -o json > cluster.json
-  pcapdiag analyze --k8s cluster.json node.pcap  pod, service and node names on every address
+  pcapdiag analyze --k8s cluster.json node.pcap
+      pod, service and node names on every address
   pcapdiag analyze --annotate annotated/ node.pcap
-                                               the captures again as pcapng with a comment on each packet
-                                               of note, and merged.pcapng on one clock, for Wireshark
+      the captures again as pcapng, a comment on each packet of note, and
+      merged.pcapng on one clock, for Wireshark
   tcpdump -i any -w - port 80 | pcapdiag analyze -
-  pcapdiag flows --port 80 capture.pcap        list the connections
-  pcapdiag explain rs_timewait_collision       what a verdict, flag or state means and what to do
+  pcapdiag flows --port 80 capture.pcap
+      list the connections
+  pcapdiag explain rs_timewait_collision
+      what a verdict, flag or state means, what to do, how to confirm it
 
 Exit status:
-  0  every capture was read to its end (a file cut off mid-record counts: it is analysed
-     up to the cut and the report says so)
-  1  a capture could not be read, or stopped at corrupt data (the report covers what was read,
-     and every other pair); an output or --k8s file could not be used; explain: unknown code
+  0  every capture was read to its end (a file cut off mid-record counts: it
+     is analysed up to the cut and the report says so)
+  1  a capture could not be read, or stopped at corrupt data (the report
+     covers what was read, and every other pair); an output or --k8s file
+     could not be used; explain: unknown code
   2  usage error";
 
 /// Diagnose slow TCP connection setups from tcpdump captures taken on both sides of a
@@ -54,7 +66,10 @@ pub struct Cli {
 pub enum Command {
     /// Reconstruct every TCP connection and report handshake anomalies and setup latency;
     /// with two captures, pair them through the NAT and give each attempt a verdict.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = EXAMPLES, override_usage = "\
+pcapdiag analyze [OPTIONS] CAPTURE...
+       pcapdiag analyze [OPTIONS] --client FILE --rs FILE [CAPTURE...]
+       pcapdiag analyze [OPTIONS] --pair CLIENT RS... | --pairs-dir DIR...")]
     Analyze(Box<AnalyzeArgs>),
     /// List the TCP connections of a capture (one row per incarnation of a 4-tuple).
     #[command(after_help = EXAMPLES)]

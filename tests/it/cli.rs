@@ -130,6 +130,22 @@ fn test_completions_and_help() {
     for word in ["analyze", "flows", "explain", "completions", "Exit status:"] {
         assert!(out.contains(word), "{word}: {out}");
     }
+    // Every help text fits an 80-column terminal, examples included.
+    for cmd in [
+        &["--help"][..],
+        &["analyze", "--help"],
+        &["flows", "--help"],
+    ] {
+        let out = crate::util::pcapdiag()
+            .env("COLUMNS", "80")
+            .args(cmd)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{cmd:?}: {line:?}");
+        }
+    }
 }
 
 /// One command on the sample pair writes all five outputs, and they agree with each other.
