@@ -186,7 +186,9 @@ wait_for_text() {  # file text seconds
 # start_tcpdump NAME NS IFACE FILE [extra tcpdump args...]
 start_tcpdump() {
     local name=$1 ns=$2 iface=$3 file=$4; shift 4
-    start_bg "$name" "$ns" tcpdump -n -i "$iface" -s "$SNAPLEN" -U -Z root -w "$file" "$@"
+    # shellcheck disable=SC2086
+    start_bg "$name" "$ns" tcpdump -n -i "$iface" -s "$SNAPLEN" -U -Z root $TCPDUMP_EXTRA \
+        -w "$file" "$@"
     wait_for_text "$WORK/$name.err" "listening on" 10
 }
 
@@ -335,6 +337,7 @@ cfg_none() { :; }
 RECORDS=0
 CLIENT_FN=""
 CUT_NS=""
+TCPDUMP_EXTRA=""
 SNAT_PORTS=0
 CAP_NAMES=()
 
@@ -362,7 +365,8 @@ start_records() {
     mkdir -p "$WORK/rec"
     in_ns "$NS_NAT" conntrack -S >"$WORK/rec/$sc.ct-stats.before"
     start_bg ct_events "$NS_NAT" stdbuf -oL conntrack -E -o timestamp,extended -p tcp
-    start_bg nflog "$NS_NAT" tcpdump -n -i nflog:1 -U -w "$WORK/rec/$sc.nflog.pcap"
+    start_bg nflog "$NS_NAT" tcpdump -n -i nflog:1 -U --immediate-mode \
+        -w "$WORK/rec/$sc.nflog.pcap"
     wait_for_text "$WORK/nflog.err" "listening on" 10
     sleep 0.3
 }
@@ -375,6 +379,9 @@ stop_records() {
     in_ns "$NS_NAT" conntrack -S >"$WORK/rec/$sc.ct-stats.after"
     { echo "## pdlab-nat"; in_ns "$NS_NAT" nft list table ip pdlab
       echo "## pdlab-rs"; in_ns "$NS_RS" nft list table ip pdlab; } >"$WORK/rec/$sc.nft"
+    if [[ -n "${LAB_KEEP_RECORDS:-}" ]]; then   # a folder to keep the raw records in
+        mkdir -p "$LAB_KEEP_RECORDS" && cp "$WORK/rec/$sc".* "$LAB_KEEP_RECORDS/"
+    fi
 }
 
 attribute() {
@@ -425,7 +432,7 @@ cfg_drop_under_reuse() {
     cfg_records
     in_ns "$NS_NAT" nft add rule ip pdlab fwd_syns iifname "$IF_N0" \
         'tcp flags & (syn|ack) == syn' numgen random mod 10 == 0 \
-        counter log group 1 drop comment '"random_syn_drop"'
+        counter log group 1 queue-threshold 1 drop comment '"random_syn_drop"'
 }
 
 cfg_capture_cut() {
@@ -443,13 +450,22 @@ client_capture_cut() {
     # shellcheck disable=SC2086
     run_client "$sc" $args
     in_ns "$NS_NAT" nft add rule ip pdlab cut_syns iifname "$IF_N0" \
-        'tcp flags & (syn|ack) == syn' counter log group 1 drop comment '"cut_syn_drop"'
+        'tcp flags & (syn|ack) == syn' counter log group 1 queue-threshold 1 drop comment '"cut_syn_drop"'
     timeout --signal=INT --kill-after=5 30 \
         ip netns exec "$NS_CLI" "$PYTHON" "$LAB_DIR/lab_client.py" \
         --target "$VIP:$VPORT" --max-seconds 20 --out "$WORK/rec/$sc.tail.tsv" \
         --count 3 --concurrency 3 --interval 0 --connect-timeout 5 &
     local tail_pid=$!
     PIDS+=("$tail_pid")
+    # Wait (at most 5 s) until the rule has dropped the 3 first SYNs, then 200 ms more.
+    local i dropped=0
+    for i in $(seq 1 100); do
+        dropped=$(in_ns "$NS_NAT" nft list chain ip pdlab cut_syns \
+            | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+        (( ${dropped:-0} >= 3 )) && break
+        sleep 0.05
+    done
+    log "capture_cut: $dropped SYNs dropped; stopping the captures in 200 ms"
     sleep 0.2
     CUT_NS=$(date +%s%N)
     stop_named INT "${CAP_NAMES[@]}"
@@ -496,7 +512,7 @@ cfg_syn_drop() {
 
 scenario() {
     local sc=$1
-    RECORDS=0 CLIENT_FN="" CUT_NS="" SNAT_PORTS=0
+    RECORDS=0 CLIENT_FN="" CUT_NS="" SNAT_PORTS=0 TCPDUMP_EXTRA=""
     case "$sc" in
     baseline)
         scenario_run "$sc" "" cfg_none "" \
@@ -548,7 +564,10 @@ scenario() {
         scenario_run "$sc" "" cfg_drop_under_reuse "" \
             "--count 160 --interval 0.05 --connect-timeout 10 --fixed-ports 61000-61003 --fixed-every 2" node ;;
     capture_cut)
-        RECORDS=1 CLIENT_FN=client_capture_cut
+        # --immediate-mode: tcpdump writes each packet as it comes (else libpcap hands
+        # them over in blocks, every 1 s at worst, and a stop 200 ms after the last SYNs
+        # would lose the last block).
+        RECORDS=1 CLIENT_FN=client_capture_cut TCPDUMP_EXTRA=--immediate-mode
         scenario_run "$sc" "" cfg_capture_cut "" \
             "--count 20 --interval 0.05 --connect-timeout 5" node ;;
     *)
