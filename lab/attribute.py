@@ -12,6 +12,8 @@ Per request (key: client address and port, from its connect() start):
   none) means the first SYN died inside the NAT box.
 - nft_drops: the request's SYNs in the nflog record (dropped by a lab rule).
 - snat_port: the reply tuple's port in the NEW event (the SNAT source port given).
+- client_tuple: fresh, or reused (an earlier request of the run had the same client address
+  and port, to the same VIP:port; the note says how long before it started).
 - in_use: conntrack entries toward the real server alive at connect() (NEW seen, no DESTROY
   yet, not past the 1 s TIME_WAIT the lab sets).
 
@@ -156,6 +158,15 @@ def main():
                     alive[o] = te
         return sum(1 for tw in alive.values() if tw is None or t - tw < 1_000_000_000)
 
+    # The client's own 4-tuple: fresh, or used by an earlier request of the run (how long
+    # before, from the earlier request's connect() start).
+    last_use = {}
+    for row in sorted(rows, key=lambda r: r["start"]):
+        key = (row["local_ip"], row["local_port"])
+        row["reused_after_ms"] = ((row["start"] - last_use[key]) / 1e6
+                                  if key in last_use else None)
+        last_use[key] = row["start"]
+
     out_rows = []
     for row in rows:
         key = (row["local_ip"], row["local_port"])
@@ -172,6 +183,8 @@ def main():
         cause = "none"
         if a.scenario == "drop_under_reuse":
             note.append("fixed_port" if 61000 <= row["local_port"] <= 61003 else "ephemeral_port")
+        if row["reused_after_ms"] is not None:
+            note.append("tuple used %.0f ms earlier" % row["reused_after_ms"])
         if first_dropped_by_rule:
             if a.scenario == "capture_cut" and a.cut_ns and row["start"] < a.cut_ns < row["start"] + 1_000_000_000:
                 cause = "unanswered_at_capture_end"
@@ -195,11 +208,13 @@ def main():
 
     with open(a.truth, "w") as f:
         f.write("attempt\tlocal_port\tstart_unix_ns\tconnect_ns\toutcome\tcause\tlocal_ip"
-                "\tsnat_port\tthrough_nat_ms\tnft_drops\tin_use\tnote\n")
+                "\tclient_tuple\tsnat_port\tthrough_nat_ms\tnft_drops\tin_use\tnote\n")
         for row, cause, sp, tms, nd, iu, note in out_rows:
-            f.write("%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.3f\t%d\t%d\t%s\n" % (
+            f.write("%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%.3f\t%d\t%d\t%s\n" % (
                 row["attempt"], row["local_port"], row["start"], row["connect"],
-                row["outcome"], cause, row["local_ip"], sp, tms, nd, iu, note))
+                row["outcome"], cause, row["local_ip"],
+                "fresh" if row["reused_after_ms"] is None else "reused",
+                sp, tms, nd, iu, note))
 
     causes = collections.Counter(c for _, c, *_ in out_rows)
     slow = sum(1 for r, *_ in out_rows if r["connect"] >= 200_000_000 or r["outcome"] != "ok")
