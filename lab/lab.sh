@@ -13,6 +13,17 @@
 #                          VIP 10.77.100.100:80 -DNAT-> 10.77.2.2:8080
 #                          MASQUERADE (SNAT to 10.77.2.1) towards the RS
 #
+# snat_exhaustion, insert_race, drop_under_reuse and capture_cut also write a `cause` column
+# in their truth (what the lab did to each request's first SYN) and <scenario>.records.txt.
+# The cause comes from the lab's own records in pdlab-nat, never from the captures:
+# conntrack -E events (a request whose entry is confirmed >= 0.5 s after its connect() lost
+# its first SYN in the NAT box), conntrack -S insert_failed/drop deltas, nft counters (SYNs
+# forwarded by the NAT box, SYNs received by the RS), nflog group 1 (the SYNs the lab's nft
+# drop rules dropped) and the instant the captures were stopped (capture_cut). See
+# "independent records" below, lab/attribute.py and testdata/lab/README.md.
+# Needs nft and conntrack (apt-get install conntrack). LAB_KEEP_RECORDS=DIR keeps the raw
+# records. lab/check_truth.py compares a pcapdiag JSON report with a truth file.
+#
 # Every command that configures networking runs inside one of the lab namespaces
 # (ip -n / ip netns exec). Every process started is recorded by PID and stopped by PID.
 # Namespaces are deleted at the end of each scenario and on any error (trap).
