@@ -3,6 +3,7 @@
 #
 # Usage (as root):  lab/lab.sh [SCENARIO...]      (default: all scenarios)
 # Scenarios: baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends
+#            snat_exhaustion insert_race drop_under_reuse capture_cut
 # Output:    <repo>/testdata/lab/<scenario>.{client,rs}.pcap, <scenario>.truth.tsv, ...
 #
 # Topology (three network namespaces, nothing in the host namespace is touched):
@@ -12,6 +13,17 @@
 #                          VIP 10.77.100.100:80 -DNAT-> 10.77.2.2:8080
 #                          MASQUERADE (SNAT to 10.77.2.1) towards the RS
 #
+# snat_exhaustion, insert_race, drop_under_reuse and capture_cut also write a `cause` column
+# in their truth (what the lab did to each request's first SYN) and <scenario>.records.txt.
+# The cause comes from the lab's own records in pdlab-nat, never from the captures:
+# conntrack -E events (a request whose entry is confirmed >= 0.5 s after its connect() lost
+# its first SYN in the NAT box), conntrack -S insert_failed/drop deltas, nft counters (SYNs
+# forwarded by the NAT box, SYNs received by the RS), nflog group 1 (the SYNs the lab's nft
+# drop rules dropped) and the instant the captures were stopped (capture_cut). See
+# "independent records" below, lab/attribute.py and testdata/lab/README.md.
+# Needs nft and conntrack (apt-get install conntrack). LAB_KEEP_RECORDS=DIR keeps the raw
+# records. lab/check_truth.py compares a pcapdiag JSON report with a truth file.
+#
 # Every command that configures networking runs inside one of the lab namespaces
 # (ip -n / ip netns exec). Every process started is recorded by PID and stopped by PID.
 # Namespaces are deleted at the end of each scenario and on any error (trap).
@@ -20,7 +32,8 @@ set -euo pipefail
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/.." && pwd)
 OUT="$REPO/testdata/lab"
-ALL_SCENARIOS=(baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends)
+ALL_SCENARIOS=(baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends
+               snat_exhaustion insert_race drop_under_reuse capture_cut)
 
 PFX=pdlab
 NS_CLI=$PFX-cli
@@ -34,6 +47,7 @@ IF_R0=pdl-r0   # in rs, towards nat
 IF_N2=pdl-n2   # in nat, towards rs2
 IF_R2=pdl-r2   # in rs2, towards nat
 CIP=10.77.1.2
+CIP2=10.77.1.3    # second client address (insert_race)
 NAT_CLI_IP=10.77.1.1
 NAT_RS_IP=10.77.2.1
 RIP=10.77.2.2
@@ -183,7 +197,9 @@ wait_for_text() {  # file text seconds
 # start_tcpdump NAME NS IFACE FILE [extra tcpdump args...]
 start_tcpdump() {
     local name=$1 ns=$2 iface=$3 file=$4; shift 4
-    start_bg "$name" "$ns" tcpdump -n -i "$iface" -s "$SNAPLEN" -U -Z root -w "$file" "$@"
+    # shellcheck disable=SC2086
+    start_bg "$name" "$ns" tcpdump -n -i "$iface" -s "$SNAPLEN" -U -Z root $TCPDUMP_EXTRA \
+        -w "$file" "$@"
     wait_for_text "$WORK/$name.err" "listening on" 10
 }
 
@@ -273,9 +289,16 @@ scenario_run() {
     fi
     sleep 0.2
 
+    if [[ "$RECORDS" == 1 ]]; then start_records "$sc"; fi
+
     log "scenario $sc: running client ($client_args)"
-    # shellcheck disable=SC2086
-    run_client "$sc" $client_args
+    CAP_NAMES=("${names[@]}")
+    if [[ -n "$CLIENT_FN" ]]; then
+        "$CLIENT_FN" "$sc" "$client_args"
+    else
+        # shellcheck disable=SC2086
+        run_client "$sc" $client_args
+    fi
     sleep 1   # let the last FIN/ACKs and any late retransmissions be captured
 
     stop_named TERM server server2
@@ -285,7 +308,9 @@ scenario_run() {
         grep -h -E 'packets (captured|received|dropped)' "$WORK/$n.err" 2>/dev/null \
             | sed "s/^/[$sc $n] /" >&2 || true
     done
+    if [[ "$RECORDS" == 1 ]]; then stop_records "$sc"; fi
     delete_namespaces
+    if [[ "$RECORDS" == 1 ]]; then attribute "$sc"; fi
 
     mkdir -p "$OUT"
     local f
@@ -303,6 +328,164 @@ scenario_run() {
 }
 
 cfg_none() { :; }
+
+# ---------------------------------------------------------------- independent records
+# For the scenarios with a `cause` column in their truth (RECORDS=1), the lab keeps its own
+# records of what the NAT box did, apart from the captures:
+#   - conntrack -E (NEW/UPDATE/DESTROY events with timestamps) in pdlab-nat: a request's
+#     conntrack entry is created (NEW event) only when one of its SYNs is confirmed, i.e.
+#     got through the NAT. A request whose NEW event comes >= 0.5 s after its connect()
+#     started lost its first SYN inside the NAT box.
+#   - conntrack -S before and after (insert_failed, drop: SYNs that lost at confirm).
+#   - nft counters: SYNs forwarded by the NAT box (pdlab-nat, forward) and SYNs received by
+#     the real server (pdlab-rs, input); the difference is what died between them.
+#   - nflog group 1 (tcpdump -i nflog:1 in pdlab-nat): every packet an nft drop rule of
+#     the lab dropped, with its source port and time.
+#   - the client's own timers (the truth rows) and, for capture_cut, the instant the
+#     captures were stopped.
+# lab/attribute.py joins them into the `cause` column; <scenario>.records.txt keeps the
+# counters and a per-request summary.
+RECORDS=0
+CLIENT_FN=""
+CUT_NS=""
+TCPDUMP_EXTRA=""
+SNAT_PORTS=0
+CAP_NAMES=()
+
+cfg_records() {
+    in_ns "$NS_NAT" nft -f - <<NFT
+table ip pdlab {
+    chain fwd_syns {
+        type filter hook forward priority 0; policy accept;
+        iifname "$IF_N0" tcp flags & (syn|ack) == syn counter comment "syns_forwarded"
+    }
+}
+NFT
+    in_ns "$NS_RS" nft -f - <<NFT
+table ip pdlab {
+    chain rs_in {
+        type filter hook input priority 0; policy accept;
+        tcp dport $RPORT tcp flags & (syn|ack) == syn counter comment "syns_at_rs"
+    }
+}
+NFT
+}
+
+start_records() {
+    local sc=$1
+    mkdir -p "$WORK/rec"
+    in_ns "$NS_NAT" conntrack -S >"$WORK/rec/$sc.ct-stats.before"
+    start_bg ct_events "$NS_NAT" stdbuf -oL conntrack -E -o timestamp,extended -p tcp
+    start_bg nflog "$NS_NAT" tcpdump -n -i nflog:1 -U --immediate-mode \
+        -w "$WORK/rec/$sc.nflog.pcap"
+    wait_for_text "$WORK/nflog.err" "listening on" 10
+    sleep 0.3
+}
+
+stop_records() {
+    local sc=$1
+    sleep 0.3
+    stop_named INT ct_events nflog
+    cp "$WORK/ct_events.out" "$WORK/rec/$sc.ct-events"
+    in_ns "$NS_NAT" conntrack -S >"$WORK/rec/$sc.ct-stats.after"
+    { echo "## pdlab-nat"; in_ns "$NS_NAT" nft list table ip pdlab
+      echo "## pdlab-rs"; in_ns "$NS_RS" nft list table ip pdlab; } >"$WORK/rec/$sc.nft"
+    if [[ -n "${LAB_KEEP_RECORDS:-}" ]]; then   # a folder to keep the raw records in
+        mkdir -p "$LAB_KEEP_RECORDS" && cp "$WORK/rec/$sc".* "$LAB_KEEP_RECORDS/"
+    fi
+}
+
+attribute() {
+    local sc=$1 extra=()
+    [[ -f "$WORK/rec/$sc.tail.tsv" ]] && extra+=(--tail "$WORK/rec/$sc.tail.tsv")
+    [[ -n "$CUT_NS" ]] && extra+=(--cut-ns "$CUT_NS")
+    "$PYTHON" "$LAB_DIR/attribute.py" --scenario "$sc" --truth "$WORK/$sc.truth.tsv" \
+        --default-ip "$CIP" --vip "$VIP" --snat-ports "$SNAT_PORTS" \
+        --ct-events "$WORK/rec/$sc.ct-events" \
+        --ct-before "$WORK/rec/$sc.ct-stats.before" --ct-after "$WORK/rec/$sc.ct-stats.after" \
+        --nft "$WORK/rec/$sc.nft" --nflog "$WORK/rec/$sc.nflog.pcap" \
+        --records-out "$WORK/$sc.records.txt" "${extra[@]}"
+}
+
+cfg_snat_exhaustion() {
+    # 8 SNAT ports (MASQUERADE --to-ports 40000-40007), connections held 1.5 s by the
+    # server, closed by the client first (no TIME_WAIT on the RS, so no stale ACKs); the
+    # NAT forgets closed connections after 1 s.
+    in_ns "$NS_NAT" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1
+    cfg_records
+}
+
+cfg_insert_race() {
+    # A second client address; SNAT range 40000-40159 (MASQUERADE without --random-fully
+    # keeps a client port that is in the range and free), client ports 40000+round from
+    # both addresses at the same instant: both SYNs get 10.77.2.1:port -> RS before either
+    # is confirmed, and one loses the insert.
+    ip -n "$NS_CLI" addr add "$CIP2/24" dev "$IF_C0"
+    in_ns "$NS_NAT" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1
+    cfg_records
+    local n=${LAB_RACE_RULES:-0} i
+    if (( n > 0 )); then
+        # Work between SNAT (postrouting 100) and conntrack confirm (last): n rules that
+        # match nothing, as on a node with a large ruleset. Widens the race window.
+        {
+            echo "table ip pdlab_slow {"
+            echo "  chain slow_post { type filter hook postrouting priority 200; policy accept;"
+            for ((i = 0; i < n; i++)); do echo "    tcp dport $((20000 + i)) counter"; done
+            echo "  }"
+            echo "}"
+        } | in_ns "$NS_NAT" nft -f -
+    fi
+}
+
+cfg_drop_under_reuse() {
+    # Every SYN from the client (first or retransmitted, reused tuple or not) has a 1 in
+    # 10 chance to be dropped in the NAT box's forward path, counted and logged (nflog 1).
+    cfg_records
+    in_ns "$NS_NAT" nft add rule ip pdlab fwd_syns iifname "$IF_N0" \
+        'tcp flags & (syn|ack) == syn' numgen random mod 10 == 0 \
+        counter log group 1 queue-threshold 1 drop comment '"random_syn_drop"'
+}
+
+cfg_capture_cut() {
+    cfg_records
+    # The drop rule is added by client_capture_cut, for the last requests only.
+    in_ns "$NS_NAT" nft add chain ip pdlab cut_syns
+    in_ns "$NS_NAT" nft add rule ip pdlab fwd_syns jump cut_syns
+}
+
+client_capture_cut() {
+    # Phase 1: ordinary requests. Phase 2: drop every SYN from the client (counted, nflog),
+    # start 3 concurrent requests, stop both captures 200 ms later (before the client's
+    # 1 s retransmission), then remove the rule: the retries get through after the cut.
+    local sc=$1 args=$2
+    # shellcheck disable=SC2086
+    run_client "$sc" $args
+    in_ns "$NS_NAT" nft add rule ip pdlab cut_syns iifname "$IF_N0" \
+        'tcp flags & (syn|ack) == syn' counter log group 1 queue-threshold 1 drop comment '"cut_syn_drop"'
+    timeout --signal=INT --kill-after=5 30 \
+        ip netns exec "$NS_CLI" "$PYTHON" "$LAB_DIR/lab_client.py" \
+        --target "$VIP:$VPORT" --max-seconds 20 --out "$WORK/rec/$sc.tail.tsv" \
+        --count 3 --concurrency 3 --interval 0 --connect-timeout 5 &
+    local tail_pid=$!
+    PIDS+=("$tail_pid")
+    # Wait (at most 5 s) until the rule has dropped the 3 first SYNs, then 200 ms more.
+    local i dropped=0
+    for i in $(seq 1 100); do
+        dropped=$(in_ns "$NS_NAT" nft list chain ip pdlab cut_syns \
+            | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+        (( ${dropped:-0} >= 3 )) && break
+        sleep 0.05
+    done
+    log "capture_cut: $dropped SYNs dropped; stopping the captures in 200 ms"
+    sleep 0.2
+    CUT_NS=$(date +%s%N)
+    stop_named INT "${CAP_NAMES[@]}"
+    in_ns "$NS_NAT" nft flush chain ip pdlab cut_syns
+    wait "$tail_pid" || log "tail client exited $?"
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ "$p" != "$tail_pid" ]] && keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
 
 cfg_rs_timewait() {
     # The NAT box forgets finished connections after 1 s and has only two SNAT ports, so
@@ -340,6 +523,7 @@ cfg_syn_drop() {
 
 scenario() {
     local sc=$1
+    RECORDS=0 CLIENT_FN="" CUT_NS="" SNAT_PORTS=0 TCPDUMP_EXTRA=""
     case "$sc" in
     baseline)
         scenario_run "$sc" "" cfg_none "" \
@@ -368,6 +552,35 @@ scenario() {
         # (also rotated), on the NAT box and on each real server.
         scenario_run "$sc" "" cfg_two_backends "" \
             "--count 24 --interval 0.25 --connect-timeout 10" backends ;;
+    snat_exhaustion)
+        # 12 concurrent clients, 8 SNAT ports, each connection held 1.5 s: SYNs beyond the
+        # 8 ports in use lose at conntrack confirm (no free tuple) and are retried at 1 s.
+        RECORDS=1 SNAT_PORTS=8
+        scenario_run "$sc" "40000-40007" cfg_snat_exhaustion "--hold 1.5 --wait-close" \
+            "--count 36 --concurrency 12 --interval 0 --connect-timeout 10 --read-timeout 5 --client-closes" node ;;
+    insert_race)
+        # 150 rounds 0.1 s apart; in round r both addresses connect from port 40000+r at
+        # the same instant (each port once: no client tuple is reused). SNAT range
+        # 40000-40159, of which ~20 are in use at any time: never exhausted.
+        # LAB_RACE_RULES=N adds N no-match rules between SNAT and confirm (not used for
+        # the committed files: the race shows without them).
+        RECORDS=1 SNAT_PORTS=160
+        scenario_run "$sc" "40000-40159" cfg_insert_race "--wait-close" \
+            "--race-sources $CIP,$CIP2 --race-port-base 40000 --rounds ${LAB_RACE_ROUNDS:-150} --interval 0.1 --connect-timeout 5 --client-closes" node ;;
+    drop_under_reuse)
+        # Odd requests bind one of 4 fixed ports (61000-61003, outside the ephemeral range;
+        # each reused every ~0.4 s, the RS's TIME_WAIT accepts the newer SYN), even
+        # requests take an ephemeral port.
+        RECORDS=1
+        scenario_run "$sc" "" cfg_drop_under_reuse "" \
+            "--count 160 --interval 0.05 --connect-timeout 10 --fixed-ports 61000-61003 --fixed-every 2" node ;;
+    capture_cut)
+        # --immediate-mode: tcpdump writes each packet as it comes (else libpcap hands
+        # them over in blocks, every 1 s at worst, and a stop 200 ms after the last SYNs
+        # would lose the last block).
+        RECORDS=1 CLIENT_FN=client_capture_cut TCPDUMP_EXTRA=--immediate-mode
+        scenario_run "$sc" "" cfg_capture_cut "" \
+            "--count 20 --interval 0.05 --connect-timeout 5" node ;;
     *)
         die "unknown scenario '$sc' (known: ${ALL_SCENARIOS[*]})" ;;
     esac
@@ -378,7 +591,7 @@ scenario() {
 main() {
     [[ $EUID -eq 0 ]] || die "must run as root"
     local tool
-    for tool in ip iptables tcpdump dumpcap timeout "$PYTHON"; do
+    for tool in ip iptables nft conntrack tcpdump dumpcap timeout "$PYTHON"; do
         command -v "$tool" >/dev/null || die "missing tool: $tool"
     done
     local scenarios=("$@")

@@ -6,6 +6,10 @@ finished connection sits in TIME_WAIT (like nginx answering HTTP/1.0 without kee
 With --abort-every N, every N-th accepted connection is instead aborted after reading the
 request: SO_LINGER {on, 0} + close() makes the kernel send a RST.
 
+With --hold S, every connection is served in its own thread and held S seconds before the
+answer; with --wait-close the server then waits (up to 5 s) for the client to close first,
+so the real server keeps no TIME_WAIT.
+
 The server stops by itself after --max-seconds or --max-conns, whichever comes first;
 lab.sh also kills it by its PID.
 """
@@ -13,6 +17,7 @@ import argparse
 import socket
 import struct
 import sys
+import threading
 import time
 
 RESPONSE = (
@@ -40,6 +45,27 @@ def read_request(conn):
     return data
 
 
+def serve(conn, accepted, args):
+    try:
+        read_request(conn)
+        if args.hold > 0:
+            time.sleep(args.hold)
+        if args.abort_every and accepted % args.abort_every == 0:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+        else:
+            conn.settimeout(2.0)
+            conn.sendall(RESPONSE)
+            if args.wait_close:
+                conn.settimeout(5.0)
+                while conn.recv(4096):
+                    pass
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", default="0.0.0.0")
@@ -48,6 +74,10 @@ def main():
                     help="abort (RST) every N-th accepted connection; 0 = never")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--max-conns", type=int, default=5000)
+    ap.add_argument("--hold", type=float, default=0.0,
+                    help="seconds to hold each connection before answering (threaded)")
+    ap.add_argument("--wait-close", action="store_true",
+                    help="after answering, wait for the client to close first")
     ap.add_argument("--ready-file", default="",
                     help="file to create once listening")
     args = ap.parse_args()
@@ -71,19 +101,14 @@ def main():
         except OSError:
             continue
         accepted += 1
-        try:
-            read_request(conn)
-            if args.abort_every and accepted % args.abort_every == 0:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                struct.pack("ii", 1, 0))
-            else:
-                conn.settimeout(2.0)
-                conn.sendall(RESPONSE)
-        except OSError:
-            pass
-        finally:
-            conn.close()
+        if args.hold > 0 or args.wait_close:
+            threading.Thread(target=serve, args=(conn, accepted, args), daemon=True).start()
+        else:
+            serve(conn, accepted, args)
     srv.close()
+    for t in threading.enumerate():
+        if t is not threading.current_thread():
+            t.join(10)
     return 0
 
 
