@@ -179,7 +179,8 @@ pub fn estimate(exchanges: &[Exchange]) -> ClockModel {
             .saturating_add(2 * MIN_STEP_NS);
         // Skew alone moves θ by at most ~0.1 ms per second between neighbouring windows.
         let gap_s = (w[1].t1.saturating_sub(w[0].t1) / 1_000_000_000).max(1);
-        if jump2.abs() > bound2 + 2 * 100_000 * gap_s {
+        // In i128: hostile times make the jump i64::MIN and the bound past i64.
+        if i128::from(jump2).abs() > i128::from(bound2) + 200_000 * i128::from(gap_s) {
             steps.push((w[1].t1, jump2 / 2));
             pieces.push(Vec::new());
         }
@@ -209,12 +210,16 @@ fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
         let ys: Vec<i128> = p.iter().map(|e| e.theta2() as i128).collect();
         let mx = xs.iter().sum::<i128>() / n;
         let my = ys.iter().sum::<i128>() / n;
-        sxx += xs.iter().map(|x| (x - mx) * (x - mx)).sum::<i128>();
-        sxy += xs
+        // Saturating: with hostile times (up to ±2^62 ns apart) the squares and their sums
+        // pass i128 (found by fuzzing); the skew is then clamped anyway.
+        let sq = |a: i128, b: i128| a.saturating_mul(b);
+        sxx = xs
+            .iter()
+            .fold(sxx, |s, x| s.saturating_add(sq(x - mx, x - mx)));
+        sxy = xs
             .iter()
             .zip(&ys)
-            .map(|(x, y)| (x - mx) * (y - my))
-            .sum::<i128>();
+            .fold(sxy, |s, (x, y)| s.saturating_add(sq(x - mx, y - my)));
         span = span.max(*xs.last().unwrap_or(&0));
     }
     // Skew needs a baseline of a few seconds to mean anything; real clocks drift by at most
@@ -223,8 +228,8 @@ fn shared_skew(pieces: &[Vec<Exchange>]) -> i64 {
         return 0;
     }
     // The slope of 2θ per ns of t, in ppb: sxy / sxx · 1e9 / 2.
-    let ppb = (sxy * 1_000_000_000 / sxx / 2) as i64;
-    ppb.clamp(-MAX_SKEW_PPB, MAX_SKEW_PPB)
+    let ppb = sxy.saturating_mul(1_000_000_000) / sxx / 2;
+    ppb.clamp(i128::from(-MAX_SKEW_PPB), i128::from(MAX_SKEW_PPB)) as i64
 }
 
 /// One piece: its offset at its first exchange, given the shared skew.
@@ -357,6 +362,29 @@ mod tests {
             "{} vs {truth}",
             m.offset_at(t)
         );
+    }
+
+    #[test]
+    fn test_hostile_times_far_apart_give_a_clamped_skew_not_a_panic() {
+        // Exchanges spread over ±2^62 ns with offsets as large: the regression's squares
+        // and sums pass i128 (fuzzing: testdata/fuzz-regressions/clock-skew-sums-past-i128).
+        let big = 1i64 << 62;
+        let ex: Vec<Exchange> = (0..40)
+            .map(|i| {
+                let t1 = -big + i * (big / 20);
+                let t2 = if i % 2 == 0 { big } else { -big };
+                Exchange {
+                    t1,
+                    t2,
+                    t3: t2,
+                    t4: t1,
+                }
+            })
+            .collect();
+        let m = estimate(&ex);
+        for s in &m.segments {
+            assert!(s.skew_ppb.abs() <= MAX_SKEW_PPB, "{s:?}");
+        }
     }
 
     #[test]

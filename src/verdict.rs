@@ -24,8 +24,15 @@ use std::net::IpAddr;
 /// A client tuple reused within this time of its previous connection's close can still have
 /// an IPVS entry in TIME_WAIT (IPVS keeps them 120 s).
 const LB_REUSE_WINDOW_NS: i64 = 120 * NS_PER_S;
-/// Share of the SNAT port range in use from which exhaustion is the explanation.
+/// Share of the SNAT port range in use from which exhaustion is the explanation; in a range
+/// of under ten ports, all but one (the count is seen at the real server, a packet's delay
+/// and the clock error away from the NAT's table).
 const EXHAUSTED_PERMILLE: u64 = 900;
+
+/// Whether `in_use` of `range` SNAT ports is exhaustion ([`EXHAUSTED_PERMILLE`]).
+fn exhausted(in_use: u64, range: u64) -> bool {
+    range > 0 && (in_use * 1000 >= range * EXHAUSTED_PERMILLE || in_use + 1 >= range)
+}
 /// Another SYN on the same SNAT address and port within this of when the lost one would
 /// have arrived at the RS (one-way delay and clock error included): a conntrack clash.
 const RACE_BEFORE_NS: i64 = NS_PER_MS;
@@ -1046,7 +1053,7 @@ fn lost_syn_cause(
     let lost_at = clock.to_rs(c.first_syn().ts);
     if let Some((in_use, range)) = index.ports().at(lost_at, reached.map(|a| a.server)) {
         v.snat_ports_in_use = Some((in_use, range));
-        if range > 0 && in_use * 1000 >= range * EXHAUSTED_PERMILLE {
+        if exhausted(in_use, range) {
             return Cause::SnatPortExhaustion;
         }
     }

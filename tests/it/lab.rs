@@ -353,3 +353,85 @@ fn test_nat_tuple_reuse_is_learned_from_the_real_server_side() {
     // Ports all rewritten: the SNAT does not keep client ports here.
     assert_eq!(nat["ports_kept"], 0);
 }
+
+/// The verdicts that name what the lab did to a request (the `cause` column of the truth,
+/// attributed from the NAT's own records: conntrack events and statistics, nft logs).
+fn expected_verdicts(cause: &str) -> &'static [&'static str] {
+    match cause {
+        "none" => &["ok"],
+        "snat_port_exhaustion" => &["snat_port_exhaustion"],
+        "conntrack_insert_race" => &["conntrack_insert_race"],
+        // A rule dropped the SYN for a reason no capture shows: lost before the RS (a
+        // pair), or seen entering the NAT box and never leaving it (with the node's).
+        "nft_random_syn_drop" => &["syn_lost_before_rs", "dropped_in_nat"],
+        "unanswered_at_capture_end" => &["capture_ended"],
+        other => panic!("truth cause {other:?} has no expected verdict"),
+    }
+}
+
+/// On the lab's lost-SYN scenarios, every request gets the verdict of what the kernel did
+/// to it, given as a pair and as client + node + real server: exhaustion (every SNAT port
+/// held), an insert race with ports free, a random SYN drop under heavy client port reuse
+/// (reuse not blamed: it did not raise the loss rate), and SYNs unanswered when the
+/// captures stopped. No clean request gets a cause. Joined as lab/check_truth.py joins:
+/// client address and port, first SYN within 1 ms before to 500 ms after connect().
+#[test]
+fn test_lost_syn_causes_match_the_kernels_records() {
+    for scenario in [
+        "snat_exhaustion",
+        "insert_race",
+        "drop_under_reuse",
+        "capture_cut",
+    ] {
+        let truth = read_tsv(&lab(&format!("{scenario}.truth.tsv")));
+        assert!(truth.len() >= 20, "{scenario}: {} truth rows", truth.len());
+        let files = |names: &[&str]| -> Vec<std::path::PathBuf> {
+            names
+                .iter()
+                .map(|n| lab(&format!("{scenario}.{n}.pcap")))
+                .collect()
+        };
+        for (how, inputs) in [
+            ("pair", files(&["client", "rs"])),
+            ("set", files(&["client", "nat-any", "rs"])),
+        ] {
+            let out = pcapdiag()
+                .args(["analyze", "--json", "-q"])
+                .args(&inputs)
+                .succeed();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let attempts: Vec<&Value> = v["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["verdicts"]["attempts"].as_array().unwrap())
+                .collect();
+            let mut causes = BTreeMap::<String, usize>::new();
+            for row in &truth {
+                let port: u64 = row["local_port"].parse().unwrap();
+                let start: i64 = row["start_unix_ns"].parse().unwrap();
+                let ip = row["local_ip"].as_str();
+                let at = attempts
+                    .iter()
+                    .filter(|a| a["client"]["port"] == port && a["client"]["ip"] == ip)
+                    .filter(|a| {
+                        let t = a["first_syn_ts"].as_i64().unwrap();
+                        (start - 1_000_000..=start + 500_000_000).contains(&t)
+                    })
+                    .min_by_key(|a| a["first_syn_ts"].as_i64())
+                    .unwrap_or_else(|| panic!("{scenario} {how}: no attempt for {row:?}"));
+                let cause = row["cause"].as_str();
+                let verdict = at["verdict"].as_str().unwrap();
+                assert!(
+                    expected_verdicts(cause).contains(&verdict),
+                    "{scenario} ({how}): request {} on port {port}: {cause} called {verdict}: {}",
+                    row["attempt"],
+                    at["explanation"]
+                );
+                *causes.entry(cause.to_string()).or_default() += 1;
+            }
+            // Each scenario has its cause, and clean requests beside it.
+            assert!(causes.len() >= 2, "{scenario}: {causes:?}");
+        }
+    }
+}
