@@ -2,15 +2,18 @@
 //! drawn with plotters' SVG backend and embedded inline. Nothing is fetched: no script, no
 //! external stylesheet, font or image, and a Content-Security-Policy of `default-src 'none'`
 //! makes the browser refuse any fetch a later change might add. Text in the charts is SVG
-//! `<text>` set in the reader's sans-serif font, so no font file is needed.
+//! `<text>` set in the reader's sans-serif font, so no font file is needed. After them, the
+//! worst attempts, each as a ladder (sequence) diagram written by hand as SVG
+//! ([`ladder_svg`]): a lifeline per place the packets were seen, time flowing down.
 
 use super::Report;
 use super::postmortem::{self, Block, Chart, Line, Span};
-use super::summary::{self, Row};
-use crate::units::{ms, utc};
-use crate::verdict::Cause;
+use super::summary::{self, Row, Step};
+use crate::units::{NS_PER_MS, ms, utc};
+use crate::verdict::{self, AttemptVerdict, Cause};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 /// Width and height of every chart, in CSS pixels (the page scales them down to fit).
@@ -30,6 +33,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 figure { margin: 16px 0; }
 figure svg { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 13px; color: #57606a; }
+h4.attempt { margin: 28px 0 4px; font-weight: 600; }
+p.findings { margin: 0 0 8px; color: #57606a; font-size: 14px; }
 footer { margin-top: 40px; font-size: 12px; color: #57606a; }
 ";
 
@@ -113,12 +118,280 @@ pub fn write(report: &Report, mut out: impl Write) -> io::Result<()> {
             }
         }
     }
+    worst_attempts(report, &mut out)?;
     writeln!(
         out,
         "<footer>Made by pcapdiag {} from the captures alone; every number links back to frame numbers in them.</footer>",
         esc(report.pcapdiag_version)
     )?;
     writeln!(out, "</main>\n</body>\n</html>")
+}
+
+/// How many of the worst attempts get a ladder diagram.
+pub const LADDERS: usize = 5;
+
+/// The worst attempts (at most [`LADDERS`]): each under a heading (verdict, client tuple,
+/// setup, first SYN, then what the captures showed) with its ladder diagram.
+fn worst_attempts(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    let worst = summary::worst_of(report);
+    if worst.is_empty() {
+        return Ok(());
+    }
+    let shown = worst.len().min(LADDERS);
+    let count = if shown < worst.len() {
+        format!(" ({shown} of {})", worst.len())
+    } else {
+        String::new()
+    };
+    writeln!(out, "<section id=\"worst-attempts\">")?;
+    writeln!(out, "<h3>Worst attempts{}</h3>", esc(&count))?;
+    writeln!(
+        out,
+        "<p>Each attempt's packets from every capture, on the client capture's clock: one \
+         lifeline per place they were seen, time flowing down, one row per packet, its time \
+         from the first SYN on the left. An arrow joins the same packet seen at two places; \
+         a shaded band marks a step of {} or more, where the time went.</p>",
+        esc(&ms(LONG_STEP_NS))
+    )?;
+    for (n, &(i, v)) in worst.iter().take(shown).enumerate() {
+        let pair = &report.pairs[i];
+        let setup = match v.setup_ns {
+            Some(s) => format!("set up in {}", ms(s)),
+            None => format!("never set up ({} without an answer)", ms(v.delay_ns)),
+        };
+        let tries = match v.tries {
+            1 => String::new(),
+            k => format!(" after {k} tries"),
+        };
+        let of_pair = if report.pairs.len() > 1 {
+            format!(" (pair {})", pair.name)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "<h4 class=\"attempt\">{}. <code>{}</code> {}: {}; first SYN {}{}</h4>",
+            n + 1,
+            esc(v.verdict.code()),
+            esc(&v.tuple().to_string()),
+            esc(&format!("{setup}{tries}")),
+            esc(&utc(v.first_syn_ts)),
+            esc(&of_pair)
+        )?;
+        let findings = verdict::findings(v);
+        if !findings.is_empty() {
+            writeln!(
+                out,
+                "<p class=\"findings\">{}</p>",
+                esc(&findings.join("; "))
+            )?;
+        }
+        let steps = summary::ladder(report, pair, v);
+        let title = format!("Ladder of attempt {}: {}", n + 1, attempt_title(v));
+        writeln!(
+            out,
+            "<figure class=\"ladder\" id=\"ladder-{}\">\n{}</figure>",
+            n + 1,
+            ladder_svg(&steps, verdict_colour(Some(v.verdict)), &title)
+        )?;
+    }
+    writeln!(out, "</section>")
+}
+
+/// An attempt in a few words, for the diagram's accessible name.
+fn attempt_title(v: &AttemptVerdict) -> String {
+    format!("{} {}", v.verdict.code(), v.tuple())
+}
+
+/// A step at least this long gets a band with its delay in it: where the time went.
+const LONG_STEP_NS: i64 = 100 * NS_PER_MS;
+
+/// The ladder's geometry, in CSS pixels.
+mod geo {
+    /// Minimum width (the page scales the diagram down to fit).
+    pub const WIDTH: f64 = 960.0;
+    /// The right edge of the time column.
+    pub const TIME_X: f64 = 112.0;
+    /// The first lifeline.
+    pub const FIRST_X: f64 = 170.0;
+    /// Room for the labels right of the last lifeline.
+    pub const LABEL_ROOM: f64 = 250.0;
+    /// The place names above the lifelines.
+    pub const HEAD: f64 = 44.0;
+    /// One step per row, equally spaced.
+    pub const ROW: f64 = 24.0;
+    /// The extra height of a long step's band.
+    pub const BAND: f64 = 30.0;
+    pub const MARKER_R: f64 = 5.0;
+    /// A generous width of one character of the 12 px labels: the width the labels need.
+    pub const CHAR_W: f64 = 7.0;
+}
+
+/// Draws one attempt's ladder as an SVG element: a vertical lifeline per place its
+/// packets were seen ([`summary::ladder_places`], the client side left, the real-server
+/// side right), one row per step (equally spaced, so a burst of packets stays readable)
+/// with a marker on its place's lifeline, the label `#frame what` beside it and its time
+/// from the first SYN in the left margin. An arrow joins consecutive steps that are the
+/// same packet seen at two places ([`summary::same_packet`]); a step of [`LONG_STEP_NS`]
+/// or more gets a band across the diagram with its delay. `colour` (the verdict's) fills
+/// the markers and bands; `title` is the diagram's accessible name. Every text is escaped.
+fn ladder_svg(steps: &[Step<'_>], colour: [u8; 3], title: &str) -> String {
+    use geo::*;
+    let places = summary::ladder_places(steps);
+    let spacing = match places.len() {
+        0 | 1 => 0.0,
+        n => (WIDTH - LABEL_ROOM - FIRST_X) / (n - 1) as f64,
+    };
+    let x_of = |at: &str| {
+        let i = places.iter().position(|p| *p == at).unwrap_or(0);
+        FIRST_X + i as f64 * spacing
+    };
+    let label = |s: &Step<'_>| format!("#{} {}", s.frame, s.what);
+    // Rows from the top, each long step pushed down by its band.
+    let mut ys = Vec::with_capacity(steps.len());
+    let mut y = HEAD + ROW / 2.0;
+    for s in steps {
+        if s.adds_ns.is_some_and(|d| d >= LONG_STEP_NS) {
+            y += BAND;
+        }
+        ys.push(y);
+        y += ROW;
+    }
+    // Room below the last row for a label set under it.
+    let height = y - ROW / 2.0 + 18.0;
+    let width = steps
+        .iter()
+        .map(|s| x_of(&s.at) + 2.0 * MARKER_R + label(s).chars().count() as f64 * CHAR_W)
+        .fold(WIDTH, f64::max)
+        .ceil();
+    let [r, g, b] = colour;
+    let fill = format!("#{r:02x}{g:02x}{b:02x}");
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg class=\"ladder\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" \
+         height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" \
+         aria-label=\"{}\" font-family=\"sans-serif\" font-size=\"12\">",
+        esc(title)
+    );
+    let _ = writeln!(
+        svg,
+        "<rect width=\"{width:.0}\" height=\"{height:.0}\" fill=\"#fff\"/>"
+    );
+    // Bands first, under everything: the long steps.
+    for (k, s) in steps.iter().enumerate() {
+        let Some(d) = s.adds_ns.filter(|&d| d >= LONG_STEP_NS) else {
+            continue;
+        };
+        let top = ys[k] - ROW / 2.0 - BAND;
+        let _ = writeln!(
+            svg,
+            "<rect class=\"gap\" x=\"0\" y=\"{top:.1}\" width=\"{width:.0}\" height=\"{BAND:.1}\" \
+             fill=\"{fill}\" fill-opacity=\"0.16\"/>"
+        );
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-weight=\"bold\" fill=\"#1f2328\">+{}</text>",
+            FIRST_X + 12.0,
+            top + BAND / 2.0 + 4.0,
+            esc(&ms(d))
+        );
+    }
+    // The lifelines, each with its place's name above it.
+    let _ = writeln!(
+        svg,
+        "<text x=\"{TIME_X:.1}\" y=\"20\" text-anchor=\"end\" fill=\"#57606a\">from first SYN</text>"
+    );
+    for at in &places {
+        let x = x_of(at);
+        let _ = writeln!(
+            svg,
+            "<g class=\"lifeline\"><text class=\"place\" x=\"{x:.1}\" y=\"20\" \
+             text-anchor=\"middle\" font-weight=\"bold\" font-size=\"13\" fill=\"#1f2328\">{}</text>\
+             <line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#8c959f\" \
+             stroke-width=\"1.5\"/></g>",
+            esc(at),
+            HEAD - 16.0,
+            height - 6.0
+        );
+    }
+    // The arrows: the same packet seen at two places. `arrived[k]`: step k is the end of
+    // one.
+    let mut arrived = vec![false; steps.len()];
+    for k in 1..steps.len() {
+        if summary::same_packet(&steps[k - 1], &steps[k], &places) {
+            arrived[k] = true;
+            svg.push_str(&arrow(
+                (x_of(&steps[k - 1].at), ys[k - 1]),
+                (x_of(&steps[k].at), ys[k]),
+            ));
+        }
+    }
+    // The steps: time, marker, label (over the lines, with a white halo). A label sits
+    // right of its marker, clear of the arrows: a packet on its way toward the server
+    // comes from the upper left and goes on to the lower right, so its label sits above
+    // the row's middle; one on its way back arrives from the upper right, so its label
+    // sits below.
+    for (k, (s, &y)) in steps.iter().zip(&ys).enumerate() {
+        let x = x_of(&s.at);
+        let from_right = arrived[k] && x_of(&steps[k - 1].at) > x;
+        let leaves = arrived.get(k + 1).copied().unwrap_or(false);
+        let label_y = if from_right {
+            y + 13.0
+        } else if arrived[k] || leaves {
+            y - 3.0
+        } else {
+            y + 4.0
+        };
+        let sign = if s.since_first_ns < 0 { "" } else { "+" };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{TIME_X:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-family=\"ui-monospace, monospace\" \
+             fill=\"#1f2328\">{sign}{}</text>",
+            y + 4.0,
+            esc(&ms(s.since_first_ns))
+        );
+        let _ = writeln!(
+            svg,
+            "<circle class=\"step\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{MARKER_R:.1}\" fill=\"{fill}\" \
+             stroke=\"#1f2328\" stroke-width=\"1\"><title>{}</title></circle>",
+            esc(&format!("{} #{} {} ({})", s.at, s.frame, s.what, s.file))
+        );
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#1f2328\" stroke=\"#fff\" stroke-width=\"4\" \
+             stroke-linejoin=\"round\" paint-order=\"stroke\">{}</text>",
+            x + 2.0 * MARKER_R,
+            label_y,
+            esc(&label(s))
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// An arrow from one marker to another: a line between their edges and a filled head.
+fn arrow((x1, y1): (f64, f64), (x2, y2): (f64, f64)) -> String {
+    const HEAD_LEN: f64 = 8.0;
+    const HEAD_HALF: f64 = 3.5;
+    let (dx, dy) = (x2 - x1, y2 - y1);
+    let len = dx.hypot(dy).max(1.0);
+    let (ux, uy) = (dx / len, dy / len);
+    let r = geo::MARKER_R + 1.0;
+    let (sx, sy) = (x1 + ux * r, y1 + uy * r);
+    let (tx, ty) = (x2 - ux * r, y2 - uy * r);
+    let (bx, by) = (tx - ux * HEAD_LEN, ty - uy * HEAD_LEN);
+    let (px, py) = (-uy * HEAD_HALF, ux * HEAD_HALF);
+    format!(
+        "<g class=\"arrow\" stroke=\"#57606a\" fill=\"#57606a\"><line x1=\"{sx:.1}\" y1=\"{sy:.1}\" \
+         x2=\"{bx:.1}\" y2=\"{by:.1}\" stroke-width=\"1.5\"/><polygon points=\"{tx:.1},{ty:.1} \
+         {:.1},{:.1} {:.1},{:.1}\" stroke=\"none\"/></g>\n",
+        bx + px,
+        by + py,
+        bx - px,
+        by - py
+    )
 }
 
 /// Gives the plotters `<svg>` element an accessible name and a class.
@@ -488,4 +761,114 @@ fn verdicts(
         )
     }))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(
+        at: &str,
+        ms_since: i64,
+        adds_ms: Option<i64>,
+        frame: u64,
+        what: &'static str,
+    ) -> Step<'static> {
+        Step {
+            ts: 1_000 * NS_PER_MS + ms_since * NS_PER_MS,
+            since_first_ns: ms_since * NS_PER_MS,
+            adds_ns: adds_ms.map(|d| d * NS_PER_MS),
+            at: at.to_string(),
+            file: "x.pcap",
+            frame,
+            what,
+        }
+    }
+
+    /// The texts of the elements of `class` in `svg`, in order.
+    fn texts<'a>(svg: &'a str, class: &str) -> Vec<&'a str> {
+        svg.split(&format!("class=\"{class}\""))
+            .skip(1)
+            .map(|rest| rest.split_once('>').unwrap().1.split('<').next().unwrap())
+            .collect()
+    }
+
+    /// A SYN lost in a node once, then through on the retry: client, node, server.
+    fn lost_then_through() -> Vec<Step<'static>> {
+        vec![
+            step(
+                "server",
+                -1500,
+                None,
+                3,
+                "previous connection on the tuple closed",
+            ),
+            step("client", 0, Some(1500), 10, "SYN"),
+            step("node", 0, Some(0), 20, "SYN entering the NAT box"),
+            step("client", 1000, Some(1000), 11, "SYN retry"),
+            step("node", 1000, Some(0), 21, "SYN entering the NAT box"),
+            step("node", 1000, Some(0), 22, "SYN leaving the NAT box"),
+            step("server", 1001, Some(1), 4, "SYN on the RS side"),
+            step("server", 1002, Some(1), 5, "SYN-ACK sent by RS"),
+            step("client", 1003, Some(1), 12, "SYN-ACK"),
+        ]
+    }
+
+    #[test]
+    fn test_ladder_lifelines_client_side_first_server_side_last() {
+        let svg = ladder_svg(&lost_then_through(), [0, 0, 0], "t");
+        assert_eq!(texts(&svg, "place"), ["client", "node", "server"]);
+        assert_eq!(svg.matches("class=\"lifeline\"").count(), 3);
+        let one_file = [
+            step("after NAT", 0, None, 2, "SYN on the RS side"),
+            step("before NAT", 0, Some(0), 1, "SYN"),
+        ];
+        let svg = ladder_svg(&one_file, [0, 0, 0], "t");
+        assert_eq!(texts(&svg, "place"), ["before NAT", "after NAT"]);
+    }
+
+    #[test]
+    fn test_ladder_one_marker_per_step_and_a_band_per_long_step() {
+        let steps = lost_then_through();
+        let svg = ladder_svg(&steps, [0xe1, 0x57, 0x59], "t");
+        assert_eq!(svg.matches("class=\"step\"").count(), steps.len());
+        assert_eq!(svg.matches("class=\"gap\"").count(), 2);
+        assert!(svg.contains(">+1500.000 ms</text>"), "{svg}");
+        assert!(svg.contains(">+1000.000 ms</text>"), "{svg}");
+        assert!(svg.contains(">-1500.000 ms</text>"), "{svg}");
+        assert!(svg.contains(">#22 SYN leaving the NAT box</text>"), "{svg}");
+        assert!(svg.contains("fill=\"#e15759\""));
+    }
+
+    /// An arrow where a packet goes on to the next place along its way; none from a
+    /// node back to the client's retry, none within one place, none across a long step.
+    #[test]
+    fn test_ladder_arrows_join_one_packet_at_two_places() {
+        let svg = ladder_svg(&lost_then_through(), [0, 0, 0], "t");
+        // client SYN -> node, client retry -> node, node -> server, server SYN-ACK -> client.
+        assert_eq!(svg.matches("class=\"arrow\"").count(), 4, "{svg}");
+        let slow_transit = [
+            step("client", 0, None, 1, "SYN"),
+            step("server", 150, Some(150), 2, "SYN on the RS side"),
+        ];
+        let svg = ladder_svg(&slow_transit, [0, 0, 0], "t");
+        assert_eq!(svg.matches("class=\"arrow\"").count(), 0);
+    }
+
+    #[test]
+    fn test_ladder_escapes_every_text() {
+        let steps = [step("a<b>&\"c\"", 0, None, 1, "SYN")];
+        let svg = ladder_svg(&steps, [0, 0, 0], "x < y & z");
+        assert!(svg.contains("a&lt;b&gt;&amp;&quot;c&quot;"), "{svg}");
+        assert!(svg.contains("aria-label=\"x &lt; y &amp; z\""), "{svg}");
+        assert!(!svg.contains("a<b"));
+    }
+
+    #[test]
+    fn test_ladder_of_nothing_is_an_empty_diagram() {
+        let svg = ladder_svg(&[], [0, 0, 0], "t");
+        assert!(svg.starts_with("<svg class=\"ladder\""));
+        assert!(svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("class=\"step\"").count(), 0);
+    }
 }

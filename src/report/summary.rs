@@ -204,6 +204,62 @@ pub fn place(report: &Report, pair: &PairResult, e: &Evidence) -> String {
     }
 }
 
+/// The places of a ladder ([`Step::at`]) in their order along the path, each once: the
+/// client side (`client`, `before NAT`) first, the real-server side (`server`, `after NAT`)
+/// last, and the set's other captures in between, in the order they first appear.
+pub fn ladder_places<'s>(steps: &'s [Step<'_>]) -> Vec<&'s str> {
+    let rank = |at: &str| match at {
+        "client" | "before NAT" => 0,
+        "server" | "after NAT" => 2,
+        _ => 1,
+    };
+    let mut places: Vec<&str> = Vec::new();
+    for s in steps {
+        if !places.contains(&s.at.as_str()) {
+            places.push(&s.at);
+        }
+    }
+    // Stable: within a rank, the order of first appearance.
+    places.sort_by_key(|at| rank(at));
+    places
+}
+
+/// Whether `b`, the step after `a`, is the packet of `a` seen again further along its way:
+/// the same kind of packet (a SYN, a SYN-ACK, a stale ACK, the client's RST, a refusing RST,
+/// whichever capture names it), at a place further in its direction in `places` (as
+/// [`ladder_places`] orders them: a SYN and the client's RST travel toward the server, the
+/// answers toward the client), less than 100 ms later. A ladder names packets, not their
+/// identity, so this is read from the order: a retry sent again at the client is a new
+/// packet, and a step of 100 ms or more is a wait between two packets, not one in flight.
+pub fn same_packet(a: &Step<'_>, b: &Step<'_>, places: &[&str]) -> bool {
+    const IN_FLIGHT_MAX_NS: i64 = 100 * crate::units::NS_PER_MS;
+    // (kind, travels toward the server)
+    let kind = |what: &str| {
+        if what.starts_with("SYN-ACK") {
+            Some((1, false))
+        } else if what.starts_with("SYN") {
+            Some((0, true))
+        } else if what.starts_with("stale ACK") {
+            Some((2, false))
+        } else if what.starts_with("client RST") {
+            Some((3, true))
+        } else if what.starts_with("RST") {
+            Some((4, false))
+        } else {
+            None
+        }
+    };
+    let at = |s: &Step<'_>| places.iter().position(|p| *p == s.at);
+    let (Some((ka, toward_server)), Some((kb, _))) = (kind(a.what), kind(b.what)) else {
+        return false;
+    };
+    let (Some(pa), Some(pb)) = (at(a), at(b)) else {
+        return false;
+    };
+    let onward = if toward_server { pb > pa } else { pb < pa };
+    ka == kb && onward && b.ts.saturating_sub(a.ts) < IN_FLIGHT_MAX_NS
+}
+
 /// The signatures of attempts that were not slow, with their counts, in [`Cause`] order.
 pub fn quick_signatures(v: &VerdictReport) -> Vec<(Cause, u64)> {
     signature_counts(v.attempts.iter())

@@ -85,6 +85,80 @@ fn html(report: &Report) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// The ladders the page must show, from the report's JSON (not from the renderer's own
+/// functions): the attempts with a verdict other than `ok`, the costliest first (then by
+/// pair and attempt), at most `html::LADDERS`; for each, its steps (evidence packets) and
+/// its places (the distinct captures they are in). Also how many such attempts there are.
+fn expected_ladders(report: &Report) -> (Vec<Ladder>, usize) {
+    let json = serde_json::to_value(report).unwrap();
+    let mut worst = Vec::new();
+    for (p, pair) in json["pairs"].as_array().unwrap().iter().enumerate() {
+        for a in pair["verdicts"]["attempts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if a["verdict"] == "ok" {
+                continue;
+            }
+            let ev = a["evidence"].as_array().unwrap();
+            let mut places: Vec<(&str, Option<u64>)> = ev
+                .iter()
+                .map(|e| (e["side"].as_str().unwrap(), e["capture"].as_u64()))
+                .collect();
+            places.sort_unstable();
+            places.dedup();
+            let key = (
+                -a["delay_ns"].as_i64().unwrap(),
+                p,
+                a["attempt"].as_u64().unwrap(),
+            );
+            worst.push((
+                key,
+                Ladder {
+                    steps: ev.len(),
+                    places: places.len(),
+                },
+            ));
+        }
+    }
+    worst.sort_by_key(|w| w.0);
+    let all = worst.len();
+    let shown = worst
+        .into_iter()
+        .take(report::html::LADDERS)
+        .map(|w| w.1)
+        .collect();
+    (shown, all)
+}
+
+/// What one ladder diagram holds.
+#[derive(Debug, PartialEq, Eq)]
+struct Ladder {
+    steps: usize,
+    places: usize,
+}
+
+/// The ladder diagrams of a page (or of Chromium's DOM of it), in order: each `<svg
+/// class="ladder"` element's text.
+fn ladder_svgs(page: &str) -> Vec<&str> {
+    page.split("<svg class=\"ladder\"")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().unwrap())
+        .collect()
+}
+
+/// What each ladder diagram of a page draws: a marker per step, a lifeline per place.
+fn drawn_ladders(page: &str) -> Vec<Ladder> {
+    ladder_svgs(page)
+        .into_iter()
+        .map(|svg| Ladder {
+            steps: svg.matches("class=\"step\"").count(),
+            places: svg.matches("class=\"lifeline\"").count(),
+        })
+        .collect()
+}
+
 // --- golden files ---
 
 #[test]
@@ -452,7 +526,8 @@ fn links(html: &str) -> Vec<String> {
 
 #[test]
 fn test_html_is_self_contained_with_three_charts() {
-    let page = html(&sample_report());
+    let report = sample_report();
+    let page = html(&report);
     assert!(page.starts_with("<!DOCTYPE html>"));
     for id in ["chart-latency", "chart-over-time", "chart-verdicts"] {
         let at = page
@@ -463,7 +538,11 @@ fn test_html_is_self_contained_with_three_charts() {
             "{id}"
         );
     }
-    assert_eq!(page.matches("<svg ").count(), 3);
+    // The three charts, and a ladder per shown worst attempt.
+    let (ladders, _) = expected_ladders(&report);
+    assert!(!ladders.is_empty());
+    assert_eq!(page.matches("<svg ").count(), 3 + ladders.len());
+    assert_eq!(drawn_ladders(&page), ladders);
     // Bars, points and axis text were drawn.
     assert!(page.matches("<rect").count() > 10);
     assert!(page.matches("<circle").count() >= 40);
@@ -552,7 +631,8 @@ fn test_html_in_headless_chromium() {
     }
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
-    std::fs::write(&page, html(&sample_report())).unwrap();
+    let report = sample_report();
+    std::fs::write(&page, html(&report)).unwrap();
 
     // The DOM after load, with its network log.
     let netlog = dir.path().join("netlog.json");
@@ -570,7 +650,24 @@ fn test_html_in_headless_chromium() {
             .unwrap_or_else(|| panic!("{id} not in DOM"));
         assert!(dom[at..].contains("<svg"), "{id} has no svg in the DOM");
     }
-    assert_eq!(dom.matches("<svg").count(), 3);
+    // The three charts, then in the section of the worst attempts one ladder per shown
+    // attempt, each with a lifeline per place and a marker per step.
+    let (ladders, _) = expected_ladders(&report);
+    assert!(!ladders.is_empty());
+    assert_eq!(dom.matches("<svg").count(), 3 + ladders.len());
+    let section = dom
+        .split_once("<section id=\"worst-attempts\">")
+        .expect("the worst attempts' section in the DOM")
+        .1
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert_eq!(section.matches("<svg").count(), ladders.len());
+    assert_eq!(drawn_ladders(section), ladders);
+    assert_eq!(
+        section.matches("class=\"step\"").count(),
+        ladders.iter().map(|l| l.steps).sum::<usize>()
+    );
     assert!(dom.matches("<circle").count() >= 40);
     let requests = page_requests(&netlog);
     assert!(requests.is_empty(), "the page made requests: {requests:?}");
@@ -633,6 +730,48 @@ fn test_html_in_headless_chromium() {
     // The README's picture of the report is this screenshot.
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::copy(&png_path, "docs/report.png").unwrap();
+    }
+}
+
+/// On the lab's SYN-drop set (client, NAT box's `tcpdump -i any`, real server), each
+/// ladder's lifelines run along the path: the client, the node, the server.
+#[test]
+fn test_html_ladders_of_a_set_run_client_node_server() {
+    let files = [
+        "testdata/lab/syn_drop.client.pcap",
+        "testdata/lab/syn_drop.nat-any.pcap",
+        "testdata/lab/syn_drop.rs.pcap",
+    ];
+    let caps = files
+        .iter()
+        .map(|f| capture::analyze_file(Path::new(f), &Options::default()))
+        .collect();
+    let report = run::assemble(caps, Layout::Set(&[]), &Default::default(), SLOW_NS);
+    let page = html(&report);
+    let (ladders, all) = expected_ladders(&report);
+    assert!(
+        all > report::html::LADDERS,
+        "the lab's set has more than are shown"
+    );
+    assert!(
+        page.contains(&format!(
+            "<h3>Worst attempts ({} of {all})</h3>",
+            report::html::LADDERS
+        )),
+        "the heading says how many are not shown"
+    );
+    assert_eq!(drawn_ladders(&page), ladders);
+    for svg in ladder_svgs(&page) {
+        let places: Vec<&str> = svg
+            .split("class=\"place\"")
+            .skip(1)
+            .map(|t| t.split_once('>').unwrap().1.split('<').next().unwrap())
+            .collect();
+        assert_eq!(places, ["client", "syn_drop.nat-any", "server"], "{svg}");
+        // The SYN that got through goes client -> node -> server, and its SYN-ACK back.
+        assert!(svg.matches("class=\"arrow\"").count() >= 3, "{svg}");
+        // The retry's wait (about 1 s) is a band.
+        assert!(svg.contains("class=\"gap\""), "{svg}");
     }
 }
 
