@@ -782,6 +782,14 @@ mod tests {
             file: "x.pcap",
             frame,
             what,
+            packet: crate::verdict::Evidence {
+                side: crate::verdict::Side::Client,
+                frame,
+                ts: 0,
+                what,
+                capture: None,
+            }
+            .packet(),
         }
     }
 

@@ -163,6 +163,8 @@ pub struct Step<'a> {
     pub file: &'a str,
     pub frame: u64,
     pub what: &'static str,
+    /// Which packet of the handshake it is ([`Evidence::packet`]).
+    pub packet: Option<&'static str>,
 }
 
 /// An attempt's evidence packets from every capture, in time order on one clock (the
@@ -181,6 +183,7 @@ pub fn ladder<'a>(report: &'a Report, pair: &'a PairResult, v: &AttemptVerdict) 
                 file: evidence_file(report, pair, e),
                 frame: e.frame,
                 what: e.what,
+                packet: e.packet(),
             };
             prev = Some(e.ts);
             step
@@ -233,30 +236,16 @@ pub fn ladder_places<'s>(steps: &'s [Step<'_>]) -> Vec<&'s str> {
 /// packet, and a step of 100 ms or more is a wait between two packets, not one in flight.
 pub fn same_packet(a: &Step<'_>, b: &Step<'_>, places: &[&str]) -> bool {
     const IN_FLIGHT_MAX_NS: i64 = 100 * crate::units::NS_PER_MS;
-    // (kind, travels toward the server)
-    let kind = |what: &str| {
-        if what.starts_with("SYN-ACK") {
-            Some((1, false))
-        } else if what.starts_with("SYN") {
-            Some((0, true))
-        } else if what.starts_with("stale ACK") {
-            Some((2, false))
-        } else if what.starts_with("client RST") {
-            Some((3, true))
-        } else if what.starts_with("RST") {
-            Some((4, false))
-        } else {
-            None
-        }
-    };
+    // The SYN and the client's RST travel toward the server, the answers toward the client.
+    let toward_server = |kind: &str| matches!(kind, "SYN" | "client RST");
     let at = |s: &Step<'_>| places.iter().position(|p| *p == s.at);
-    let (Some((ka, toward_server)), Some((kb, _))) = (kind(a.what), kind(b.what)) else {
+    let (Some(ka), Some(kb)) = (a.packet, b.packet) else {
         return false;
     };
     let (Some(pa), Some(pb)) = (at(a), at(b)) else {
         return false;
     };
-    let onward = if toward_server { pb > pa } else { pb < pa };
+    let onward = if toward_server(ka) { pb > pa } else { pb < pa };
     ka == kb && onward && b.ts.saturating_sub(a.ts) < IN_FLIGHT_MAX_NS
 }
 
