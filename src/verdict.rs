@@ -843,7 +843,7 @@ pub fn not_ruled_out(v: &AttemptVerdict) -> Vec<Cause> {
     let first = v.path.first();
     let seen_leaving = first.is_some_and(|h| h.has(Hop::NatOut));
     let seen_in_nat = first.is_some_and(|h| h.has(Hop::NatIn));
-    match v.verdict {
+    let mut open = match v.verdict {
         SynLostBeforeRs if seen_leaving => Vec::new(),
         SynLostBeforeRs if v.one_sided => vec![
             SnatPortExhaustion,
@@ -861,7 +861,12 @@ pub fn not_ruled_out(v: &AttemptVerdict) -> Vec<Cause> {
         LbSynDropPortReuse => vec![SynLostBeforeRs],
         RsSlowSynack if v.one_sided => vec![SynLostBeforeRs, SynackLostAfterRs],
         _ => Vec::new(),
+    };
+    // The SNAT ports were counted and not nearly all held: exhaustion is ruled out.
+    if v.snat_ports_in_use.is_some() && v.verdict != SnatPortExhaustion {
+        open.retain(|&c| c != SnatPortExhaustion);
     }
+    open
 }
 
 /// Whether the attempt is unanswered and the client capture, or the real-server capture,

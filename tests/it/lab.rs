@@ -406,6 +406,18 @@ fn test_lost_syn_causes_match_the_kernels_records() {
                 .iter()
                 .flat_map(|p| p["verdicts"]["attempts"].as_array().unwrap())
                 .collect();
+            // A cause the captures did rule out is never offered as an alternative: with
+            // the SNAT ports counted and free, exhaustion.
+            for a in &attempts {
+                let open = a["not_ruled_out"].as_array().cloned().unwrap_or_default();
+                if a["snat_ports_in_use"].is_array() && a["verdict"] != "snat_port_exhaustion" {
+                    assert!(
+                        !open.iter().any(|c| c == "snat_port_exhaustion"),
+                        "{scenario} ({how}): {}",
+                        a["explanation"]
+                    );
+                }
+            }
             let mut causes = BTreeMap::<String, usize>::new();
             for row in &truth {
                 let port: u64 = row["local_port"].parse().unwrap();
