@@ -172,14 +172,25 @@ pub struct ClockToReference {
 }
 
 impl ClockToReference {
-    /// A time of this capture on the reference clock.
+    /// The skew's part of this clock − the reference clock, `since` after `at_ns`.
+    fn drift(&self, since: i64) -> i64 {
+        let d = i128::from(since) * i128::from(self.skew_ppb) / 1_000_000_000;
+        i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// A time of the reference clock on this capture's clock.
+    pub fn from_reference(&self, t: i64) -> i64 {
+        let drift = self.drift(t.saturating_sub(self.at_ns));
+        t.saturating_add(self.offset_ns).saturating_add(drift)
+    }
+
+    /// A time of this capture on the reference clock (the inverse of
+    /// [`ClockToReference::from_reference`], in one step: exact to well under a nanosecond
+    /// for any sane skew).
     pub fn to_reference(&self, t: i64) -> i64 {
-        // The offset at t: the skew applies from `at_ns` on (one step, exact to well under
-        // a nanosecond for any sane skew).
         let near = t.saturating_sub(self.offset_ns).saturating_sub(self.at_ns);
-        let drift = i128::from(near) * i128::from(self.skew_ppb) / 1_000_000_000;
-        let drift = i64::try_from(drift).unwrap_or(if drift < 0 { i64::MIN } else { i64::MAX });
-        t.saturating_sub(self.offset_ns).saturating_sub(drift)
+        t.saturating_sub(self.offset_ns)
+            .saturating_sub(self.drift(near))
     }
 }
 
@@ -591,12 +602,13 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         Some(r) => clock_graph(captures, r, &exchanges),
         None => vec![None; n],
     };
-    // Sightings onto the judged capture's clock (offsets at the reference's first frame).
-    let offset = |c: u32| clocks[c as usize].as_ref().map(|k| k.offset_ns);
+    // Sightings onto the judged capture's clock, through the reference clock (as
+    // --annotate's merge puts every capture on it).
+    let clock = |c: u32| clocks[c as usize].as_ref();
     for (&(c, _), list) in sightings.iter_mut() {
         for s in list.iter_mut() {
-            if let (Some(from), Some(to)) = (offset(s.capture), offset(c)) {
-                s.ts = s.ts.saturating_sub(from).saturating_add(to);
+            if let (Some(from), Some(to)) = (clock(s.capture), clock(c)) {
+                s.ts = to.from_reference(from.to_reference(s.ts));
             }
         }
         list.sort_by_key(|s| (s.ts, s.capture, s.frame));

@@ -155,14 +155,6 @@ fn worst_attempts(report: &Report, out: &mut impl Write) -> io::Result<()> {
     )?;
     for (n, &(i, v)) in worst.iter().take(shown).enumerate() {
         let pair = &report.pairs[i];
-        let setup = match v.setup_ns {
-            Some(s) => format!("set up in {}", ms(s)),
-            None => format!("never set up ({} without an answer)", ms(v.delay_ns)),
-        };
-        let tries = match v.tries {
-            1 => String::new(),
-            k => format!(" after {k} tries"),
-        };
         let of_pair = if report.pairs.len() > 1 {
             format!(" (pair {})", pair.name)
         } else {
@@ -174,7 +166,7 @@ fn worst_attempts(report: &Report, out: &mut impl Write) -> io::Result<()> {
             n + 1,
             esc(v.verdict.code()),
             esc(&v.tuple().to_string()),
-            esc(&format!("{setup}{tries}")),
+            esc(&summary::setup_phrase(v)),
             esc(&utc(v.first_syn_ts)),
             esc(&of_pair)
         )?;

@@ -260,18 +260,11 @@ impl Screen<'_> {
         v: &AttemptVerdict,
     ) -> io::Result<()> {
         let r = self.report;
-        let setup = match v.setup_ns {
-            Some(s) => format!("set up in {}", ms(s)),
-            None => format!("never set up ({} without an answer)", ms(v.delay_ns)),
-        };
-        let tries = match v.tries {
-            1 => String::new(),
-            k => format!(" after {k} tries"),
-        };
         let mut head = format!(
-            "{} {}: {setup}{tries}; first SYN {}",
+            "{} {}: {}; first SYN {}",
             self.paint(v.verdict.code(), Style::Bad),
             v.tuple(),
+            summary::setup_phrase(v),
             utc(v.first_syn_ts)
         );
         if r.pairs.len() > 1 {
@@ -340,21 +333,21 @@ impl Screen<'_> {
             let rows: Vec<String> = summary::nat_rows(&pairing.nat)
                 .into_iter()
                 .map(|row| {
-                    let side = |(w, c): summary::NatCell| w + &c.unwrap_or_default();
-                    let side = |cell: summary::NatCell| {
-                        let ip = cell.1.as_deref().and_then(summary::address_of);
-                        let name = ip.and_then(|ip| r.names.get(&ip));
-                        let text = side(cell);
-                        match name {
-                            Some(n) => format!("{text} ({})", n.label()),
-                            None => text,
-                        }
+                    let text = |(w, c): summary::NatCell| w + &c.unwrap_or_default();
+                    let named = |k: usize| row.ips[k].and_then(|ip| r.names.get(&ip));
+                    let side = |k: usize, cell: summary::NatCell| match named(k) {
+                        Some(n) => format!("{} ({})", text(cell), n.label()),
+                        None => text(cell),
                     };
                     match row.attempts {
                         Some(n) => {
-                            format!("{} -> {} ({n})", side(row.client_side), side(row.rs_side))
+                            format!(
+                                "{} -> {} ({n})",
+                                side(0, row.client_side),
+                                side(1, row.rs_side)
+                            )
                         }
-                        None => format!("{} {}", side(row.client_side), side(row.rs_side)),
+                        None => format!("{} {}", side(0, row.client_side), side(1, row.rs_side)),
                     }
                 })
                 .collect();

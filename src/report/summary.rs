@@ -413,12 +413,17 @@ pub fn capture_clock(report: &Report, i: usize) -> String {
     }
 }
 
-/// The address in an address or endpoint as the NAT mapping prints it (`10.0.0.1`,
-/// `10.0.0.1:80`, `[fd00::1]:80`).
-pub fn address_of(s: &str) -> Option<IpAddr> {
-    s.parse::<IpAddr>()
-        .ok()
-        .or_else(|| s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+/// What an attempt's setup came to, in a few words: `set up in 12.345 ms after 3 tries`,
+/// `never set up (3000.000 ms without an answer)`.
+pub fn setup_phrase(v: &AttemptVerdict) -> String {
+    let setup = match v.setup_ns {
+        Some(s) => format!("set up in {}", ms(s)),
+        None => format!("never set up ({} without an answer)", ms(v.delay_ns)),
+    };
+    match v.tries {
+        1 => setup,
+        k => format!("{setup} after {k} tries"),
+    }
 }
 
 /// An attempt's way through the cluster by name, when any of its addresses has one:
@@ -542,6 +547,8 @@ pub struct NatRow {
     pub client_side: NatCell,
     pub rs_side: NatCell,
     pub attempts: Option<u64>,
+    /// The addresses of the two sides, for the rows that map one (to name them).
+    pub ips: [Option<IpAddr>; 2],
 }
 
 /// The NAT mapping: each VIP with its real servers, each client address with its SNAT
@@ -555,6 +562,7 @@ pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
                 client_side: words("VIP ", s.vip.to_string()),
                 rs_side: words("real server ", backend.to_string()),
                 attempts: Some(*n),
+                ips: [Some(s.vip.ip), Some(backend.ip)],
             });
         }
     }
@@ -563,6 +571,7 @@ pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
             client_side: words("client ", client.to_string()),
             rs_side: words("source ", source.to_string()),
             attempts: Some(*n),
+            ips: [Some(*client), Some(*source)],
         });
     }
     if let Some(age) = nat.tuple_reused_after_ns {
@@ -579,6 +588,7 @@ pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
                 None,
             ),
             attempts: None,
+            ips: [None, None],
         });
     }
     rows.push(NatRow {
@@ -591,6 +601,7 @@ pub fn nat_rows(nat: &NatMap) -> Vec<NatRow> {
             None,
         ),
         attempts: None,
+        ips: [None, None],
     });
     rows
 }

@@ -149,8 +149,10 @@ fn test_ladder_interleaves_the_captures() {
     assert!(ladder.last().unwrap().contains("+1042.625"), "{ladder:?}");
 }
 
-/// Colour only with --color always (or on a terminal without NO_COLOR); the coloured
-/// screen is the plain one with escape sequences added.
+/// Colour only when asked: none when piped (`--color auto`), escapes with `--color always`,
+/// which also wins over NO_COLOR; the coloured screen is the plain one with escape
+/// sequences added. (NO_COLOR on a terminal is `cli::Screen::resolve`'s unit test: there is
+/// no terminal here.)
 #[test]
 fn test_colour_only_when_asked() {
     let plain_text = screen(LAYOUTS[0], &["--width", "80"]);
@@ -161,11 +163,11 @@ fn test_colour_only_when_asked() {
         "{coloured}"
     );
     assert_eq!(plain(&coloured), plain_text);
-    let never = pcapdiag()
+    let always = pcapdiag()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
-        .args(["analyze", "-q", "--width", "80"])
+        .args(["analyze", "-q", "--width", "80", "--color", "always"])
         .args(LAYOUTS[0].iter().map(|f| format!("testdata/lab/{f}")))
         .succeed();
-    assert_eq!(String::from_utf8(never.stdout).unwrap(), plain_text);
+    assert_eq!(String::from_utf8(always.stdout).unwrap(), coloured);
 }
