@@ -138,27 +138,34 @@ fn capture_of(pair: &PairResult, e: &Evidence) -> Option<usize> {
     }
 }
 
-/// For each evidence packet, the ones that are the same packet seen in another capture:
-/// of the same kind ([`Evidence::packet`]), and each the other's nearest in time among
-/// that capture's packets of the kind (a SYN and its retry are milliseconds to seconds
-/// apart; one packet's copies, the clock error and the path's delay apart).
+/// For each evidence packet, the ones that are the same packet seen at another place: of
+/// the same kind ([`Evidence::packet`]), and each the other's nearest in time among that
+/// place's packets of the kind (a SYN and its retry are milliseconds to seconds apart; one
+/// packet's copies, the clock error and the path's delay apart). A place is a capture and
+/// where in it: a node capture holds the leg before the NAT and the leg after it (the
+/// pair's two sides, or a sighting's hop), each a place of its own.
 fn same_packets(located: &[(usize, &Evidence)]) -> Vec<Vec<usize>> {
-    let nearest = |k: usize, cap: usize| -> Option<usize> {
-        let (_, e) = located[k];
-        let kind = e.packet()?;
-        (0..located.len())
-            .filter(|&j| located[j].0 == cap && located[j].1.packet() == Some(kind))
-            .min_by_key(|&j| (located[j].1.ts.abs_diff(e.ts), j))
+    let place = |k: usize| {
+        let (capture, e) = located[k];
+        let hop = if e.side == Side::Other { e.what } else { "" };
+        (capture, e.side as u8, hop)
     };
+    let nearest = |k: usize, at: (usize, u8, &str)| -> Option<usize> {
+        let kind = located[k].1.packet()?;
+        (0..located.len())
+            .filter(|&j| place(j) == at && located[j].1.packet() == Some(kind))
+            .min_by_key(|&j| (located[j].1.ts.abs_diff(located[k].1.ts), j))
+    };
+    let mut places: Vec<(usize, u8, &str)> = (0..located.len()).map(place).collect();
+    places.sort_unstable();
+    places.dedup();
     (0..located.len())
         .map(|k| {
-            let mut caps: Vec<usize> = located.iter().map(|l| l.0).collect();
-            caps.sort_unstable();
-            caps.dedup();
-            caps.into_iter()
-                .filter(|&c| c != located[k].0)
-                .filter_map(|c| nearest(k, c))
-                .filter(|&j| nearest(j, located[k].0) == Some(k))
+            places
+                .iter()
+                .filter(|&&p| p != place(k))
+                .filter_map(|&p| nearest(k, p))
+                .filter(|&j| nearest(j, place(k)) == Some(k))
                 .collect()
         })
         .collect()
@@ -203,7 +210,33 @@ mod tests {
     }
 
     #[test]
-    fn test_same_packets_never_links_different_kinds_or_the_same_capture() {
+    fn test_same_packets_links_both_legs_of_a_node_capture() {
+        // The node (capture 2) saw the SYN enter and leave the NAT box; the real server
+        // (capture 1) saw it 30 µs later; the client (capture 0) first. Every copy is the
+        // same packet as every other, the node's two legs included.
+        let node = |frame, ts, what| Evidence {
+            capture: Some(2),
+            ..ev(Side::Other, frame, ts, what)
+        };
+        let e = [
+            ev(Side::Client, 5, 0, "SYN"),
+            node(7, 10_000, "SYN entering the NAT box"),
+            node(8, 40_000, "SYN leaving the NAT box"),
+            ev(Side::Rs, 3, 70_000, "SYN on the RS side"),
+        ];
+        let located: Vec<(usize, &Evidence)> = [0, 2, 2, 1].into_iter().zip(&e).collect();
+        let links = same_packets(&located);
+        for (k, l) in links.iter().enumerate() {
+            let mut want: Vec<usize> = (0..4).filter(|&j| j != k).collect();
+            let mut got = l.clone();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{k}");
+        }
+    }
+
+    #[test]
+    fn test_same_packets_never_links_different_kinds_or_the_same_place() {
         let e = [
             ev(Side::Client, 1, 0, "stale ACK"),
             ev(Side::Client, 2, 10, "client RST"),
