@@ -117,6 +117,12 @@ pub enum PairKind {
     RsRefused,
     /// A normal attempt placed before the RS capture starts.
     Unmatched,
+    /// The last attempt of the run: its SYN is lost, and both captures end before its
+    /// retry is due (300–900 ms after it); with `rs`, the RS capture ends first, else the
+    /// client capture. Always the last entry of a script (it ends the captures).
+    CaptureEnded {
+        rs: bool,
+    },
 }
 
 impl PairKind {
@@ -133,6 +139,7 @@ impl PairKind {
             PairKind::RsSlowSynack { .. } => TrueCause::RsSlowSynack,
             PairKind::RsRefused => TrueCause::RsRefused,
             PairKind::Unmatched => TrueCause::Unmatched,
+            PairKind::CaptureEnded { .. } => TrueCause::CaptureEnded,
         }
     }
 }
@@ -163,13 +170,15 @@ impl fmt::Display for PairKind {
             PairKind::SnatPortExhaustion { tries } => write!(f, ":{tries}"),
             PairKind::SynLostBeforeRs { lost } => write!(f, ":{lost}"),
             PairKind::RsSlowSynack { delay_ms } => write!(f, ":{delay_ms}"),
+            PairKind::CaptureEnded { rs: true } => f.write_str(":rs"),
             _ => Ok(()),
         }
     }
 }
 
 /// Reads `code[:param...]`: `rs_timewait_collision[:fast|slow][:again][:paws|isn_not_after]`,
-/// `snat_port_exhaustion[:TRIES]`, `syn_lost_before_rs[:LOST]`, `rs_slow_synack[:MS]`.
+/// `snat_port_exhaustion[:TRIES]`, `syn_lost_before_rs[:LOST]`, `rs_slow_synack[:MS]`,
+/// `capture_ended[:client|rs]` (which capture ends first).
 impl FromStr for PairKind {
     type Err = String;
 
@@ -228,6 +237,11 @@ impl FromStr for PairKind {
             "rs_slow_synack" => Ok(PairKind::RsSlowSynack {
                 delay_ms: one(300, 200, 950)? as u16,
             }),
+            "capture_ended" => match params.as_slice() {
+                [] | ["client"] => Ok(PairKind::CaptureEnded { rs: false }),
+                ["rs"] => Ok(PairKind::CaptureEnded { rs: true }),
+                _ => Err(format!("{s}: the parameter is client or rs")),
+            },
             _ => Err(format!("unknown pair kind {name}")),
         }
     }
@@ -238,7 +252,10 @@ impl FromStr for PairKind {
 /// The same list, with the same codes, as pcapdiag's `verdict::Cause`, so a test compares
 /// a verdict with the truth by code; pcapdiag's tests check that every code here is one
 /// of its own. The generator never produces `Unexplained`. `Unmatched`: its SYNs reached
-/// the RS outside the RS capture's span, whatever else happened.
+/// the RS outside the RS capture's span, whatever else happened. `CaptureEnded`: no answer
+/// in the client capture, and a capture's last packet came before the client's next SYN
+/// was due (its last visible SYN plus the gap before it, at least 1 s), whatever else
+/// happened (it takes precedence over `Unmatched`, as the analyzer's rule does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TrueCause {
     Ok,
@@ -253,10 +270,11 @@ pub enum TrueCause {
     Unmatched,
     /// Slow, and neither capture shows why.
     Unexplained,
+    CaptureEnded,
 }
 
 impl TrueCause {
-    pub const ALL: [TrueCause; 11] = [
+    pub const ALL: [TrueCause; 12] = [
         TrueCause::Ok,
         TrueCause::LbSynDropPortReuse,
         TrueCause::RsTimewaitCollision,
@@ -268,6 +286,7 @@ impl TrueCause {
         TrueCause::RsRefused,
         TrueCause::Unmatched,
         TrueCause::Unexplained,
+        TrueCause::CaptureEnded,
     ];
 
     /// Stable snake_case code, the same as pcapdiag's for its cause of that name.
@@ -284,6 +303,7 @@ impl TrueCause {
             TrueCause::RsRefused => "rs_refused",
             TrueCause::Unmatched => "unmatched",
             TrueCause::Unexplained => "unexplained",
+            TrueCause::CaptureEnded => "capture_ended",
         }
     }
 }
@@ -521,6 +541,9 @@ pub struct NatTruth {
     pub delay_ns: (u64, u64),
     /// True-time span `[from, to)` of the RS capture (packets arriving outside are cut).
     pub rs_capture: (u64, u64),
+    /// True time at which the client capture ends (packets from then on are cut), if a
+    /// scripted `capture_ended` cut it.
+    pub client_capture_end: Option<u64>,
 }
 
 impl NatTruth {
@@ -542,7 +565,9 @@ impl NatTruth {
             w,
             "rs_capture_ns\t{}-{}",
             self.rs_capture.0, self.rs_capture.1
-        )
+        )?;
+        let end = self.client_capture_end.map(|e| e.to_string());
+        writeln!(w, "client_capture_end_ns\t{}", end.unwrap_or_default())
     }
 }
 
@@ -606,6 +631,19 @@ pub struct PairConfig {
     /// The LB drops a SYN on a client 4-tuple whose previous connection it still holds
     /// closed (IPVS `conn_reuse_mode=1` with `conntrack=1`); else it maps it anew.
     pub lb_reuse_drop: bool,
+    /// The NAT draws every SNAT port at random (`MASQUERADE --random-fully`) instead of
+    /// keeping the client's port when that tuple is free. A SYN that lost a conntrack
+    /// insert race is then retried on a new random port: neither capture shows the port
+    /// it lost.
+    pub random_snat: bool,
+    /// Share of background attempts drawn `ok` that re-use a client 4-tuple the client
+    /// closed less than 110 s before (a client that recycles its ports); the rest take
+    /// fresh ports. With `lb_reuse_drop`, the LB drops their first SYN.
+    pub reuse_ppm: u32,
+    /// Share of background attempts drawn `ok` whose first SYN is dropped between the NAT
+    /// and the RS, drawn independently of everything else (an unrelated drop rule):
+    /// truth `syn_lost_before_rs`, unless the LB dropped it first.
+    pub first_syn_loss_ppm: u32,
     /// True-time span `[from, to)` of the RS capture, as offsets from `start_ns`. `None`:
     /// from `start_ns` to the end.
     pub rs_capture: Option<(u64, u64)>,
@@ -650,6 +688,9 @@ impl Default for PairConfig {
             rs_timewait_ns: 60 * SEC,
             nat_timewait_ns: 120 * SEC,
             lb_reuse_drop: true,
+            random_snat: false,
+            reuse_ppm: 0,
+            first_syn_loss_ppm: 0,
             rs_capture: None,
             syn_schedule: SynSchedule::Linear,
             stale_resend: None,
@@ -703,10 +744,16 @@ impl PairConfig {
         {
             return Err("rs_capture: need from < to".into());
         }
+        if self.reuse_ppm > 1_000_000 || self.first_syn_loss_ppm > 1_000_000 {
+            return Err("reuse_ppm and first_syn_loss_ppm must be at most 1000000".into());
+        }
         let ts_hosts = self.clients - self.no_ts_clients;
         let max_tries = self.syn_schedule.max_tries();
-        for k in &self.script {
+        for (i, k) in self.script.iter().enumerate() {
             match *k {
+                PairKind::CaptureEnded { .. } if i + 1 != self.script.len() => {
+                    return Err(format!("{k}: must be the last entry of the script"));
+                }
                 PairKind::RsTimewaitCollision { check, .. } => {
                     if self.clients < 2 {
                         return Err(format!("{k}: needs 2 client hosts"));

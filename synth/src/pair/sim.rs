@@ -79,6 +79,8 @@ enum PortReq {
     TupleOf(u32),
     /// The same port number as that attempt, on another host.
     PortOf(u32),
+    /// A client 4-tuple closed recently (see [`PairConfig::reuse_ppm`]), if one is free.
+    Recent,
 }
 
 /// How an attempt is steered; everything else is drawn as it happens.
@@ -99,6 +101,8 @@ struct Plan {
     race_with: Option<u32>,
     lb_drop: bool,
     lost: u8,
+    /// SYN 0 is dropped between the NAT and the RS (an unrelated drop rule).
+    lose_first: bool,
     synack_lost: bool,
     slow_ns: u64,
     refuse: bool,
@@ -123,6 +127,7 @@ impl Plan {
             race_with: None,
             lb_drop: false,
             lost: 0,
+            lose_first: false,
             synack_lost: false,
             slow_ns: 0,
             refuse: false,
@@ -170,6 +175,9 @@ struct Run {
     /// Resolved collision targets: (their attempt, RS index, SNAT port).
     evict: [Option<(u32, u8, u16)>; 2],
     setup_latency: Option<u64>,
+    /// When the first answer from the server side (SYN-ACK, RST, stale ACK) reached the
+    /// client capture point.
+    answered_at: Option<u64>,
     slow_ns: u64,
     last_client: u64,
 }
@@ -403,6 +411,12 @@ struct Sim<'a> {
     tw: FxHashMap<(u8, u16), Tw>,
     /// Client 4-tuple (host, port) → in use until.
     busy: FxHashMap<(u32, u16), u64>,
+    /// (closed at, host, port) of every connection the client completed, in the order
+    /// planned: the tuples a recycling client re-uses.
+    closed: Vec<(u64, u32, u16)>,
+    /// Where a scripted `capture_ended` cuts the client and the RS capture (true time).
+    client_end: Option<u64>,
+    rs_end: Option<u64>,
     cursor: Vec<u16>,
     client: Vec<(u64, TcpSpec)>,
     rs: Vec<(u64, TcpSpec)>,
@@ -435,6 +449,9 @@ impl<'a> Sim<'a> {
             },
             tw: FxHashMap::default(),
             busy: FxHashMap::default(),
+            closed: Vec::new(),
+            client_end: None,
+            rs_end: None,
             cursor,
             client: Vec::new(),
             rs: Vec::new(),
@@ -520,7 +537,12 @@ impl<'a> Sim<'a> {
         }
         self.origin = t;
         let mut cursor = t;
-        for &k in cfg.script.iter().filter(|k| **k != PairKind::Unmatched) {
+        let last = |k: &PairKind| matches!(k, PairKind::CaptureEnded { .. });
+        for &k in cfg
+            .script
+            .iter()
+            .filter(|k| **k != PairKind::Unmatched && !last(k))
+        {
             let at = cursor + self.lead_ns(k);
             self.plan_kind(k, at, Role::Script);
             cursor = at + self.tail_ns(k) + cfg.script_gap_ns;
@@ -551,9 +573,45 @@ impl<'a> Sim<'a> {
             .unwrap_or(0);
         let mut t = self.origin + lead;
         for _ in 0..cfg.attempts {
-            let k = self.draw_kind();
-            self.plan_kind(k, t, Role::Background);
+            let mut k = self.draw_kind();
+            // The knobs of an unrelated drop rule and of a recycling client; drawn only when
+            // set, so that other configs keep their bytes.
+            let lose = k == PairKind::Ok
+                && cfg.first_syn_loss_ppm > 0
+                && self.rng.chance_ppm(cfg.first_syn_loss_ppm);
+            let reuse =
+                k == PairKind::Ok && cfg.reuse_ppm > 0 && self.rng.chance_ppm(cfg.reuse_ppm);
+            if lose {
+                k = PairKind::SynLostBeforeRs { lost: 1 };
+            }
+            let id = self.plan_kind(k, t, Role::Background);
+            let p = &mut self.plans[id as usize];
+            if lose {
+                p.lost = 0;
+                p.lose_first = true;
+            }
+            if reuse {
+                p.port = PortReq::Recent;
+            }
             t += self.rng.range(1, 2 * cfg.mean_gap_ns.max(1));
+        }
+        // A scripted `capture_ended` comes after everything else, and the captures end
+        // before its retry is due.
+        if let Some(&k) = cfg.script.iter().find(|k| last(k)) {
+            let at = if cfg.attempts > 0 {
+                t.max(cursor)
+            } else {
+                cursor
+            };
+            self.plan_kind(k, at, Role::Script);
+            let first = at + self.rng.range(300 * MS, 600 * MS);
+            let second = first + self.rng.range(50 * MS, 300 * MS);
+            let (c, r) = match k {
+                PairKind::CaptureEnded { rs: true } => (second, first),
+                _ => (first, second),
+            };
+            self.client_end = Some(c);
+            self.rs_end = Some(r);
         }
     }
 
@@ -595,8 +653,9 @@ impl<'a> Sim<'a> {
     }
 
     /// Plans an attempt of `kind` with its first SYN at `t`, and its setup. A random draw
-    /// whose setup does not fit between the origin and `t` becomes `ok`.
-    fn plan_kind(&mut self, mut kind: PairKind, t: u64, role: Role) {
+    /// whose setup does not fit between the origin and `t` becomes `ok`. Returns the id of
+    /// the attempt itself.
+    fn plan_kind(&mut self, mut kind: PairKind, t: u64, role: Role) -> u32 {
         let cfg = self.cfg;
         let room = t.saturating_sub(self.origin);
         let fits = match kind {
@@ -690,15 +749,20 @@ impl<'a> Sim<'a> {
                 );
                 let w = self.add(w);
                 main.race_with = Some(w);
-                main.port = PortReq::PortOf(w);
+                // Without random SNAT the two share a SNAT port by keeping one client port
+                // number; with it, by the random draw.
+                if !cfg.random_snat {
+                    main.port = PortReq::PortOf(w);
+                }
                 main.avoid_host_of = Some(w);
             }
             PairKind::SynLostBeforeRs { lost } => main.lost = lost,
+            PairKind::CaptureEnded { .. } => main.lost = u8::MAX,
             PairKind::SynackLostAfterRs => main.synack_lost = true,
             PairKind::RsSlowSynack { delay_ms } => main.slow_ns = u64::from(delay_ms) * MS,
             PairKind::RsRefused => main.refuse = true,
         }
-        self.add(main);
+        self.add(main)
     }
 
     fn filler(&mut self, rs: u8, t: u64) {
@@ -765,6 +829,25 @@ impl<'a> Sim<'a> {
             .unwrap_or(self.cursor[host as usize])
     }
 
+    /// A client 4-tuple free at `t` whose connection closed 100 ms to 110 s before: one of
+    /// the 64 closed most recently, at random.
+    fn recent_tuple(&mut self, t: u64) -> Option<(u32, u16)> {
+        let mut found = Vec::new();
+        for &(at, host, port) in self.closed.iter().rev() {
+            if at + 110 * SEC < t || found.len() == 64 {
+                break;
+            }
+            let free = self.busy.get(&(host, port)).is_none_or(|&b| b <= t);
+            if at + 100 * MS <= t && free && !found.contains(&(host, port)) {
+                found.push((host, port));
+            }
+        }
+        if found.is_empty() {
+            return None;
+        }
+        Some(found[self.rng.below(found.len() as u64) as usize])
+    }
+
     /// The RS TIME_WAIT that attempt `p` left, if still there at `t`.
     fn tw_of(&self, p: u32, t: u64) -> Option<(u8, u16, Tw)> {
         let (rs, sport) = self.runs[p as usize].as_ref()?.tuple?;
@@ -825,6 +908,7 @@ impl<'a> Sim<'a> {
                 }
                 None => None,
             },
+            PortReq::Recent => self.recent_tuple(t),
             PortReq::Any => None,
         };
         let (host, port) = match chosen {
@@ -883,6 +967,7 @@ impl<'a> Sim<'a> {
             tuple: None,
             evict: targets.map(|x| x.map(|(p, (rs, sport, _))| (p, rs, sport))),
             setup_latency: None,
+            answered_at: None,
             slow_ns: 0,
             last_client: t,
         };
@@ -1000,7 +1085,7 @@ impl<'a> Sim<'a> {
             if sport.is_none() {
                 let (lo, hi) = cfg.snat_ports;
                 let cport = key.1;
-                let off = if (lo..=hi).contains(&cport) {
+                let off = if !cfg.random_snat && (lo..=hi).contains(&cport) {
                     u32::from(cport - lo)
                 } else {
                     self.rng.below(u64::from(self.nat.n)) as u32
@@ -1021,6 +1106,12 @@ impl<'a> Sim<'a> {
         leg.snat = SocketAddr::new(cfg.snat_ip, sport);
         st.rip = Some(leg.rip);
         st.snat = Some(leg.snat);
+        if k == 0 && plan.lose_first {
+            st.fate = SynFate::Lost;
+            Self::push_syn(r, st, None);
+            self.retry(a, r, k);
+            return;
+        }
         if r.lost < plan.lost {
             r.lost += 1;
             st.fate = SynFate::Lost;
@@ -1065,6 +1156,7 @@ impl<'a> Sim<'a> {
                 ip_id: 0,
             };
             let t_c = self.emit(&leg, false, t_x, &rst, true, true);
+            r.answered_at.get_or_insert(t_c);
             if let Some(e) = r.entry {
                 self.nat.close(e, t_x + r.d_b / 2, CLOSE_TIMEOUT, true);
             }
@@ -1134,6 +1226,7 @@ impl<'a> Sim<'a> {
             ip_id: self.rng.next_u32() as u16,
         };
         let t_ack_c = self.emit(leg, false, t_ack, &ack, true, true);
+        r.answered_at.get_or_insert(t_ack_c);
         // The reset carries the ACK's ack number as seq, no ACK bit, no options.
         let t_rst = t_ack_c + self.small();
         let rst = Seg {
@@ -1220,6 +1313,7 @@ impl<'a> Sim<'a> {
             return;
         }
         let t_c = self.emit(leg, false, t_sa, &seg, true, true);
+        r.answered_at.get_or_insert(t_c);
         st.fate = SynFate::SynAck;
         Self::push_syn(r, st, Some(t_rs));
         r.setup_latency = Some(t_c - r.syns[0].client_ns);
@@ -1408,6 +1502,7 @@ impl<'a> Sim<'a> {
             self.nat.close(e, nat_close, cfg.nat_timewait_ns, false);
         }
         self.busy.insert(key, busy_until);
+        self.closed.push((client_end, r.host, r.c_addr.port()));
         r.last_client = client_end;
         r.phase = Phase::Done;
     }
@@ -1507,14 +1602,41 @@ impl<'a> Sim<'a> {
             Some((from, to)) => (epoch + from, epoch + to),
             None => (self.origin, u64::MAX),
         };
+        let span = (span.0, span.1.min(self.rs_end.unwrap_or(u64::MAX)));
+        let client_cut = self.client_end.unwrap_or(u64::MAX);
         let inside = |t: u64| t >= span.0 && t < span.1;
+        self.client.sort_by_key(|p| p.0);
+        self.rs.sort_by_key(|p| p.0);
+        self.client.retain(|p| p.0 < client_cut);
+        // Where each capture ends: its last packet (true time).
+        let c_last = self.client.last().map(|p| p.0);
+        let r_last = self.rs.iter().rev().find(|p| inside(p.0)).map(|p| p.0);
         let mut truth = Vec::new();
         for (i, run) in self.runs.iter().enumerate() {
             let Some(r) = run else { continue };
             let plan = &self.plans[i];
             let first = r.syns[0].client_ns;
+            if first >= client_cut {
+                continue;
+            }
+            // What the client capture shows of the attempt.
+            let vis = r
+                .syns
+                .iter()
+                .take_while(|s| s.client_ns < client_cut)
+                .count();
+            let syns = &r.syns[..vis];
+            let last = syns[vis - 1].client_ns;
+            let gap = if vis >= 2 {
+                last - syns[vis - 2].client_ns
+            } else {
+                0
+            };
+            let due = last + gap.max(SEC);
+            let ended = r.answered_at.is_none_or(|t| t >= client_cut)
+                && (c_last.is_none_or(|e| e < due) || r_last.is_some_and(|e| e < due));
             let mut cause = TrueCause::Ok;
-            for s in &r.syns {
+            for s in syns {
                 cause = match s.fate {
                     SynFate::LbDrop => TrueCause::LbSynDropPortReuse,
                     SynFate::RaceDrop => TrueCause::ConntrackInsertRace,
@@ -1530,16 +1652,21 @@ impl<'a> Sim<'a> {
                     break;
                 }
             }
-            let reached: Vec<u64> = r.rs_true.iter().flatten().copied().collect();
+            let reached: Vec<u64> = r.rs_true[..vis].iter().flatten().copied().collect();
             if !reached.is_empty() && !reached.iter().any(|&t| inside(t)) {
                 cause = TrueCause::Unmatched;
             }
-            let end = r
-                .syns
+            if ended {
+                cause = TrueCause::CaptureEnded;
+            }
+            let end = match syns
                 .iter()
                 .find(|s| matches!(s.fate, SynFate::SynAck | SynFate::Refused))
-                .unwrap_or(r.syns.last().expect("one SYN at least"));
-            let extra = if end.fate == SynFate::SynAck {
+            {
+                Some(s) if !ended => s,
+                _ => &syns[vis - 1],
+            };
+            let extra = if end.fate == SynFate::SynAck && !ended {
                 r.slow_ns
             } else {
                 0
@@ -1553,20 +1680,18 @@ impl<'a> Sim<'a> {
                 isn: r.isn,
                 first_tsval: r.syns[0].tsval,
                 first_syn_ns: first,
-                syns: r.syns.clone(),
-                setup_latency_ns: r.setup_latency,
+                syns: syns.to_vec(),
+                setup_latency_ns: r.setup_latency.filter(|l| first + l < client_cut),
                 cause,
                 delay_ns: end.client_ns - first + extra,
                 rs_isn: r.rs_isn,
                 fwd_delay_ns: r.d_f,
                 back_delay_ns: r.d_b,
                 offset_at_syn_ns: cfg.clock.offset_at(first, epoch),
-                last_ns: r.last_client,
+                last_ns: r.last_client.min(client_cut - 1),
             });
         }
         truth.sort_by_key(|t| (t.first_syn_ns, t.id));
-        self.client.sort_by_key(|p| p.0);
-        self.rs.sort_by_key(|p| p.0);
         let rs = self
             .rs
             .into_iter()
@@ -1586,6 +1711,7 @@ impl<'a> Sim<'a> {
                 epoch_ns: epoch,
                 delay_ns: cfg.delay_ns,
                 rs_capture: span,
+                client_capture_end: self.client_end,
             },
         }
     }

@@ -226,11 +226,15 @@ fn assert_consistent(s: &PairScenario) {
             }
         }
         let reached = a.syns.iter().any(|s| s.rs_ns.is_some());
-        assert_eq!(
-            a.cause == TrueCause::Unmatched,
-            reached && !seen_in_span,
-            "{a:?}"
-        );
+        // Unmatched exactly when the SYNs reached the RS outside its capture, unless a
+        // capture ended before the attempt's next SYN was due (which comes first).
+        if a.cause != TrueCause::CaptureEnded {
+            assert_eq!(
+                a.cause == TrueCause::Unmatched,
+                reached && !seen_in_span,
+                "{a:?}"
+            );
+        }
         // Setup latency: the first SYN-ACK acknowledging the ISN at the client.
         let synack = ix
             .client_synacks
@@ -484,12 +488,42 @@ fn assert_signatures(s: &PairScenario) -> HashSet<TrueCause> {
                     }
                 );
             }
+            TrueCause::CaptureEnded => {
+                // No answer in the client capture, and a capture's last packet before the
+                // client's next SYN was due.
+                assert_eq!(a.setup_latency_ns, None);
+                let answers = ix.client_conn(a.client, a.vip, a.first_syn_ns, u64::MAX);
+                assert!(
+                    answers.iter().all(|(_, p)| p.flags == ControlBits::SYN),
+                    "{a:?}"
+                );
+                let n = a.syns.len();
+                let last = a.syns[n - 1].client_ns;
+                let gap = if n >= 2 {
+                    last - a.syns[n - 2].client_ns
+                } else {
+                    0
+                };
+                let due = last + gap.max(SEC);
+                let client_end = s.client.last().unwrap().0;
+                let rs_end = s.rs.last().map(|(t, _)| true_time(s, *t));
+                assert!(client_end < due || rs_end.is_some_and(|e| e < due), "{a:?}");
+            }
             TrueCause::Unexplained => {
                 panic!("the generator never leaves a cause unexplained: {a:?}")
             }
         }
     }
     seen
+}
+
+/// The true time of an RS capture timestamp (the inverse of the RS clock, to the ns).
+fn true_time(s: &PairScenario, rs: u64) -> u64 {
+    let mut t = rs;
+    for _ in 0..4 {
+        t = rs.saturating_add_signed(-s.nat.clock.offset_at(t, s.nat.epoch_ns));
+    }
+    t
 }
 
 #[test]
@@ -538,7 +572,9 @@ fn test_random_mix_truth_matches_both_captures() {
         assert!(seen.len() >= 8, "{seen:?}");
         // A draw happens as drawn unless another attempt's aftermath struck first (a
         // tuple an LB drop freed early while the RS still held it, a range an exhaustion
-        // filled), or struck its setup (a predecessor or race partner that never connected).
+        // filled), or struck its setup (a predecessor or race partner that never connected),
+        // or the captures ended while it was still unanswered (a bystander of a full range
+        // that gave up near the end).
         let mut disturbed = 0;
         for a in s.truth.iter().filter(|a| a.role == Role::Background) {
             if a.cause != a.intent.cause() {
@@ -551,12 +587,17 @@ fn test_random_mix_truth_matches_both_captures() {
                 assert!(
                     matches!(
                         a.cause,
-                        TrueCause::RsTimewaitCollision | TrueCause::SnatPortExhaustion
+                        TrueCause::RsTimewaitCollision
+                            | TrueCause::SnatPortExhaustion
+                            | TrueCause::CaptureEnded
                     ) || (setup && a.cause == TrueCause::Ok),
                     "{a:?}"
                 );
-                // Bystanders of a full port range are expected; count the rest.
-                disturbed += u32::from(a.cause != TrueCause::SnatPortExhaustion);
+                // Bystanders of a full port range are expected (also those that gave up
+                // less than a retry gap before the captures ended); count the rest.
+                let bystander = a.cause == TrueCause::SnatPortExhaustion
+                    || (a.cause == TrueCause::CaptureEnded && a.syns[0].fate == SynFate::NoPort);
+                disturbed += u32::from(!bystander);
             }
         }
         assert!(disturbed as usize * 20 < s.truth.len(), "{disturbed}");
@@ -693,4 +734,172 @@ fn test_clock_model_offset_skew_step() {
         -5_000_000 + 200_000 + 3_000_000
     );
     assert_eq!(c.offset_at(epoch - SEC, epoch), -5_000_000 - 20_000);
+}
+
+#[test]
+fn test_capture_ended_kind_codes_round_trip_and_must_be_last() {
+    for s in ["capture_ended", "capture_ended:rs"] {
+        let k: PairKind = s.parse().unwrap();
+        assert_eq!(k.to_string(), s);
+        assert_eq!(k.cause(), TrueCause::CaptureEnded);
+    }
+    assert_eq!(
+        "capture_ended:client".parse::<PairKind>(),
+        Ok(PairKind::CaptureEnded { rs: false })
+    );
+    assert!("capture_ended:both".parse::<PairKind>().is_err());
+    let bad = PairConfig {
+        script: vec![PairKind::CaptureEnded { rs: false }, PairKind::Ok],
+        ..PairConfig::default()
+    };
+    assert!(bad.validate().is_err());
+}
+
+/// A scripted `capture_ended`, last: its SYN is lost and both captures stop before the
+/// retry, the client's or the RS's first; everything before it is as usual.
+#[test]
+fn test_capture_ended_cuts_both_captures_before_the_retry() {
+    for rs_first in [false, true] {
+        let mut script = every_kind();
+        script.retain(|k| *k != PairKind::Unmatched);
+        script.push(PairKind::CaptureEnded { rs: rs_first });
+        // A background light enough for the 64-port range.
+        let cfg = PairConfig {
+            attempts: 60,
+            mean_gap_ns: 200 * MS,
+            script,
+            ..scripted_cfg()
+        };
+        let s = generate_pair(&cfg);
+        assert_consistent(&s);
+        assert_signatures(&s);
+        let a = s
+            .truth
+            .iter()
+            .find(|a| matches!(a.intent, PairKind::CaptureEnded { .. }))
+            .unwrap();
+        assert_eq!(a.cause, TrueCause::CaptureEnded, "{a:?}");
+        assert_eq!(a.syns.len(), 1);
+        assert_eq!(a.syns[0].fate, SynFate::Lost);
+        let client_end = s.nat.client_capture_end.unwrap();
+        let rs_end = s.nat.rs_capture.1;
+        assert_eq!(rs_first, rs_end < client_end);
+        for end in [client_end, rs_end] {
+            assert!(end > a.first_syn_ns + 300 * MS && end < a.first_syn_ns + 900 * MS);
+        }
+        assert!(s.client.iter().all(|(t, _)| *t < client_end));
+        assert!(s.client.last().unwrap().0 >= a.first_syn_ns);
+        // It came last: every other attempt began before it, and the scripted ones are
+        // as built.
+        assert!(s.truth.iter().all(|b| b.first_syn_ns <= a.first_syn_ns));
+        for b in s.truth.iter().filter(|b| b.role == Role::Script) {
+            assert_eq!(b.cause, b.intent.cause(), "{b:?}");
+        }
+        let ended = s
+            .truth
+            .iter()
+            .filter(|b| b.cause == TrueCause::CaptureEnded)
+            .count();
+        assert!(ended <= 3, "{ended}");
+    }
+}
+
+/// A client that recycles its ports while an unrelated rule drops first SYNs: reused and
+/// fresh tuples lose them at the same rate, and with `lb_reuse_drop` off none is the LB's.
+/// With it on, the LB drops every first SYN on a recycled tuple.
+#[test]
+fn test_recycling_client_with_unrelated_first_syn_loss() {
+    for lb in [false, true] {
+        let cfg = PairConfig {
+            attempts: 600,
+            mean_gap_ns: 50 * MS,
+            anomaly_ppm: 0,
+            reuse_ppm: 700_000,
+            first_syn_loss_ppm: 60_000,
+            lb_reuse_drop: lb,
+            ..PairConfig::default()
+        };
+        let s = generate_pair(&cfg);
+        assert_consistent(&s);
+        assert_signatures(&s);
+        // Reused: the client closed the same 4-tuple less than 110 s before.
+        let mut closed: HashMap<SocketAddr, u64> = HashMap::new();
+        let (mut reused, mut reused_lost, mut fresh, mut fresh_lost) = (0, 0, 0, 0);
+        for a in &s.truth {
+            let r = closed
+                .get(&a.client)
+                .is_some_and(|&c| c < a.first_syn_ns && a.first_syn_ns - c < 110 * SEC);
+            let lost = a.syns.len() > 1;
+            if r {
+                reused += 1;
+                reused_lost += u32::from(lost);
+                let want = if lb {
+                    TrueCause::LbSynDropPortReuse
+                } else if lost {
+                    TrueCause::SynLostBeforeRs
+                } else {
+                    TrueCause::Ok
+                };
+                assert_eq!(a.cause, want, "{a:?}");
+            } else {
+                fresh += 1;
+                fresh_lost += u32::from(lost);
+                assert_ne!(a.cause, TrueCause::LbSynDropPortReuse, "{a:?}");
+            }
+            if a.setup_latency_ns.is_some() {
+                closed.insert(a.client, a.last_ns);
+            }
+        }
+        assert!(reused * 10 >= (reused + fresh) * 6, "{reused} {fresh}");
+        if !lb {
+            // About 6 % each.
+            assert!(reused_lost >= 15, "{reused_lost} of {reused}");
+            assert!(fresh_lost >= 3, "{fresh_lost} of {fresh}");
+            let (r, f) = (
+                f64::from(reused_lost) / f64::from(reused),
+                f64::from(fresh_lost) / f64::from(fresh),
+            );
+            assert!(r < 0.12 && f < 0.15, "{r} {f}");
+        }
+    }
+}
+
+/// `--random-fully`: the NAT draws its ports, so the RS side almost never shows the
+/// client's; a race victim's retry gets a port of its own, and no SYN on the RS side has
+/// the victim's client port or the contested one after the race.
+#[test]
+fn test_random_snat_hides_the_race_victims_port() {
+    let cfg = PairConfig {
+        attempts: 200,
+        mean_gap_ns: 100 * MS,
+        random_snat: true,
+        script: vec![PairKind::ConntrackInsertRace; 6],
+        ..PairConfig::default()
+    };
+    let s = generate_pair(&cfg);
+    assert_consistent(&s);
+    assert_signatures(&s);
+    let kept = s
+        .truth
+        .iter()
+        .filter(|a| a.final_syn().and_then(|f| f.snat).map(|x| x.port()) == Some(a.client.port()))
+        .count();
+    assert!(kept * 50 < s.truth.len(), "{kept} kept their port");
+    let victims: Vec<_> = s
+        .truth
+        .iter()
+        .filter(|a| a.cause == TrueCause::ConntrackInsertRace)
+        .collect();
+    assert_eq!(victims.len(), 6);
+    for a in victims {
+        let lost = a.syns[0].snat.unwrap().port();
+        let retry = a.syns[1].snat.unwrap().port();
+        assert_ne!(lost, retry, "{a:?}");
+        assert_ne!(a.client.port(), retry, "{a:?}");
+        let rs =
+            s.rs.iter()
+                .filter(|(_, p)| p.seq == a.isn && p.flags == ControlBits::SYN);
+        assert!(rs.clone().count() >= 1);
+        assert!(rs.clone().all(|(_, p)| p.sport == retry), "{a:?}");
+    }
 }
