@@ -6,11 +6,14 @@
 
 use crate::util::{Succeed, pcapdiag};
 use pcapdiag::correlate::Hints;
+use pcapdiag::report::Report;
 use pcapdiag::run::Layout;
-use pcapdiag::verdict::Cause;
+use pcapdiag::verdict::{AttemptVerdict, Cause};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use synth::{CaptureFormat, Encap, PairConfig, PairKind, RsClock, TrueCause};
+use synth::{
+    CaptureFormat, Encap, PairConfig, PairKind, PairScenario, PairTruth, RsClock, TrueCause,
+};
 
 const SLOW_NS: i64 = 200_000_000;
 
@@ -36,28 +39,68 @@ fn script() -> Vec<PairKind> {
     .collect()
 }
 
-fn check(label: &str, cfg: PairConfig) {
+/// A generated pair, analysed as a set of two captures as the CLI would: the scenario and
+/// the report.
+struct Judged {
+    scenario: PairScenario,
+    report: Report,
+}
+
+impl Judged {
+    fn pair(&self) -> &pcapdiag::report::PairResult {
+        &self.report.pairs[0]
+    }
+
+    fn verdicts(&self) -> &pcapdiag::verdict::VerdictReport {
+        self.pair().verdicts.as_ref().unwrap()
+    }
+
+    /// Each true attempt with the analyzer's verdict on it (by client 4-tuple and ISN).
+    fn judged(&self, label: &str) -> Vec<(&PairTruth, &AttemptVerdict)> {
+        let ours: HashMap<(SocketAddr, u32), &AttemptVerdict> = self
+            .verdicts()
+            .attempts
+            .iter()
+            .map(|v| ((SocketAddr::new(v.client.ip, v.client.port), v.isn.0), v))
+            .collect();
+        assert_eq!(ours.len(), self.scenario.truth.len(), "{label}: attempts");
+        self.scenario
+            .truth
+            .iter()
+            .map(|t| {
+                let v = ours
+                    .get(&(t.client, t.isn))
+                    .unwrap_or_else(|| panic!("{label}: no attempt for {t:?}"));
+                (t, *v)
+            })
+            .collect()
+    }
+}
+
+/// Generates the pair of `cfg`, writes both captures (client side Ethernet, RS side SLL2)
+/// and analyses them as one set, the real-server side first: which capture is which comes
+/// from the traffic.
+fn judge(label: &str, cfg: &PairConfig) -> Judged {
     let dir = tempfile::tempdir().unwrap();
     let (cp, rp) = (dir.path().join("c.pcap"), dir.path().join("r.pcap"));
-    let scenario = synth::generate_pair(&cfg);
+    let scenario = synth::generate_pair(cfg);
     let format = CaptureFormat::Pcap { nanos: true };
     synth::pair::write_packets(
         &Encap::Ethernet,
         format,
         &scenario.client,
-        std::fs::File::create(&cp).unwrap(),
+        std::io::BufWriter::new(std::fs::File::create(&cp).unwrap()),
     )
     .unwrap();
     synth::pair::write_packets(
         &Encap::Sll2,
         format,
         &scenario.rs,
-        std::fs::File::create(&rp).unwrap(),
+        std::io::BufWriter::new(std::fs::File::create(&rp).unwrap()),
     )
     .unwrap();
     let client = pcapdiag::capture::analyze_file(&cp, &Default::default()).unwrap();
     let rs = pcapdiag::capture::analyze_file(&rp, &Default::default()).unwrap();
-    // A set, the real-server side first: which capture is which comes from the traffic.
     let report = pcapdiag::run::assemble(
         vec![Ok(rs), Ok(client)],
         Layout::Set(&[]),
@@ -73,37 +116,34 @@ fn check(label: &str, cfg: PairConfig) {
     assert_eq!(report.pairs.len(), 1, "{label}: one pair");
     let pair = &report.pairs[0];
     assert_eq!((pair.client_capture, pair.rs_capture), (Some(1), Some(0)));
-    let (pairing, verdicts) = (
-        pair.pairing.as_ref().unwrap(),
-        pair.verdicts.as_ref().unwrap(),
-    );
+    assert!(pair.pairing.is_some() && pair.verdicts.is_some(), "{label}");
+    Judged { scenario, report }
+}
 
-    let ours: HashMap<(SocketAddr, u32), &pcapdiag::verdict::AttemptVerdict> = verdicts
-        .attempts
-        .iter()
-        .map(|v| ((SocketAddr::new(v.client.ip, v.client.port), v.isn.0), v))
-        .collect();
-    assert_eq!(ours.len(), scenario.truth.len(), "{label}: attempts");
+/// The verdict a true attempt should get: its true cause when that made the setup slow
+/// (delay at least the threshold) or fail, or when it is `unmatched`; else `ok`.
+fn expected(t: &PairTruth) -> Cause {
+    // The codes are the same (test_every_true_cause_is_an_analyzer_cause).
+    let cause = Cause::from_code(t.cause.code()).expect("an analyzer cause");
+    let failed = t.setup_latency_ns.is_none();
+    if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS {
+        cause
+    } else {
+        Cause::Ok
+    }
+}
+
+/// Every attempt's verdict is its expected one ([`expected`]); one whose true cause cost
+/// less than the threshold has that cause as its signature, and with `clean`, a clean
+/// attempt has none. Returns how many attempts had each true cause.
+fn assert_verdicts(label: &str, j: &Judged, clean: bool) -> HashMap<TrueCause, usize> {
     let mut seen: HashMap<TrueCause, usize> = HashMap::new();
-    let mut worst_offset_err = 0i64;
-    for t in &scenario.truth {
-        let v = ours
-            .get(&(t.client, t.isn))
-            .unwrap_or_else(|| panic!("{label}: no attempt for {t:?}"));
+    for (t, v) in j.judged(label) {
         *seen.entry(t.cause).or_default() += 1;
-        // The true cause in the analyzer's vocabulary: the codes are the same
-        // (test_every_true_cause_is_an_analyzer_cause).
-        let cause = Cause::from_code(t.cause.code()).expect("an analyzer cause");
-        // The verdict: the true cause when it made the setup slow or fail; `ok` with the
-        // cause as signature when it cost less than the threshold.
-        let failed = t.setup_latency_ns.is_none();
-        let expect = if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS {
-            cause
-        } else {
-            Cause::Ok
-        };
+        let expect = expected(t);
         assert_eq!(v.verdict, expect, "{label}: {}\ntruth {t:?}", v.explanation);
         if expect == Cause::Ok && t.cause != TrueCause::Ok {
+            let cause = Cause::from_code(t.cause.code()).unwrap();
             assert_eq!(
                 v.signature,
                 Some(cause),
@@ -111,6 +151,24 @@ fn check(label: &str, cfg: PairConfig) {
                 v.explanation
             );
         }
+        if clean && t.cause == TrueCause::Ok {
+            assert_eq!(
+                v.signature, None,
+                "{label}: a clean attempt with a cause: {}\ntruth {t:?}",
+                v.explanation
+            );
+        }
+    }
+    seen
+}
+
+fn check(label: &str, cfg: PairConfig) {
+    let j = judge(label, &cfg);
+    let (scenario, pair) = (&j.scenario, j.pair());
+    let pairing = pair.pairing.as_ref().unwrap();
+    let seen = assert_verdicts(label, &j, false);
+    let mut worst_offset_err = 0i64;
+    for (t, v) in j.judged(label) {
         // The pair: the SNAT tuple and real server of the answered SYN are among ours.
         if t.cause != TrueCause::Unmatched
             && let Some(fin) = t.final_syn()
@@ -137,7 +195,7 @@ fn check(label: &str, cfg: PairConfig) {
     );
     // The set's clock graph puts the RS capture on the client's clock with the offset the
     // generator gave it at the client's first attempt.
-    let rs_clock = report.vantage_points[0]
+    let rs_clock = j.report.vantage_points[0]
         .clock
         .as_ref()
         .expect("a shared handshake");
@@ -153,11 +211,14 @@ fn check(label: &str, cfg: PairConfig) {
         err < 1_000_000,
         "{label}: graph offset error {err} ns: {rs_clock:?}"
     );
-    // Every scripted kind happened: every cause but `ok` and `unexplained` (which the
-    // generator never leaves).
-    let scripted = TrueCause::ALL
-        .into_iter()
-        .filter(|k| !matches!(k, TrueCause::Ok | TrueCause::Unexplained));
+    // Every scripted kind happened: every cause but `ok`, `unexplained` (which the
+    // generator never leaves) and `capture_ended` (not in this script).
+    let scripted = TrueCause::ALL.into_iter().filter(|k| {
+        !matches!(
+            k,
+            TrueCause::Ok | TrueCause::Unexplained | TrueCause::CaptureEnded
+        )
+    });
     for k in scripted {
         assert!(
             seen.contains_key(&k),
@@ -414,5 +475,275 @@ fn test_generated_capture_sets_across_seeds() {
                 a["explanation"]
             );
         }
+    }
+}
+
+/// The seeds the situation tests below run on.
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=5;
+
+/// RS-clock arrival times of every SYN that reached the real server, sorted.
+fn rs_arrivals(s: &PairScenario) -> Vec<u64> {
+    let mut v: Vec<u64> = s
+        .truth
+        .iter()
+        .flat_map(|t| t.syns.iter().filter_map(|x| x.rs_ns))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Whether another attempt's SYN reached the RS within [-1 ms, +3 ms] of when this
+/// attempt's first SYN would have (the analyzer's window for a concurrent SYN).
+fn concurrent_syn(s: &PairScenario, arrivals: &[u64], t: &PairTruth) -> bool {
+    let would = s
+        .nat
+        .clock
+        .rs_ns(t.first_syn_ns + t.fwd_delay_ns, s.nat.epoch_ns);
+    let own: Vec<u64> = t.syns.iter().filter_map(|x| x.rs_ns).collect();
+    let lo = arrivals.partition_point(|&a| a < would - 1_000_000);
+    arrivals[lo..]
+        .iter()
+        .take_while(|&&a| a <= would + 3_000_000)
+        .any(|a| !own.contains(a))
+}
+
+/// The capture stopped while an attempt's SYN was unanswered, before its retry was due:
+/// `capture_ended`, not a loss, whichever capture stopped first (odd seeds: the client's;
+/// even: the RS's). Everything else in the random mix keeps its true verdict.
+#[test]
+fn test_capture_cut_mid_handshake_is_capture_ended() {
+    for seed in SEEDS {
+        let rs_first = seed % 2 == 0;
+        let cfg = PairConfig {
+            seed,
+            attempts: 150,
+            mean_gap_ns: 20_000_000,
+            anomaly_ppm: 100_000,
+            // Not the LB's reuse drops: too few of them in 150 attempts for the base rate
+            // to name reuse (the analyzer then rightly says syn_lost_before_rs).
+            weights: synth::PairWeights {
+                lb_syn_drop_port_reuse: 0,
+                ..Default::default()
+            },
+            script: vec![
+                "syn_lost_before_rs".parse().unwrap(),
+                PairKind::CaptureEnded { rs: rs_first },
+            ],
+            ..Default::default()
+        };
+        let label = format!("seed {seed}, capture_ended rs first: {rs_first}");
+        let j = judge(&label, &cfg);
+        let seen = assert_verdicts(&label, &j, true);
+        let cut: Vec<_> = j
+            .judged(&label)
+            .into_iter()
+            .filter(|(t, _)| matches!(t.intent, PairKind::CaptureEnded { .. }))
+            .collect();
+        assert_eq!(cut.len(), 1, "{label}");
+        let (t, v) = cut[0];
+        assert_eq!(t.cause, TrueCause::CaptureEnded, "{label}: {t:?}");
+        assert_eq!(v.verdict, Cause::CaptureEnded, "{label}: {}", v.explanation);
+        let nat = &j.scenario.nat;
+        assert_eq!(
+            rs_first,
+            nat.rs_capture.1 < nat.client_capture_end.unwrap(),
+            "{label}"
+        );
+        assert!(seen.len() >= 4, "{label}: a mix expected: {seen:?}");
+        eprintln!("{label}: {seen:?}");
+    }
+}
+
+/// The hard negative of `lb_syn_drop_port_reuse`: a client that re-uses most of its
+/// 4-tuples within 110 s of closing them, while an unrelated rule drops first SYNs at the
+/// same rate on reused and fresh tuples, and the LB does not drop on reuse. Reuse and loss
+/// coincide often (at least 10 times a seed); the base rate says they are unrelated, so
+/// each loss is `syn_lost_before_rs`.
+#[test]
+fn test_reuse_heavy_client_with_unrelated_drops_is_not_called_reuse() {
+    for seed in SEEDS {
+        let cfg = reuse_cfg(seed, false);
+        let label = format!("seed {seed}, recycling client, unrelated drops");
+        let j = judge(&label, &cfg);
+        let rl = j.verdicts().reuse_loss;
+        let label = format!("{label}: {}", rl.text());
+        let seen = assert_verdicts(&label, &j, true);
+        let (reused, reused_lost, fresh_lost) = reuse_counts(&j.scenario);
+        assert!(
+            reused_lost >= 10 && fresh_lost >= 2,
+            "{label}: {reused_lost} losses on {reused} reused tuples, {fresh_lost} fresh"
+        );
+        assert!(reused * 2 > j.scenario.truth.len(), "{label}: {reused}");
+        assert!(
+            !seen.contains_key(&TrueCause::LbSynDropPortReuse),
+            "{label}"
+        );
+        assert!(seen[&TrueCause::SynLostBeforeRs] >= 12, "{label}: {seen:?}");
+        eprintln!("{label}: truth {seen:?}");
+    }
+}
+
+/// The same recycling client and unrelated drops, with an LB that drops a SYN on a tuple
+/// it still holds closed (IPVS `conn_reuse_mode=1`): now reused tuples lose their first
+/// SYN far more often than fresh ones, and those are `lb_syn_drop_port_reuse` while the
+/// fresh tuples' losses stay `syn_lost_before_rs`.
+#[test]
+fn test_reuse_dropped_by_the_lb_is_called_reuse_beside_unrelated_drops() {
+    for seed in [1, 2, 3] {
+        let cfg = reuse_cfg(seed, true);
+        let label = format!("seed {seed}, recycling client, LB drops on reuse");
+        let j = judge(&label, &cfg);
+        let rl = j.verdicts().reuse_loss;
+        let label = format!("{label}: {}", rl.text());
+        let seen = assert_verdicts(&label, &j, true);
+        assert!(
+            seen[&TrueCause::LbSynDropPortReuse] >= 10,
+            "{label}: {seen:?}"
+        );
+        assert!(seen[&TrueCause::SynLostBeforeRs] >= 2, "{label}: {seen:?}");
+        eprintln!("{label}: truth {seen:?}");
+    }
+}
+
+/// A client recycling 4-tuples (60 %, within 110 s of their close) and a rule dropping 6 %
+/// of first SYNs regardless of the tuple; `lb` is whether the LB drops on reuse.
+fn reuse_cfg(seed: u64, lb: bool) -> PairConfig {
+    PairConfig {
+        seed,
+        attempts: 500,
+        mean_gap_ns: 40_000_000,
+        anomaly_ppm: 0,
+        reuse_ppm: if lb { 300_000 } else { 600_000 },
+        first_syn_loss_ppm: 60_000,
+        lb_reuse_drop: lb,
+        ..Default::default()
+    }
+}
+
+/// From the truth: attempts on a client 4-tuple whose previous connection closed less
+/// than 120 s before, how many of those lost their first SYN, and how many fresh ones did.
+fn reuse_counts(s: &PairScenario) -> (usize, usize, usize) {
+    let mut closed: HashMap<SocketAddr, u64> = HashMap::new();
+    let (mut reused, mut reused_lost, mut fresh_lost) = (0, 0, 0);
+    for t in &s.truth {
+        let lost = t.syns.len() > 1;
+        if closed
+            .get(&t.client)
+            .is_some_and(|&c| c < t.first_syn_ns && t.first_syn_ns - c < 120_000_000_000)
+        {
+            reused += 1;
+            reused_lost += usize::from(lost);
+        } else {
+            fresh_lost += usize::from(lost);
+        }
+        if t.setup_latency_ns.is_some() {
+            closed.insert(t.client, t.last_ns);
+        }
+    }
+    (reused, reused_lost, fresh_lost)
+}
+
+/// `--random-fully`, sparse traffic (150 ms between attempts on average): two clients'
+/// SYNs drew the same SNAT tuple within a millisecond, the second was dropped, and its
+/// retry drew a new port, so neither capture shows the port it lost. Concurrent SYNs are
+/// rare except at the races, so the base rate names the race: `conntrack_insert_race`.
+/// Needs the analyzer's base-rate test for a race on a port it cannot see.
+#[test]
+fn test_random_snat_race_victims_are_conntrack_insert_race() {
+    for seed in SEEDS {
+        let cfg = PairConfig {
+            seed,
+            attempts: 200,
+            mean_gap_ns: 150_000_000,
+            anomaly_ppm: 0,
+            random_snat: true,
+            script: vec![PairKind::ConntrackInsertRace; 6],
+            ..Default::default()
+        };
+        let label = format!("seed {seed}, random SNAT, sparse, 6 races");
+        let j = judge(&label, &cfg);
+        let s = &j.scenario;
+        // What the scenario claims: at least 5 victims, their lost port never on the RS
+        // side, and concurrent SYNs rare elsewhere.
+        let arrivals = rs_arrivals(s);
+        let victims: Vec<&PairTruth> = s
+            .truth
+            .iter()
+            .filter(|t| t.cause == TrueCause::ConntrackInsertRace)
+            .collect();
+        assert!(victims.len() >= 5, "{label}: {} victims", victims.len());
+        for t in &victims {
+            let lost = t.syns[0].snat.unwrap().port();
+            assert!(
+                t.syns[1..]
+                    .iter()
+                    .all(|x| x.snat.is_none_or(|a| a.port() != lost)),
+                "{label}: {t:?}"
+            );
+            assert!(concurrent_syn(s, &arrivals, t), "{label}: {t:?}");
+        }
+        let others = s
+            .truth
+            .iter()
+            .filter(|t| t.cause != TrueCause::ConntrackInsertRace)
+            .filter(|t| concurrent_syn(s, &arrivals, t))
+            .count();
+        assert!(others * 20 < s.truth.len(), "{label}: {others} concurrent");
+        let kept = j.pair().pairing.as_ref().unwrap().nat.ports_kept;
+        assert!(
+            kept * 50 < s.truth.len() as u64,
+            "{label}: {kept} ports kept"
+        );
+        eprintln!(
+            "{label}: {} victims, {others} other attempts with a concurrent SYN",
+            victims.len()
+        );
+        assert_verdicts(&label, &j, true);
+    }
+}
+
+/// The hard negative of the race on an unseen port: `--random-fully`, dense traffic (a SYN
+/// every millisecond on average, so nearly every SYN has another within milliseconds), and
+/// a rule dropping 4 % of first SYNs regardless. Lost SYNs have a concurrent SYN no more
+/// often than answered ones, so none is called a race: `syn_lost_before_rs`.
+#[test]
+fn test_dense_random_snat_with_unrelated_drops_is_not_called_race() {
+    for seed in SEEDS {
+        let cfg = PairConfig {
+            seed,
+            attempts: 500,
+            mean_gap_ns: 1_000_000,
+            anomaly_ppm: 0,
+            random_snat: true,
+            first_syn_loss_ppm: 40_000,
+            ..Default::default()
+        };
+        let label = format!("seed {seed}, random SNAT, dense, unrelated drops");
+        let j = judge(&label, &cfg);
+        let s = &j.scenario;
+        let arrivals = rs_arrivals(s);
+        let lost: Vec<&PairTruth> = s
+            .truth
+            .iter()
+            .filter(|t| t.cause == TrueCause::SynLostBeforeRs)
+            .collect();
+        let with = lost
+            .iter()
+            .filter(|t| concurrent_syn(s, &arrivals, t))
+            .count();
+        assert!(
+            lost.len() >= 10 && with * 10 >= lost.len() * 7,
+            "{label}: {with} of {} losses with a concurrent SYN",
+            lost.len()
+        );
+        let seen = assert_verdicts(&label, &j, true);
+        assert!(
+            !seen.contains_key(&TrueCause::ConntrackInsertRace),
+            "{label}"
+        );
+        eprintln!(
+            "{label}: {with} of {} losses with a concurrent SYN; truth {seen:?}",
+            lost.len()
+        );
     }
 }
