@@ -41,7 +41,8 @@ usage: gen --pair -o PREFIX [options]
                        rs_timewait_collision[:fast|slow][:again][:paws|isn_not_after],
                        snat_port_exhaustion[:TRIES], conntrack_insert_race,
                        syn_lost_before_rs[:N], synack_lost_after_rs, rs_slow_synack[:MS],
-                       rs_refused, unmatched
+                       rs_refused, unmatched, capture_ended[:client|rs] (last: ends the
+                       captures while its SYN is unanswered)
   --exhaustion-weight W  weight of snat_port_exhaustion in the random mix (default 0)
   --offset-ms X        RS clock minus client clock, ms, may be negative/fractional (2.5)
   --skew-ppm X         RS clock drift, ppm (default 0)
@@ -51,6 +52,11 @@ usage: gen --pair -o PREFIX [options]
   --nat-timewait-s N   NAT conntrack TIME_WAIT (default 120)
   --rs-capture A-B     RS capture from A to B seconds after the start
   --no-lb-reuse-drop   the LB maps a reused client 4-tuple anew instead of dropping
+  --random-fully       the NAT draws every SNAT port at random
+  --reuse-rate R       share of clean background attempts re-using a recently closed
+                       client 4-tuple (default 0)
+  --first-syn-loss-rate R  share of clean background attempts whose first SYN is
+                       dropped after the NAT, whatever else (default 0)
   --encap E            client capture encapsulation; --rs-encap E for the RS capture";
 
 struct Args {
@@ -271,12 +277,17 @@ fn parse_pair() -> Result<PairArgs, String> {
             "--attempts" => cfg.attempts = num(value()?)?,
             "--packets" => cfg.attempts = num(value()?)? / 14,
             "--seed" => cfg.seed = num(value()?)?,
-            "--anomaly-rate" => {
+            "--anomaly-rate" | "--reuse-rate" | "--first-syn-loss-rate" => {
                 let ppm = scaled(&value()?, 1_000_000)?;
                 if !(0..=1_000_000).contains(&ppm) {
                     return Err(format!("{flag} must be within 0..1"));
                 }
-                cfg.anomaly_ppm = ppm as u32;
+                let field = match flag.as_str() {
+                    "--anomaly-rate" => &mut cfg.anomaly_ppm,
+                    "--reuse-rate" => &mut cfg.reuse_ppm,
+                    _ => &mut cfg.first_syn_loss_ppm,
+                };
+                *field = ppm as u32;
             }
             "--exhaustion-weight" => cfg.weights.snat_port_exhaustion = num(value()?)? as u32,
             "--script" => {
@@ -303,6 +314,7 @@ fn parse_pair() -> Result<PairArgs, String> {
                 cfg.rs_capture = Some((a * 1_000_000_000, b * 1_000_000_000));
             }
             "--no-lb-reuse-drop" => cfg.lb_reuse_drop = false,
+            "--random-fully" => cfg.random_snat = true,
             "--clients" => cfg.clients = num(value()?)? as u32,
             "--gap-us" => cfg.mean_gap_ns = num(value()?)?.max(1) * 1_000,
             "--schedule" => {

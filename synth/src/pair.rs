@@ -3,9 +3,13 @@
 //!
 //! Clients connect to `VIP:vport`; the NAT box DNATs each new connection to one of several
 //! `RIP:rport` and masquerades its source to `SNATIP` with a port from a range (the client's
-//! port if that SNAT tuple is free, else the next free one, as Linux does). The client
+//! port if that SNAT tuple is free, else the next free one, as Linux does; with
+//! [`PairConfig::random_snat`], a random one, as `--random-fully` does). The client
 //! capture holds `CIP:cport <-> VIP:vport` on the client clock (the reference); the real
 //! server (RS) capture holds `SNATIP:sport <-> RIP:rport` on the RS clock ([`RsClock`]).
+//! Either capture may end early: the RS capture's span is configured
+//! ([`PairConfig::rs_capture`]), and a scripted [`PairKind::CaptureEnded`] stops both
+//! while its SYN is unanswered; the truth then describes what the captures hold.
 //! The NAT rewrites addresses and ports only and decrements the TTL: a segment's seq, ack,
 //! options, TSval/TSecr, window and IP ID are the same in both files.
 //!
@@ -15,6 +19,10 @@
 //! a scripted [`PairKind`] only builds the conditions that make it happen (a predecessor on
 //! a tuple, a filled port range, a racing client) and steers the choices real systems make
 //! at random (which RS, where the port search starts, which ISN/TSval a port hashes to).
+//! Two knobs shape the background without a scripted cause: a client that recycles its
+//! 4-tuples ([`PairConfig::reuse_ppm`]) and a drop rule unrelated to anything else
+//! ([`PairConfig::first_syn_loss_ppm`]), the hard negatives of the causes that need a
+//! base rate.
 //! Invariants the tests pin: both sides of every packet agree except for addresses, ports
 //! and TTL; RS times are client times plus the one-way delays, through the clock model;
 //! each cause's evidence is in the captures; the same config gives the same bytes.
