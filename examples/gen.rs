@@ -53,6 +53,8 @@ usage: gen --pair -o PREFIX [options]
   --rs-capture A-B     RS capture from A to B seconds after the start
   --no-lb-reuse-drop   the LB maps a reused client 4-tuple anew instead of dropping
   --random-fully       the NAT draws every SNAT port at random
+  --nat-evicts-closing the NAT, short of ports, evicts closed connections' entries
+                       (Linux >= 6.5)
   --reuse-rate R       share of clean background attempts re-using a recently closed
                        client 4-tuple (default 0)
   --first-syn-loss-rate R  share of clean background attempts whose first SYN is
@@ -315,6 +317,7 @@ fn parse_pair() -> Result<PairArgs, String> {
             }
             "--no-lb-reuse-drop" => cfg.lb_reuse_drop = false,
             "--random-fully" => cfg.random_snat = true,
+            "--nat-evicts-closing" => cfg.nat_evicts_closing = true,
             "--clients" => cfg.clients = num(value()?)? as u32,
             "--gap-us" => cfg.mean_gap_ns = num(value()?)?.max(1) * 1_000,
             "--schedule" => {

@@ -644,6 +644,12 @@ pub struct PairConfig {
     /// insert race is then retried on a new random port: neither capture shows the port
     /// it lost.
     pub random_snat: bool,
+    /// The NAT, short of SNAT tuples, evicts a closed connection's entry in conntrack's
+    /// TIME_WAIT and hands its tuple to the new connection (Linux ≥ 6.5), although the RS
+    /// may still hold that tuple in TIME_WAIT. So only live connections exhaust a port
+    /// range (a scripted exhaustion keeps its fillers open), and a busy small range
+    /// re-uses tuples well within `nat_timewait_ns`.
+    pub nat_evicts_closing: bool,
     /// Share of background attempts drawn `ok` that re-use a client 4-tuple the client
     /// closed less than 110 s before (a client that recycles its ports); the rest take
     /// fresh ports. With `lb_reuse_drop`, the LB drops their first SYN.
@@ -697,6 +703,7 @@ impl Default for PairConfig {
             nat_timewait_ns: 120 * SEC,
             lb_reuse_drop: true,
             random_snat: false,
+            nat_evicts_closing: false,
             reuse_ppm: 0,
             first_syn_loss_ppm: 0,
             rs_capture: None,

@@ -35,17 +35,22 @@ pub(super) fn run(cfg: &PairConfig) -> PairScenario {
         match ev {
             Ev::Start(a) => sim.start(a, t),
             Ev::Syn(a, k) => sim.syn(a, k, t),
-            Ev::Fill(rs) => {
+            Ev::Fill(rs, linger) => {
                 let off = sim.rng.below(u64::from(sim.nat.n)) as u32;
                 if sim.nat.search(rs, off, t + cfg.delay_ns.1).is_some() {
-                    sim.filler(rs, t);
+                    sim.filler(rs, t, linger, Closer::Server);
                 }
             }
-            Ev::Burst(rs) => {
-                let free = sim.nat.count_free(rs, t + cfg.delay_ns.1);
+            Ev::Burst(rs, linger) => {
+                // An evicting NAT also hands out the tuples of closed connections.
+                let at = t + cfg.delay_ns.1;
+                let mut free = sim.nat.count_free(rs, at);
+                if cfg.nat_evicts_closing {
+                    free += sim.nat.count_evictable(rs, at);
+                }
                 let step = (20 * US).min(15 * MS / free.max(1));
                 for i in 0..free {
-                    sim.filler(rs, t + i * step);
+                    sim.filler(rs, t + i * step, linger, Closer::Server);
                 }
             }
         }
@@ -59,10 +64,12 @@ enum Ev {
     Start(u32),
     /// A client SYN retry (index from 0).
     Syn(u32, u8),
-    /// Start one filler toward this RS if a SNAT tuple toward it is free.
-    Fill(u8),
-    /// Start one filler per free SNAT tuple toward this RS.
-    Burst(u8),
+    /// Start one filler toward this RS if a SNAT tuple toward it is free; it stays open
+    /// until the given time (0: closes once answered).
+    Fill(u8, u64),
+    /// Start one filler per free SNAT tuple toward this RS (with an evicting NAT, also per
+    /// tuple of a closed connection), open until the given time.
+    Burst(u8, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +118,9 @@ struct Plan {
     closer: Closer,
     /// Small request and response (fillers).
     small: bool,
+    /// The connection stays open, idle after its response, until this time (0: it closes
+    /// once answered).
+    linger_until: u64,
 }
 
 impl Plan {
@@ -135,6 +145,7 @@ impl Plan {
             check: None,
             closer,
             small: false,
+            linger_until: 0,
         }
     }
 }
@@ -312,6 +323,36 @@ impl Nat {
         }
         self.full_until[usize::from(rs)] = min_until;
         None
+    }
+
+    /// Whether entry `e` is a closed connection's, held in conntrack's TIME_WAIT at `t`
+    /// (not one a RST closed, nor a live one).
+    fn closing(&self, e: u32, t: u64) -> bool {
+        let en = &self.entries[e as usize];
+        en.until > t && !en.reset && en.closed_at.is_some_and(|c| c <= t)
+    }
+
+    /// With every SNAT tuple toward `rs` taken, the first from offset `off` held by a
+    /// closed connection, whose entry is evicted (Linux ≥ 6.5 `nf_nat_used_tuple_harder`;
+    /// the kernel also wants the new SYN's sequence past the old connection's, which is
+    /// not modelled: any TIME_WAIT entry may go).
+    fn evict_closing(&mut self, rs: u8, off: u32, t: u64) -> Option<u16> {
+        let base = usize::from(rs) * self.n as usize;
+        let o = (0..self.n).map(|i| (off + i) % self.n).find(|&o| {
+            let e = self.by_tuple[base + o as usize];
+            e != NONE && self.closing(e, t)
+        })?;
+        let e = self.by_tuple[base + o as usize];
+        self.kill(e, t);
+        Some(self.lo + o as u16)
+    }
+
+    fn count_evictable(&self, rs: u8, t: u64) -> u64 {
+        let base = usize::from(rs) * self.n as usize;
+        self.by_tuple[base..base + self.n as usize]
+            .iter()
+            .filter(|&&e| e != NONE && self.closing(e, t))
+            .count() as u64
     }
 
     fn count_free(&self, rs: u8, t: u64) -> u64 {
@@ -511,9 +552,20 @@ impl<'a> Sim<'a> {
         match kind {
             PairKind::LbSynDropPortReuse => LB_GAP.1 + 100 * MS,
             PairKind::RsTimewaitCollision { .. } => self.max_collision_gap() + 100 * MS,
-            PairKind::SnatPortExhaustion { .. } => self.cfg.nat_timewait_ns + 100 * MS,
+            PairKind::SnatPortExhaustion { .. } => self.fill_lead_ns() + 100 * MS,
             PairKind::ConntrackInsertRace => MS,
             _ => 0,
+        }
+    }
+
+    /// How long before an exhaustion its fillers may start: one NAT TIME_WAIT (the first
+    /// close that long before, so that their tuples come free on time); with an evicting
+    /// NAT, every filler stays open and they start within the last minute.
+    fn fill_lead_ns(&self) -> u64 {
+        if self.cfg.nat_evicts_closing {
+            56 * SEC
+        } else {
+            self.cfg.nat_timewait_ns
         }
     }
 
@@ -662,7 +714,7 @@ impl<'a> Sim<'a> {
             PairKind::LbSynDropPortReuse => room >= LB_GAP.0 + 100 * MS,
             PairKind::RsTimewaitCollision { .. } => room >= SEC + 100 * MS && cfg.clients >= 2,
             PairKind::SnatPortExhaustion { tries } => {
-                room >= cfg.nat_timewait_ns + 100 * MS
+                room >= self.fill_lead_ns() + 100 * MS
                     && self.offset(usize::from(tries) - 1) + 2 * SEC <= cfg.nat_timewait_ns
             }
             PairKind::ConntrackInsertRace => room >= MS && cfg.clients >= 2,
@@ -722,21 +774,34 @@ impl<'a> Sim<'a> {
                 let lo = self.offset(usize::from(tries) - 2);
                 let hi = self.offset(usize::from(tries) - 1);
                 let d = lo + (hi - lo) * self.rng.range(30, 70) / 100;
-                let early = (t + d).saturating_sub(cfg.nat_timewait_ns + 3 * MS);
-                for i in 0..(n / 20).max(1) {
-                    self.filler(rs, early + i * 10 * US);
-                }
                 // The rest of the range is taken in the last minute, so the RS capture
                 // shows it in use.
                 let window = (55 * SEC)
                     .min(cfg.nat_timewait_ns.saturating_sub(d) / 2)
                     .max(100 * MS);
                 let (from, to) = (t - window, t - 30 * MS);
+                let mut linger = 0;
+                if cfg.nat_evicts_closing {
+                    // An evicting NAT takes a closed connection's tuple: exhaustion needs
+                    // every tuple held by a live one. A few close (the client first, so
+                    // the RS holds no TIME_WAIT on them) between the last failing SYN and
+                    // the one that passes; the rest stay open until after it.
+                    for i in 0..(n / 20).max(1) {
+                        self.filler(rs, from + i * 10 * US, t + d, Closer::Client);
+                    }
+                    linger = t + self.offset(usize::from(tries)) + SEC;
+                } else {
+                    // Those of fillers that closed one NAT TIME_WAIT before.
+                    let early = (t + d).saturating_sub(cfg.nat_timewait_ns + 3 * MS);
+                    for i in 0..(n / 20).max(1) {
+                        self.filler(rs, early + i * 10 * US, 0, Closer::Server);
+                    }
+                }
                 let step = ((to - from) / n).max(1);
                 for i in 0..n {
-                    self.push(from + i * step, Ev::Fill(rs));
+                    self.push(from + i * step, Ev::Fill(rs, linger));
                 }
-                self.push(t - 20 * MS, Ev::Burst(rs));
+                self.push(t - 20 * MS, Ev::Burst(rs, linger));
                 main.rs = Some(rs);
             }
             PairKind::ConntrackInsertRace => {
@@ -765,17 +830,12 @@ impl<'a> Sim<'a> {
         self.add(main)
     }
 
-    fn filler(&mut self, rs: u8, t: u64) {
+    fn filler(&mut self, rs: u8, t: u64, linger_until: u64, closer: Closer) {
         let p = Plan {
             rs: Some(rs),
             small: true,
-            ..Plan::new(
-                t,
-                Role::Filler,
-                PairKind::Ok,
-                StaleResend::Fast,
-                Closer::Server,
-            )
+            linger_until,
+            ..Plan::new(t, Role::Filler, PairKind::Ok, StaleResend::Fast, closer)
         };
         self.add(p);
     }
@@ -862,7 +922,10 @@ impl<'a> Sim<'a> {
         let d_b = self.rng.range(cfg.delay_ns.0, cfg.delay_ns.1);
         if plan.role == Role::Filler {
             let rs = plan.rs.expect("a filler has its RS");
-            if self.nat.search(rs, 0, t + d_f / 2).is_none() {
+            let at = t + d_f / 2;
+            if self.nat.search(rs, 0, at).is_none()
+                && !(cfg.nat_evicts_closing && self.nat.count_evictable(rs, at) > 0)
+            {
                 return; // the range is full already: this filler never existed
             }
         }
@@ -1091,6 +1154,9 @@ impl<'a> Sim<'a> {
                     self.rng.below(u64::from(self.nat.n)) as u32
                 };
                 sport = self.nat.search(rs, off, t_nat);
+                if sport.is_none() && cfg.nat_evicts_closing {
+                    sport = self.nat.evict_closing(rs, off, t_nat);
+                }
             }
             let Some(sport) = sport else {
                 st.fate = SynFate::NoPort;
@@ -1410,8 +1476,9 @@ impl<'a> Sim<'a> {
         let (nat_close, client_end, busy_until);
         match plan.closer {
             Closer::Server => {
-                // HTTP/1.0-style close: the RS's FIN follows its last segment.
-                let t_fin = t_s + self.rng.range(3 * US, 15 * US);
+                // HTTP/1.0-style close: the RS's FIN follows its last segment (or the
+                // end of an idle period).
+                let t_fin = (t_s + self.rng.range(3 * US, 15 * US)).max(plan.linger_until);
                 let ack = k.c.nxt;
                 let fin_arr = self.send(
                     &mut k,
@@ -1459,7 +1526,8 @@ impl<'a> Sim<'a> {
                 busy_until = last;
             }
             Closer::Client => {
-                let t1 = last_arr.max(c_last) + self.rng.range(20 * US, 200 * US);
+                let t1 = (last_arr.max(c_last) + self.rng.range(20 * US, 200 * US))
+                    .max(plan.linger_until);
                 let (ack, ecr) = (k.s.nxt, tsval_at(s_base, t_s));
                 let cfin_rs = self.send(
                     &mut k,

@@ -903,3 +903,79 @@ fn test_random_snat_hides_the_race_victims_port() {
         assert!(rs.clone().all(|(_, p)| p.sport == retry), "{a:?}");
     }
 }
+
+/// A NAT that evicts closed connections' entries (Linux ≥ 6.5): a small range busy with
+/// short connections never runs out, re-using tuples well within conntrack's TIME_WAIT,
+/// where the same traffic through a holding NAT does run out. A scripted exhaustion then
+/// needs live connections: its fillers stay open across the SYNs that fail.
+#[test]
+fn test_evicting_nat_reuses_closed_tuples_and_exhausts_only_with_live_ones() {
+    let busy = |evict: bool| PairConfig {
+        attempts: 600,
+        mean_gap_ns: 20 * MS,
+        anomaly_ppm: 0,
+        snat_ports: (40000, 40031),
+        nat_evicts_closing: evict,
+        stale_resend: Some(StaleResend::Fast),
+        ..PairConfig::default()
+    };
+    let no_port = |s: &PairScenario| {
+        s.truth
+            .iter()
+            .filter(|a| a.syns.iter().any(|x| x.fate == SynFate::NoPort))
+            .count()
+    };
+    let held = generate_pair(&busy(false));
+    assert!(no_port(&held) > 100, "{}", no_port(&held));
+    let s = generate_pair(&busy(true));
+    assert_consistent(&s);
+    assert_signatures(&s);
+    assert_eq!(no_port(&s), 0);
+    // RS-side SYNs on a tuple whose previous connection ended less than 120 s before.
+    let mut last: HashMap<(SocketAddr, SocketAddr), u64> = HashMap::new();
+    let mut reused = 0;
+    for (t, p) in &s.rs {
+        let key = conn_key(p);
+        if p.flags == ControlBits::SYN && last.get(&key).is_some_and(|&l| *t - l < 120 * SEC) {
+            reused += 1;
+        }
+        last.insert(key, *t);
+    }
+    assert!(reused * 2 > s.truth.len(), "{reused}");
+
+    for tries in [2, 3] {
+        let cfg = PairConfig {
+            script: vec![PairKind::SnatPortExhaustion { tries }],
+            ..busy(true)
+        };
+        let s = generate_pair(&cfg);
+        assert_consistent(&s);
+        assert_signatures(&s);
+        let a = s.truth.iter().find(|a| a.role == Role::Script).unwrap();
+        assert_eq!(a.cause, TrueCause::SnatPortExhaustion, "{a:?}");
+        assert_eq!(a.syns.len(), usize::from(tries), "{a:?}");
+        // Every filler toward that RS was open (SYN before, FIN after) at the first SYN.
+        let rip = a.syns[0].rip.unwrap();
+        let t0 = s.nat.clock.rs_ns(a.first_syn_ns, s.nat.epoch_ns);
+        let ix = Ix::new(&s);
+        let fillers: Vec<_> = s
+            .truth
+            .iter()
+            .filter(|f| f.role == Role::Filler && f.final_syn().and_then(|x| x.rip) == Some(rip))
+            .collect();
+        let n = u64::from(cfg.snat_ports.1 - cfg.snat_ports.0) + 1;
+        let open = fillers
+            .iter()
+            .filter(|f| {
+                let snat = f.final_syn().unwrap().snat.unwrap();
+                let pk = ix.rs_conn(snat, rip, 0, u64::MAX);
+                let syn = pk
+                    .iter()
+                    .find(|(_, p)| p.flags == ControlBits::SYN && p.seq == f.isn);
+                let fin = pk.iter().rev().find(|(_, p)| p.flags.fin());
+                syn.is_some_and(|x| x.0 < t0) && fin.is_some_and(|x| x.0 > t0)
+            })
+            .count() as u64;
+        assert!(open >= n, "{open} of {n} open");
+    }
+}
