@@ -5,6 +5,7 @@
 //! (`frames.read == frames.analysed + frames.skipped`).
 
 use crate::decode;
+use crate::defrag::{Defrag, DefragCounts};
 use crate::flags::Flag;
 use crate::flows::{self, Attempt, Conn, ConnState, Flagged, FlowRecords, StateCounts};
 use crate::read::{BlockCounts, CaptureReader, Format, ReadError};
@@ -117,6 +118,7 @@ pub fn analyze_parts(
 ) -> CaptureReport {
     let mut flows = flows::Flows::with_limits(opts.max_connections, opts.max_records);
     let mut skipped = SkipCounts::default();
+    let mut defrag = Defrag::default();
     // With `list_skipped`, the frame numbers of each reason too.
     let mut listed: Option<Vec<Vec<u64>>> = opts
         .list_skipped
@@ -146,7 +148,14 @@ pub fn analyze_parts(
                 }
                 part_first.get_or_insert(frame.ts);
                 part_last = Some(frame.ts);
-                match decode::decode(&frame) {
+                let decoded = match decode::decode(&frame) {
+                    // A fragment: analysed when it completes its datagram.
+                    Err(SkipReason::IpFragment) => {
+                        defrag.push(&frame).unwrap_or(Err(SkipReason::IpFragment))
+                    }
+                    d => d,
+                };
+                match decoded {
                     Ok(seg) if opts.filter.keeps(&seg) => {
                         if let Err(reason) = flows.push(&seg) {
                             skip(reason, frame.number);
@@ -199,6 +208,7 @@ pub fn analyze_parts(
         first_ts,
         last_ts,
         parts,
+        fragments: defrag.finish(),
     };
     CaptureReport::build(meta, flows.finish(), opts.slow_ns)
 }
@@ -258,6 +268,9 @@ pub struct CaptureReport {
     /// the gap (or overlap) before it. Absent for a single file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// What became of fragmented IP datagrams carrying TCP (absent when there were none).
+    #[serde(skip_serializing_if = "DefragCounts::is_empty")]
+    pub fragments: DefragCounts,
     pub connection_states: Vec<CountRow>,
     pub flag_counts: Vec<CountRow>,
     pub setup: LatencySummary,
@@ -292,6 +305,7 @@ pub struct CaptureMeta {
     pub last_ts: Option<i64>,
     /// The files of a rotated capture, in the order read (empty for one file).
     pub parts: Vec<Part>,
+    pub fragments: DefragCounts,
 }
 
 impl CaptureReport {
@@ -342,6 +356,7 @@ impl CaptureReport {
             first_ts: meta.first_ts,
             last_ts: meta.last_ts,
             parts: meta.parts,
+            fragments: meta.fragments,
             connection_states: states
                 .into_iter()
                 .map(|(s, n)| CountRow {
@@ -422,6 +437,7 @@ pub(crate) fn of_segments(file: &str, segments: &[decode::Segment]) -> CaptureRe
         first_ts: segments.first().map(|s| s.ts),
         last_ts: segments.last().map(|s| s.ts),
         parts: Vec::new(),
+        fragments: DefragCounts::default(),
     };
     CaptureReport::build(meta, flows.finish(), DEFAULT_SLOW_NS)
 }

@@ -232,7 +232,30 @@ pub fn decode(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
 /// The general decoder: every link type, tag and tunnel, through etherparse's lax slicer.
 pub fn decode_lax(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
     let d = frame.data;
-    let pkt = match frame.linktype {
+    let pkt = sliced(frame)?;
+    // The bytes of the packet on the wire that the snapshot length left out.
+    let uncaptured = (frame.orig_len as usize).saturating_sub(d.len());
+    let mut seg = match link_payload(&pkt)? {
+        Some((kind, inner)) => {
+            let mut seg = tcp_of(&inner, 0, uncaptured)?;
+            if seg.tunnel == Tunnel::None {
+                seg.tunnel = kind;
+            }
+            seg
+        }
+        None => tcp_of(&pkt, 0, uncaptured)?,
+    };
+    seg.frame = frame.number;
+    seg.ts = frame.ts;
+    seg.iface = interface(frame);
+    seg.truncated |= (frame.data.len() as u32) < frame.orig_len;
+    Ok(seg)
+}
+
+/// The frame through etherparse's lax slicer, from its link layer on.
+fn sliced<'a>(frame: &Frame<'a>) -> Result<LaxSlicedPacket<'a>, SkipReason> {
+    let d = frame.data;
+    Ok(match frame.linktype {
         linktype::ETHERNET => {
             LaxSlicedPacket::from_ethernet(d).map_err(|_| SkipReason::TruncatedHeaders)?
         }
@@ -264,24 +287,158 @@ pub fn decode_lax(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
         }
         linktype::ARCNET_LINUX => from_ip(arcnet_linux_payload(d)?)?,
         _ => return Err(SkipReason::UnsupportedLinktype),
-    };
-    // The bytes of the packet on the wire that the snapshot length left out.
-    let uncaptured = (frame.orig_len as usize).saturating_sub(d.len());
-    let mut seg = match link_payload(&pkt)? {
-        Some((kind, inner)) => {
-            let mut seg = tcp_of(&inner, 0, uncaptured)?;
-            if seg.tunnel == Tunnel::None {
-                seg.tunnel = kind;
+    })
+}
+
+/// One fragment of a fragmented IP datagram that carries TCP ([`fragment`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    pub key: FragmentKey,
+    /// Where its data goes in the datagram's payload, in bytes.
+    pub offset: u32,
+    /// Its data's length on the wire (from the IP length).
+    pub len: u32,
+    /// More fragments follow (the MF flag).
+    pub more: bool,
+    /// Its data as captured: at most `len` bytes.
+    pub data: &'a [u8],
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// The outermost tunnel it came through.
+    pub tunnel: Tunnel,
+}
+
+/// The fragments of one datagram share this: addresses and identification (TCP only), and
+/// the interface, so that copies of a datagram on two interfaces of a `tcpdump -i any`
+/// are reassembled each on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FragmentKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The IPv4 identification, or the IPv6 fragment header's.
+    pub id: u32,
+    pub iface: u32,
+}
+
+/// The TCP-carrying IP fragment in a frame that [`decode`] skipped as
+/// [`SkipReason::IpFragment`]: the outermost fragmented IP layer, inside any tunnel
+/// pcapdiag unwraps. `None` when the frame holds no such fragment (one of a datagram
+/// carrying something else, or a header too damaged to say).
+pub fn fragment<'a>(frame: &Frame<'a>) -> Option<Fragment<'a>> {
+    let pkt = sliced(frame).ok()?;
+    let mut f = match link_payload(&pkt).ok()? {
+        Some((kind, inner)) => fragment_in(&inner, 0).map(|mut f| {
+            if f.tunnel == Tunnel::None {
+                f.tunnel = kind;
             }
-            seg
-        }
-        None => tcp_of(&pkt, 0, uncaptured)?,
+            f
+        })?,
+        None => fragment_in(&pkt, 0)?,
     };
-    seg.frame = frame.number;
-    seg.ts = frame.ts;
-    seg.iface = interface(frame);
-    seg.truncated |= (frame.data.len() as u32) < frame.orig_len;
-    Ok(seg)
+    f.key.iface = interface(frame);
+    Some(f)
+}
+
+fn fragment_in<'a>(pkt: &LaxSlicedPacket<'a>, depth: u8) -> Option<Fragment<'a>> {
+    let net = pkt.net.as_ref()?;
+    let payload = match net {
+        LaxNetSlice::Ipv4(v4) => v4.payload().clone(),
+        LaxNetSlice::Ipv6(v6) => v6.payload().clone(),
+        LaxNetSlice::Arp(_) => return None,
+    };
+    if !payload.fragmented {
+        let (kind, inner) = match tunnel_payload(pkt, &payload) {
+            Some(Ok(t)) if depth < MAX_TUNNEL_DEPTH => t,
+            _ => return None,
+        };
+        let mut f = fragment_in(&inner, depth + 1)?;
+        if f.tunnel == Tunnel::None {
+            f.tunnel = kind;
+        }
+        return Some(f);
+    }
+    if payload.ip_number != IpNumber::TCP {
+        return None;
+    }
+    let data = payload.payload;
+    let (key, offset, more, stated, ttl) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let stated = (h.total_len() as usize).saturating_sub(h.slice().len());
+            let key = FragmentKey {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                id: u32::from(h.identification()),
+                iface: 0,
+            };
+            let offset = u32::from(h.fragments_offset().byte_offset());
+            (key, offset, h.more_fragments(), stated, h.ttl())
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            // The fragment header must come right before TCP: a fragment's offset counts
+            // from the end of the headers before the fragment header.
+            let frag = v6.extensions().clone().into_iter().find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f),
+                _ => None,
+            })?;
+            if frag.next_header() != IpNumber::TCP {
+                return None;
+            }
+            let stated =
+                (h.payload_length() as usize).saturating_sub(v6.extensions().slice().len());
+            let key = FragmentKey {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                id: frag.identification(),
+                iface: 0,
+            };
+            let offset = u32::from(frag.fragment_offset().byte_offset());
+            (key, offset, frag.more_fragments(), stated, h.hop_limit())
+        }
+        LaxNetSlice::Arp(_) => return None,
+    };
+    // A zero stated length (TSO) means the captured length.
+    let len = if stated == 0 { data.len() } else { stated };
+    Some(Fragment {
+        key,
+        offset,
+        len: len as u32,
+        more,
+        data: &data[..data.len().min(len)],
+        ttl,
+        tunnel: Tunnel::None,
+    })
+}
+
+/// The segment of a reassembled datagram: `head` holds the first bytes of its TCP
+/// header as captured (20 to 60), `wire_len` is the datagram's payload length.
+pub(crate) fn reassembled(
+    head: &[u8],
+    key: &FragmentKey,
+    ttl: u8,
+    wire_len: u32,
+    truncated: bool,
+) -> Result<Segment, SkipReason> {
+    if head.len() < 20 {
+        return Err(SkipReason::TruncatedHeaders);
+    }
+    let header_len = u32::from(head[12] >> 4) * 4;
+    if header_len < 20 || header_len > wire_len {
+        return Err(SkipReason::Malformed);
+    }
+    let ip_id = if key.src.is_ipv4() { key.id as u16 } else { 0 };
+    let payload_len = wire_len - header_len;
+    let short = (head.len() as u32) < header_len;
+    Ok(tcp_segment(
+        head,
+        key.src,
+        key.dst,
+        ip_id,
+        ttl,
+        payload_len,
+        truncated || short,
+    ))
 }
 
 /// The common case, read straight from the bytes: an untagged Ethernet, Linux cooked

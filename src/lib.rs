@@ -1,8 +1,8 @@
 //! pcapdiag: diagnose slow TCP connection setups from packet captures.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! [`read`] (records from a capture) → [`decode`] (bytes to a [`decode::Segment`], once)
-//! → [`flows`] (connections, attempts; [`classify`] flags each packet) → [`capture`] (the
+//! [`read`] (records from a capture) → [`decode`] (bytes to a [`decode::Segment`], once;
+//! [`defrag`] puts IP fragments back together) → [`flows`] (connections, attempts; [`classify`] flags each packet) → [`capture`] (the
 //! analysed capture every later stage reads) → [`correlate`] (the client side's attempts
 //! paired with the real server's through the NAT; [`clock`] puts both on one clock) →
 //! [`verdict`] (the cause of every slow attempt) → [`report`] (one model, its derived
@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod correlate;
 pub mod decode;
+pub mod defrag;
 pub mod explain;
 pub mod flags;
 pub mod flows;

@@ -14,8 +14,10 @@ codes! {
         NotIp = ("not_ip", "not IPv4/IPv6 (ARP, LLDP, ...)"),
         /// IP, but not TCP (UDP, ICMP, ...), after unwrapping any tunnel.
         NotTcp = ("not_tcp", "IP but not TCP (UDP, ICMP, ...)"),
-        /// A fragment of a fragmented IP datagram (its TCP header is not in this frame).
-        IpFragment = ("ip_fragment", "IP fragment"),
+        /// A fragment of a fragmented IP datagram: the datagram's TCP segment is analysed
+        /// at the fragment that completes it ([`crate::defrag`]), the others are counted
+        /// here, as are fragments of datagrams that never completed or carry no TCP.
+        IpFragment = ("ip_fragment", "IP fragment (its datagram is analysed at the fragment completing it)"),
         /// The capture's snapshot length cut the frame inside its headers.
         TruncatedHeaders = ("truncated_headers", "cut by snaplen inside the headers"),
         /// A header that cannot be parsed (bad IP header length, bad TCP data offset, ...).

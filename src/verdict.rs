@@ -426,10 +426,11 @@ pub struct AttemptVerdict {
     pub snat_ports_in_use: Option<(u64, u64)>,
     /// For an unmatched attempt: whether it falls outside the RS capture's time span.
     pub outside_rs_span: Option<bool>,
-    /// For a reused tuple whose first SYN was lost: the pair's base rate of such losses on
-    /// reused and fresh tuples ([`ReuseLoss`]), which decides whether reuse is the cause.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reuse_loss: Option<ReuseLoss>,
+    /// For a lost first SYN with a pattern a cause rests on (a reused tuple, a concurrent
+    /// SYN): the pair's base rate of such losses with and without it ([`BaseRate`]), which
+    /// decides whether the pattern is the cause.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub base_rates: Vec<BaseRate>,
     /// The causes the captures cannot rule out beside the verdict ([`not_ruled_out`]):
     /// each has its host check ([`Cause::checks`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -475,81 +476,170 @@ pub struct Context<'a> {
     pub slow_ns: i64,
 }
 
-/// How often the first SYN was lost on tuples the client had closed less than
-/// [`LB_REUSE_WINDOW_NS`] before, against fresh tuples, in one pair's judged attempts: the
-/// base rate `lb_syn_drop_port_reuse` needs. A client that reuses its ports constantly
-/// loses first SYNs to an unrelated drop on reused tuples as often as on fresh ones; reuse
-/// is a cause only where it raises the loss rate beyond chance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct ReuseLoss {
-    pub reused: u64,
-    pub reused_lost: u64,
-    pub fresh: u64,
-    pub fresh_lost: u64,
-    /// One-sided Fisher exact test: the chance of at least `reused_lost` losses on reused
-    /// tuples were reuse unrelated to loss.
+codes! {
+    /// A circumstance of an attempt's first SYN that a cause rests on, and that is common
+    /// enough without the cause to need a base rate ([`BaseRate`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Pattern {
+        /// The client's 4-tuple closed less than [`LB_REUSE_WINDOW_NS`] before: the
+        /// pattern of `lb_syn_drop_port_reuse`.
+        ReusedTuple = ("reused_tuple", "the client's 4-tuple closed less than 120 s before"),
+        /// Another attempt's SYN reached the real server within 1 ms before to 3 ms after
+        /// this one would have: the pattern of `conntrack_insert_race` where the SNAT port
+        /// a lost SYN was given is not visible (the NAT rewrites ports).
+        ConcurrentSyn = ("concurrent_syn", "another attempt's SYN reached the real server within milliseconds"),
+    }
+}
+
+impl Pattern {
+    /// The attempts with and without the pattern, in the words of [`BaseRate::text`].
+    fn nouns(self) -> (&'static str, &'static str) {
+        match self {
+            Pattern::ReusedTuple => ("reused tuples", "fresh"),
+            Pattern::ConcurrentSyn => ("attempts with a concurrent SYN", "without"),
+        }
+    }
+}
+
+/// How often the first SYN was lost with a pattern and without it, in one pair's judged
+/// attempts: the base rate a cause resting on the pattern needs. A client that reuses its
+/// ports constantly loses first SYNs to an unrelated drop on reused tuples as often as on
+/// fresh ones, and on a busy server every SYN has a concurrent one; the pattern is a cause
+/// only where it raises the loss rate beyond chance.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BaseRate {
+    pub pattern: Pattern,
+    pub with: u64,
+    pub with_lost: u64,
+    pub without: u64,
+    pub without_lost: u64,
+    /// One-sided Fisher exact test: the chance of at least `with_lost` losses with the
+    /// pattern were the pattern unrelated to loss.
     pub p_value: f64,
 }
 
 codes! {
-    /// What the base rate says of port reuse and lost first SYNs.
+    /// What a base rate says of a pattern and lost first SYNs.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum ReuseAssociation {
-        Associated = ("associated", "first SYNs were lost on reused tuples more often than on fresh ones, beyond chance"),
-        NotAssociated = ("not_associated", "first SYNs were lost on reused tuples no more often than on fresh ones"),
-        TooFew = ("too_few", "too few lost first SYNs on reused tuples to tell"),
+    pub enum Association {
+        Associated = ("associated", "first SYNs were lost with the pattern more often than without, beyond chance"),
+        NotAssociated = ("not_associated", "first SYNs were lost with the pattern no more often than without"),
+        TooFew = ("too_few", "too few lost first SYNs with the pattern to tell"),
     }
 }
 
-impl ReuseLoss {
-    /// Losses on reused tuples needed before reuse can be named a cause.
+impl BaseRate {
+    /// Losses with the pattern needed before it can be named a cause.
     pub const MIN_LOST: u64 = 3;
-    /// The p-value below which reuse is associated with loss.
+    /// The p-value below which the pattern is associated with loss.
     pub const ALPHA: f64 = 0.01;
 
-    fn of(ctx: &Context<'_>) -> ReuseLoss {
-        let mut r = ReuseLoss::default();
-        for c in ctx.client.attempts.iter() {
-            if ctx.pairing.is_some_and(|p| !p.selected[c.id as usize]) {
-                continue;
-            }
-            let lost = first_syn_lost(c);
-            let reused =
-                client_previous(ctx.client, c).is_some_and(|p| p.age_ns <= LB_REUSE_WINDOW_NS);
-            let (n, l) = match reused {
-                true => (&mut r.reused, &mut r.reused_lost),
-                false => (&mut r.fresh, &mut r.fresh_lost),
+    /// From (has the pattern, first SYN lost) per attempt.
+    fn of(pattern: Pattern, attempts: impl Iterator<Item = (bool, bool)>) -> BaseRate {
+        let mut r = BaseRate {
+            pattern,
+            with: 0,
+            with_lost: 0,
+            without: 0,
+            without_lost: 0,
+            p_value: 1.0,
+        };
+        for (with, lost) in attempts {
+            let (n, l) = match with {
+                true => (&mut r.with, &mut r.with_lost),
+                false => (&mut r.without, &mut r.without_lost),
             };
             *n += 1;
             *l += u64::from(lost);
         }
-        r.p_value = fisher_greater(r.reused_lost, r.reused, r.fresh_lost, r.fresh);
+        r.p_value = fisher_greater(r.with_lost, r.with, r.without_lost, r.without);
         r
     }
 
-    pub fn association(&self) -> ReuseAssociation {
-        if self.reused_lost < Self::MIN_LOST {
-            ReuseAssociation::TooFew
+    pub fn association(&self) -> Association {
+        if self.with_lost < Self::MIN_LOST {
+            Association::TooFew
         } else if self.p_value < Self::ALPHA {
-            ReuseAssociation::Associated
+            Association::Associated
         } else {
-            ReuseAssociation::NotAssociated
+            Association::NotAssociated
         }
     }
 
     /// In words, with the counts: `first SYN lost on 5 of 5 reused tuples, 0 of 35 fresh
     /// (p 0.00002): associated`.
     pub fn text(&self) -> String {
+        let (with, without) = self.pattern.nouns();
+        let verdict = match self.association() {
+            Association::Associated => "beyond chance",
+            Association::NotAssociated => "no more than chance",
+            Association::TooFew => "too few to tell",
+        };
         format!(
-            "first SYN lost on {} of {} reused tuples, {} of {} fresh (p {:.5}): {}",
-            self.reused_lost,
-            self.reused,
-            self.fresh_lost,
-            self.fresh,
-            self.p_value,
-            self.association().text()
+            "first SYN lost on {} of {} {with}, {} of {} {without} (p {:.5}): {verdict}",
+            self.with_lost, self.with, self.without_lost, self.without, self.p_value,
         )
     }
+}
+
+/// The base rates of a pair's judged attempts, computed once before any attempt is judged.
+struct BaseRates {
+    reused: BaseRate,
+    /// With a real-server capture.
+    concurrent: Option<BaseRate>,
+}
+
+impl BaseRates {
+    fn of(ctx: &Context<'_>, rs_index: Option<&RsIndex>) -> BaseRates {
+        let judged = || {
+            ctx.client
+                .attempts
+                .iter()
+                .filter(|c| ctx.pairing.is_none_or(|p| p.selected[c.id as usize]))
+        };
+        let reused = BaseRate::of(
+            Pattern::ReusedTuple,
+            judged().map(|c| (reused_recently(ctx.client, c).is_some(), first_syn_lost(c))),
+        );
+        // Only attempts the real-server capture watched: outside its span nothing is seen
+        // to be concurrent.
+        let concurrent = match (ctx.pairing, rs_index) {
+            (Some(p), Some(index)) => Some(BaseRate::of(
+                Pattern::ConcurrentSyn,
+                judged()
+                    .filter(|c| outside_rs_span(p, c) == Some(false))
+                    .map(|c| {
+                        let other = concurrent_syn(p, index, c).is_some();
+                        (other, first_syn_lost(c))
+                    }),
+            )),
+            _ => None,
+        };
+        BaseRates { reused, concurrent }
+    }
+
+    fn list(&self) -> Vec<BaseRate> {
+        std::iter::once(self.reused)
+            .chain(self.concurrent)
+            .collect()
+    }
+}
+
+/// Whether the attempt's first SYN falls outside the real-server capture's span (with 1 s
+/// of slack before it for the one-way delay and the clock error); `None` without a span.
+fn outside_rs_span(p: &Pairing, c: &Attempt) -> Option<bool> {
+    let t = c.first_syn().ts;
+    p.rs_span
+        .map(|(a, b)| t < a.saturating_sub(NS_PER_S) || t > b)
+}
+
+/// Another attempt's SYN at the real server within [`RACE_BEFORE_NS`] before to
+/// [`RACE_AFTER_NS`] after the client's first SYN (on the RS clock): the RS attempt's id.
+fn concurrent_syn(p: &Pairing, index: &RsIndex, c: &Attempt) -> Option<u32> {
+    let t = p.clock.to_rs(c.first_syn().ts);
+    index
+        .around(t, RACE_BEFORE_NS, RACE_AFTER_NS)
+        .find(|&rid| p.client_of[rid as usize] != Some(c.id))
 }
 
 /// Whether an attempt's first SYN went unanswered: the client sent it again, and not
@@ -588,17 +678,17 @@ fn ln_fact(n: u64) -> f64 {
 }
 
 /// Judges every selected client attempt.
-fn judge_all(ctx: &Context<'_>, reuse: &ReuseLoss) -> Records<AttemptVerdict> {
-    // How long the NAT holds a closed tuple: conntrack's TIME_WAIT, or less where the
-    // captures showed it re-using one sooner.
-    let hold = ctx.pairing.map_or(NAT_HOLD_NS, |p| p.nat.hold_ns());
-    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel, hold));
+fn judge_all(
+    ctx: &Context<'_>,
+    rs_index: Option<&RsIndex>,
+    rates: &BaseRates,
+) -> Records<AttemptVerdict> {
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
     // the cores are free.
     Records::par_filter_map(&ctx.client.attempts, |a| {
         ctx.pairing
             .is_none_or(|p| p.selected[a.id as usize])
-            .then(|| judge_one(ctx, rs_index.as_ref(), reuse, a))
+            .then(|| judge_one(ctx, rs_index, rates, a))
     })
 }
 
@@ -617,17 +707,22 @@ codes! {
 pub struct VerdictReport {
     pub sides: Sides,
     pub by_verdict: Vec<VerdictRow>,
-    /// Lost first SYNs on reused and fresh tuples: whether reuse is a cause here.
-    pub reuse_loss: ReuseLoss,
+    /// Lost first SYNs with and without each pattern a cause rests on: whether the
+    /// pattern is a cause here (reused tuples always; concurrent SYNs with an RS capture).
+    pub base_rates: Vec<BaseRate>,
     pub attempts: Records<AttemptVerdict>,
 }
 
 /// Judges every selected client attempt and summarizes the verdicts.
 pub fn judge(ctx: &Context<'_>) -> VerdictReport {
-    let reuse_loss = ReuseLoss::of(ctx);
-    let attempts = judge_all(ctx, &reuse_loss);
+    // How long the NAT holds a closed tuple: conntrack's TIME_WAIT, or less where the
+    // captures showed it re-using one sooner.
+    let hold = ctx.pairing.map_or(NAT_HOLD_NS, |p| p.nat.hold_ns());
+    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel, hold));
+    let rates = BaseRates::of(ctx, rs_index.as_ref());
+    let attempts = judge_all(ctx, rs_index.as_ref(), &rates);
     VerdictReport {
-        reuse_loss,
+        base_rates: rates.list(),
         sides: if ctx.rs.is_some() {
             Sides::Both
         } else {
@@ -718,10 +813,9 @@ impl<'a> RsIndex<'a> {
 fn judge_one(
     ctx: &Context<'_>,
     rs_index: Option<&RsIndex>,
-    reuse: &ReuseLoss,
+    rates: &BaseRates,
     c: &Attempt,
 ) -> AttemptVerdict {
-    let clock = ctx.pairing.map(|p| &p.clock);
     let rs_ids: RsIds = ctx
         .pairing
         .map(|p| p.rs_of[c.id as usize].clone())
@@ -761,32 +855,32 @@ fn judge_one(
             .and_then(|s| s.gap_class),
         snat_ports_in_use: None,
         outside_rs_span: None,
-        reuse_loss: None,
+        base_rates: Vec::new(),
         not_ruled_out: Vec::new(),
         explanation: String::new(),
         path: ctx.sel.path(c.id).into(),
     };
     // A reused tuple whose first SYN was lost: what the base rate says of reuse.
-    let client_prev = client_previous(ctx.client, c);
-    let reuse_cause = match client_prev {
-        Some(p) if p.age_ns <= LB_REUSE_WINDOW_NS && first_syn_lost(c) => {
-            v.reuse_loss = Some(*reuse);
-            (reuse.association() == ReuseAssociation::Associated).then_some(p)
+    let reuse_cause = match reused_recently(ctx.client, c) {
+        Some(p) if first_syn_lost(c) => {
+            v.base_rates.push(rates.reused);
+            (rates.reused.association() == Association::Associated).then_some(p)
         }
         _ => None,
     };
 
-    let signature = match (ctx.rs, clock) {
+    let signature = match (ctx.rs, ctx.pairing) {
         _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
-        (Some(rs), Some(clock)) => {
+        (Some(rs), Some(pairing)) => {
             for a in &rs_atts {
-                v.evidence.extend(rs_evidence(a, clock));
+                v.evidence.extend(rs_evidence(a, &pairing.clock));
             }
             two_sided(
                 ctx,
                 rs,
-                clock,
+                pairing,
                 rs_index.expect("index with rs"),
+                rates,
                 c,
                 &rs_atts,
                 reuse_cause,
@@ -886,6 +980,12 @@ fn ended_before_next_try(ctx: &Context<'_>, c: &Attempt) -> bool {
     ends.into_iter().flatten().any(|end| end < due)
 }
 
+/// The previous connection on the client's own 4-tuple, if it closed less than
+/// [`LB_REUSE_WINDOW_NS`] before.
+fn reused_recently(client: &CaptureReport, c: &Attempt) -> Option<Previous> {
+    client_previous(client, c).filter(|p| p.age_ns <= LB_REUSE_WINDOW_NS)
+}
+
 /// The previous connection on the client's own 4-tuple and how long ago it closed.
 fn client_previous(client: &CaptureReport, c: &Attempt) -> Option<Previous> {
     let conn = &client.connections[c.conn as usize];
@@ -925,18 +1025,21 @@ pub fn attempt_evidence(c: &Attempt) -> Vec<Evidence> {
     ev
 }
 
+/// A packet of the real-server capture as evidence, on the client's clock.
+fn rs_packet(p: crate::flows::Pkt, clock: &ClockModel, what: &'static str) -> Evidence {
+    Evidence {
+        side: Side::Rs,
+        frame: p.frame(),
+        ts: clock.to_client(p.ts),
+        what,
+        capture: None,
+    }
+}
+
 fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
     let mut ev = Vec::new();
     let mut push = |p: Option<crate::flows::Pkt>, what| {
-        if let Some(p) = p {
-            ev.push(Evidence {
-                side: Side::Rs,
-                frame: p.frame(),
-                ts: clock.to_client(p.ts),
-                what,
-                capture: None,
-            });
-        }
+        ev.extend(p.map(|p| rs_packet(p, clock, what)));
     };
     for s in &a.syns {
         push(Some(s.pkt), "SYN on the RS side");
@@ -952,19 +1055,16 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
 fn two_sided(
     ctx: &Context<'_>,
     rs: &CaptureReport,
-    clock: &ClockModel,
+    pairing: &Pairing,
     index: &RsIndex,
+    rates: &BaseRates,
     c: &Attempt,
     rs_atts: &[&Attempt],
     reuse_cause: Option<Previous>,
     v: &mut AttemptVerdict,
 ) -> Option<Cause> {
     if rs_atts.is_empty() {
-        let t = c.first_syn().ts;
-        let outside = ctx
-            .pairing
-            .and_then(|p| p.rs_span)
-            .map(|(a, b)| t < a - NS_PER_S || t > b);
+        let outside = outside_rs_span(pairing, c);
         v.outside_rs_span = outside;
         if outside == Some(true) || c.outcome == Outcome::Established {
             // Outside the RS capture, or answered although the RS capture has no trace of
@@ -974,9 +1074,9 @@ fn two_sided(
         // No SYN ever reached the real server.
         return Some(lost_syn_cause(
             rs,
-            clock,
+            pairing,
             index,
-            ctx.pairing,
+            rates,
             c,
             None,
             reuse_cause,
@@ -1000,9 +1100,9 @@ fn two_sided(
     if !first_reached {
         return Some(lost_syn_cause(
             rs,
-            clock,
+            pairing,
             index,
-            ctx.pairing,
+            rates,
             c,
             Some(rs_atts[0]),
             reuse_cause,
@@ -1010,7 +1110,7 @@ fn two_sided(
         ));
     }
     if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
-        collision_details(rs, clock, c, a, v);
+        collision_details(rs, &pairing.clock, c, a, v);
         return Some(Cause::RsTimewaitCollision);
     }
     if c.stale_ack.is_some() {
@@ -1019,7 +1119,7 @@ fn two_sided(
     // The RS answered: late, or its SYN-ACK was lost on the way back.
     let rs_first = rs_atts[0];
     if let Some(rsa) = rs_first.synack {
-        let sent = clock.to_client(rsa.ts);
+        let sent = pairing.clock.to_client(rsa.ts);
         let seen = c.synack.map(|p| p.ts);
         if seen.is_none_or(|s| s - sent > SYNACK_LOST_NS) {
             return Some(Cause::SynackLostAfterRs);
@@ -1037,14 +1137,15 @@ fn two_sided(
 #[allow(clippy::too_many_arguments)]
 fn lost_syn_cause(
     rs: &CaptureReport,
-    clock: &ClockModel,
+    pairing: &Pairing,
     index: &RsIndex,
-    pairing: Option<&Pairing>,
+    rates: &BaseRates,
     c: &Attempt,
     reached: Option<&Attempt>,
     reuse_cause: Option<Previous>,
     v: &mut AttemptVerdict,
 ) -> Cause {
+    let clock = &pairing.clock;
     // The order of evidence (README, "Which cause"): where the SYN died, then occupancy,
     // then coincidence.
     // 1. A node saw it leave the NAT box: nothing inside the NAT lost it.
@@ -1069,20 +1170,38 @@ fn lost_syn_cause(
         .collect();
     for rid in index.around(lost_at, RACE_BEFORE_NS, RACE_AFTER_NS) {
         let other = &rs.attempts[rid as usize];
-        let mine = pairing.is_some_and(|p| p.client_of[rid as usize] == Some(c.id));
+        let mine = pairing.client_of[rid as usize] == Some(c.id);
         // The same SNAT address and port; the real server may differ (the retry is
         // scheduled anew by DNAT).
         if !mine
             && ports.contains(&other.client.port)
             && reached.is_none_or(|r| r.client.ip == other.client.ip)
         {
-            v.evidence.push(Evidence {
-                side: Side::Rs,
-                frame: other.first_syn().frame(),
-                ts: clock.to_client(other.first_syn().ts),
-                what: "another client's SYN on the same SNAT tuple",
-                capture: None,
-            });
+            v.evidence.push(rs_packet(
+                other.first_syn(),
+                clock,
+                "another client's SYN on the same SNAT tuple",
+            ));
+            return Cause::ConntrackInsertRace;
+        }
+    }
+    // 3b. Where the NAT rewrites ports, the tuple the lost SYN was given is not visible: a
+    //     concurrent SYN is a race only where concurrent SYNs go with lost first SYNs in
+    //     this capture beyond chance.
+    let port_hidden = match reached {
+        Some(r) => r.client.port != c.client.port,
+        None => pairing.nat.ports_rewritten > pairing.nat.ports_kept,
+    };
+    if port_hidden
+        && let (Some(rate), Some(rid)) = (rates.concurrent, concurrent_syn(pairing, index, c))
+    {
+        v.base_rates.push(rate);
+        if rate.association() == Association::Associated {
+            v.evidence.push(rs_packet(
+                rs.attempts[rid as usize].first_syn(),
+                clock,
+                "another attempt's SYN at the same moment (the lost SYN's SNAT port is not visible)",
+            ));
             return Cause::ConntrackInsertRace;
         }
     }
@@ -1333,8 +1452,8 @@ pub fn findings(v: &AttemptVerdict) -> Vec<String> {
     if v.outside_rs_span == Some(true) {
         f.push("outside the RS capture's time span".into());
     }
-    if let Some(r) = v.reuse_loss {
-        f.push(format!("tuple reused; {}", r.text()));
+    for r in &v.base_rates {
+        f.push(format!("{}; {}", r.pattern.text(), r.text()));
     }
     if !v.not_ruled_out.is_empty() {
         let codes: Vec<&str> = v.not_ruled_out.iter().map(|c| c.code()).collect();
@@ -1635,23 +1754,21 @@ mod situations {
     }
 
     #[test]
-    fn test_reuse_association_needs_a_minimum_count_and_a_low_p() {
-        let r = |reused_lost, reused, fresh_lost, fresh| {
-            let p_value = fisher_greater(reused_lost, reused, fresh_lost, fresh);
-            ReuseLoss {
-                reused,
-                reused_lost,
-                fresh,
-                fresh_lost,
-                p_value,
-            }
-            .association()
+    fn test_association_needs_a_minimum_count_and_a_low_p() {
+        // (with the pattern, lost) per attempt, from the counts of a 2×2 table.
+        let r = |with_lost: usize, with: usize, without_lost: usize, without: usize| {
+            let rows = (0..with)
+                .map(|i| (true, i < with_lost))
+                .chain((0..without).map(|i| (false, i < without_lost)));
+            BaseRate::of(Pattern::ReusedTuple, rows).association()
         };
-        assert_eq!(r(5, 5, 0, 35), ReuseAssociation::Associated);
-        assert_eq!(r(2, 2, 0, 1000), ReuseAssociation::TooFew);
+        assert_eq!(r(5, 5, 0, 35), Association::Associated);
+        assert_eq!(r(2, 2, 0, 1000), Association::TooFew);
         // The hard negative: a client reusing its ports constantly, losing first SYNs to
         // an unrelated drop at the same rate on reused and fresh tuples.
-        assert_eq!(r(22, 220, 12, 120), ReuseAssociation::NotAssociated);
+        assert_eq!(r(22, 220, 12, 120), Association::NotAssociated);
+        // On a busy server every SYN has a concurrent one: races can't be told from loss.
+        assert_eq!(r(6, 990, 0, 10), Association::NotAssociated);
     }
 
     #[test]
@@ -1671,11 +1788,16 @@ mod situations {
         p.extend(handshake(6_005, 1));
         let v = judge_client_capture(&p);
         assert_eq!(v.verdict, Cause::SynLostBeforeRs);
-        let r = v.reuse_loss.expect("the base rate, in the evidence");
-        assert_eq!((r.reused, r.reused_lost), (1, 1));
-        assert_eq!(r.association(), ReuseAssociation::TooFew);
+        let [r] = v.base_rates[..] else {
+            panic!("one base rate, in the evidence: {:?}", v.base_rates)
+        };
+        assert_eq!(r.pattern, Pattern::ReusedTuple);
+        assert_eq!((r.with, r.with_lost), (1, 1));
+        assert_eq!(r.association(), Association::TooFew);
         assert!(
-            v.explanation.contains("too few lost first SYNs"),
+            v.explanation.contains(
+                "first SYN lost on 1 of 1 reused tuples, 0 of 1 fresh (p 0.50000): too few to tell"
+            ),
             "{}",
             v.explanation
         );

@@ -33,7 +33,7 @@ use std::net::IpAddr;
 ///    a new version: `names`, `vantage_points[].clock.at_ns`.)
 ///
 /// [`Attempt::is_slow`]: crate::flows::Attempt::is_slow
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The whole report of one run.
 #[derive(Debug, Serialize)]

@@ -359,6 +359,23 @@ fn capture(
             right(s.frames),
         ]);
     }
+    let f = &cap.fragments;
+    for (what, n) in [
+        ("IP datagrams reassembled from fragments", f.reassembled),
+        (
+            "  first fragments cut by the snaplen, analysed alone",
+            f.cut_first,
+        ),
+        ("  datagrams dropped: fragments overlapped", f.overlapping),
+        ("  datagrams dropped: fragments past the end", f.invalid),
+        ("  datagrams dropped: not complete within 30 s", f.timed_out),
+        ("  datagrams dropped: too many at once", f.evicted),
+        ("  datagrams incomplete at the end", f.unfinished),
+    ] {
+        if n > 0 {
+            t.add_row(vec![Cell::new(what), right(n)]);
+        }
+    }
     if cap.blocks.unknown_blocks > 0 {
         t.add_row(vec![
             Cell::new("pcapng blocks of unknown type (skipped)"),

@@ -14,6 +14,7 @@ mod cli;
 mod corpus;
 mod decode_paths;
 mod exports;
+mod fragments;
 mod fuzz_regressions;
 mod fuzz_smoke;
 mod k8s;

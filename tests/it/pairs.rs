@@ -72,7 +72,7 @@ fn test_each_pair_equals_its_single_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     let all = json(&out);
-    assert_eq!(all["schema_version"], 4);
+    assert_eq!(all["schema_version"], 5);
     let pairs = all["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), SCENARIOS.len());
     assert_eq!(
