@@ -55,6 +55,17 @@ impl Judged {
         self.pair().verdicts.as_ref().unwrap()
     }
 
+    /// The pair's base rates, in words (`reused_tuple: first SYN lost on ...`).
+    fn base_rates(&self) -> String {
+        let rates: Vec<String> = self
+            .verdicts()
+            .base_rates
+            .iter()
+            .map(|r| format!("{}: {}", r.pattern.code(), r.text()))
+            .collect();
+        rates.join("; ")
+    }
+
     /// Each true attempt with the analyzer's verdict on it (by client 4-tuple and ISN).
     fn judged(&self, label: &str) -> Vec<(&PairTruth, &AttemptVerdict)> {
         let ours: HashMap<(SocketAddr, u32), &AttemptVerdict> = self
@@ -565,8 +576,7 @@ fn test_reuse_heavy_client_with_unrelated_drops_is_not_called_reuse() {
         let cfg = reuse_cfg(seed, false);
         let label = format!("seed {seed}, recycling client, unrelated drops");
         let j = judge(&label, &cfg);
-        let rl = j.verdicts().reuse_loss;
-        let label = format!("{label}: {}", rl.text());
+        let label = format!("{label}: {}", j.base_rates());
         let seen = assert_verdicts(&label, &j, true);
         let (reused, reused_lost, fresh_lost) = reuse_counts(&j.scenario);
         assert!(
@@ -593,8 +603,7 @@ fn test_reuse_dropped_by_the_lb_is_called_reuse_beside_unrelated_drops() {
         let cfg = reuse_cfg(seed, true);
         let label = format!("seed {seed}, recycling client, LB drops on reuse");
         let j = judge(&label, &cfg);
-        let rl = j.verdicts().reuse_loss;
-        let label = format!("{label}: {}", rl.text());
+        let label = format!("{label}: {}", j.base_rates());
         let seen = assert_verdicts(&label, &j, true);
         assert!(
             seen[&TrueCause::LbSynDropPortReuse] >= 10,
@@ -695,6 +704,7 @@ fn test_random_snat_race_victims_are_conntrack_insert_race() {
             kept * 50 < s.truth.len() as u64,
             "{label}: {kept} ports kept"
         );
+        let label = format!("{label}: {}", j.base_rates());
         eprintln!(
             "{label}: {} victims, {others} other attempts with a concurrent SYN",
             victims.len()
@@ -737,6 +747,7 @@ fn test_dense_random_snat_with_unrelated_drops_is_not_called_race() {
             "{label}: {with} of {} losses with a concurrent SYN",
             lost.len()
         );
+        let label = format!("{label}: {}", j.base_rates());
         let seen = assert_verdicts(&label, &j, true);
         assert!(
             !seen.contains_key(&TrueCause::ConntrackInsertRace),
