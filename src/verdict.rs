@@ -643,9 +643,14 @@ fn concurrent_syn(p: &Pairing, index: &RsIndex, c: &Attempt) -> Option<u32> {
 }
 
 /// Whether an attempt's first SYN went unanswered: the client sent it again, and not
-/// because a stale ACK or a refusal answered it.
+/// because a stale ACK or a refusal answered it (one answering a later SYN does not
+/// count: the first was lost all the same).
 fn first_syn_lost(c: &Attempt) -> bool {
-    c.tries() > 1 && c.stale_ack.is_none() && c.refused.is_none()
+    let Some(second) = c.syns.get(1) else {
+        return false;
+    };
+    let before_retry = |p: Option<crate::flows::Pkt>| p.is_some_and(|p| p.ts < second.pkt.ts);
+    !before_retry(c.stale_ack) && !before_retry(c.refused)
 }
 
 /// One-sided Fisher exact test on the 2×2 table (a of n lost with the pattern, c of m
@@ -1130,6 +1135,12 @@ fn two_sided(
     } else if c.synack.is_none() {
         // The RS saw the SYN and never answered.
         return Some(Cause::RsSlowSynack);
+    } else if let (Some(sa), Some((_, end))) = (c.synack, pairing.rs_span)
+        && sa.ts > end
+    {
+        // The RS saw the SYN, and its capture ended before the client got the answer:
+        // it answered after that, as late as the client saw.
+        return Some(Cause::RsSlowSynack);
     }
     None
 }
@@ -1155,10 +1166,31 @@ fn lost_syn_cause(
     {
         return Cause::SynLostBeforeRs;
     }
-    // 2. The SNAT ports toward the real server nearly all held.
+    // 2. The SNAT ports toward the real server nearly all held. Which server the lost SYN
+    //    was sent to is not known: a SYN dropped for want of a port leaves no conntrack
+    //    entry, so its retry is balanced anew. So every backend of the service counts,
+    //    the retry's first (its count is the one given when none is exhausted).
     let lost_at = clock.to_rs(c.first_syn().ts);
-    if let Some((in_use, range)) = index.ports().at(lost_at, reached.map(|a| a.server)) {
-        v.snat_ports_in_use = Some((in_use, range));
+    let backends = pairing
+        .nat
+        .services
+        .iter()
+        .filter(|s| s.vip == c.server)
+        .flat_map(|s| s.backends.iter().map(|b| b.0));
+    let servers: Vec<Option<Endpoint>> = match reached {
+        Some(r) => std::iter::once(r.server)
+            .chain(backends.filter(|&b| b != r.server))
+            .map(Some)
+            .collect(),
+        None => vec![None],
+    };
+    let counts = servers
+        .into_iter()
+        .filter_map(|s| index.ports().at(lost_at, s));
+    for (i, (in_use, range)) in counts.enumerate() {
+        if i == 0 || exhausted(in_use, range) {
+            v.snat_ports_in_use = Some((in_use, range));
+        }
         if exhausted(in_use, range) {
             return Cause::SnatPortExhaustion;
         }
