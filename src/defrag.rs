@@ -68,8 +68,6 @@ struct Pending {
     head_known: u64,
     /// The first fragment's TTL (the datagram's own).
     ttl: u8,
-    /// Some fragment was cut by the snapshot length.
-    truncated: bool,
 }
 
 /// How a fragment fits the ranges received so far.
@@ -142,7 +140,7 @@ impl Defrag {
             done.head(),
             done.ttl,
             end,
-            done.truncated,
+            false,
         ))
     }
 
@@ -187,7 +185,6 @@ impl Defrag {
                     head: [0; HEAD],
                     head_known: 0,
                     ttl: f.ttl,
-                    truncated: false,
                 },
             );
         }
@@ -202,6 +199,8 @@ impl Defrag {
             return None;
         }
         let at = match p.fit(start, end) {
+            // An empty fragment holds nothing: only a last one's end counts.
+            _ if start == end && !last => return None,
             Fit::Duplicate => return None,
             Fit::Overlap => {
                 self.pending.remove(&f.key);
@@ -210,7 +209,6 @@ impl Defrag {
             }
             Fit::New(at) => at,
         };
-        // An empty fragment holds nothing; only its MF flag counts.
         if start < end {
             p.ranges.insert(at, (start, end));
         }
@@ -220,7 +218,6 @@ impl Defrag {
         if start == 0 {
             p.ttl = f.ttl;
         }
-        p.truncated |= (f.data.len() as u32) < f.len;
         for (i, &b) in f.data.iter().enumerate() {
             let pos = start as usize + i;
             if pos >= HEAD {
