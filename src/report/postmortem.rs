@@ -181,14 +181,7 @@ fn all_pairs(report: &Report, tot: &Totals) -> Vec<Block> {
         })
         .collect();
     out.push(Block::Table {
-        header: vec![
-            "verdict",
-            "attempts",
-            "share",
-            "delay total",
-            "delay max",
-            "by pair",
-        ],
+        header: [&summary::VERDICT_COLUMNS[..], &["by pair"]].concat(),
         numeric: vec![false, true, true, true, true, false],
         rows,
     });
@@ -300,14 +293,7 @@ fn causes(report: &Report, pair: Option<&PairResult>, level: u8, chart: bool) ->
     };
     let rows = v.by_verdict.iter().map(verdict_row).collect();
     out.push(Block::Table {
-        header: vec![
-            "verdict",
-            "attempts",
-            "share",
-            "delay total",
-            "delay max",
-            "meaning",
-        ],
+        header: [&summary::VERDICT_COLUMNS[..], &["meaning"]].concat(),
         numeric: vec![false, true, true, true, true, false],
         rows,
     });

@@ -509,6 +509,10 @@ pub fn problems(report: &Report) -> Vec<String> {
     lines
 }
 
+/// The columns of a verdict table, every renderer's, before its last one (the meaning, or
+/// the counts by pair).
+pub const VERDICT_COLUMNS: [&str; 5] = ["verdict", "attempts", "share", "delay total", "delay max"];
+
 /// Each judged pair's count of `cause`, as `name count`, joined by commas: the "by pair"
 /// column of the overall verdicts.
 pub fn by_pair(report: &Report, cause: Cause) -> String {

@@ -265,14 +265,7 @@ fn verdicts(
         ),
     )?;
     let mut t = table(
-        &[
-            "verdict",
-            "attempts",
-            "share",
-            "delay total",
-            "delay max",
-            "meaning",
-        ],
+        &[&summary::VERDICT_COLUMNS[..], &["meaning"]].concat(),
         opts,
     );
     for r in &v.by_verdict {
