@@ -410,18 +410,31 @@ pub struct AttemptVerdict {
     /// The same attempt in the RS capture (index into its `attempts`), and its tuples.
     pub rs_attempts: RsIds,
     pub rs_tuples: SmallVec<[Tuple; 1]>,
-    /// The packets that support the verdict (none for a clean `ok` attempt).
+    /// The class of the longest SYN retry gap: what the delay looked like to the client.
+    pub retry: Option<GapClass>,
+    /// After a stale ACK: how soon the client re-sent its SYN (`after_reset` on Linux ≥ 5.6,
+    /// `initial_rto_1s` on older clients).
+    pub resend_after_stale: Option<GapClass>,
+    /// What an attempt with something to explain carries; `None` for a clean `ok` attempt
+    /// (read it with [`AttemptVerdict::notes`]). In the JSON its fields are the verdict's
+    /// own, empty for a clean attempt.
+    #[serde(flatten, serialize_with = "notes_or_empty")]
+    pub notes: Option<Box<Notes>>,
+}
+
+/// What a verdict with something to explain carries beside its code: the evidence, what
+/// the captures showed, the base rates weighed, the causes left open and one sentence.
+/// Most attempts are clean and have none of it, so it is kept apart from the verdict
+/// record: a clean attempt's verdict is about half the size.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Notes {
+    /// The packets that support the verdict.
     pub evidence: Vec<Evidence>,
     /// For a reused tuple: the previous connection on it.
     pub previous: Option<Previous>,
     /// For a TIME_WAIT collision: the check of the real server's TIME_WAIT socket that the
     /// SYN failed.
     pub check_failed: Option<TimewaitCheck>,
-    /// The class of the longest SYN retry gap: what the delay looked like to the client.
-    pub retry: Option<GapClass>,
-    /// After a stale ACK: how soon the client re-sent its SYN (`after_reset` on Linux ≥ 5.6,
-    /// `initial_rto_1s` on older clients).
-    pub resend_after_stale: Option<GapClass>,
     /// For exhaustion: SNAT ports toward that real server in use, and the range seen.
     pub snat_ports_in_use: Option<(u64, u64)>,
     /// For an unmatched attempt: whether it falls outside the RS capture's time span.
@@ -435,7 +448,7 @@ pub struct AttemptVerdict {
     /// each has its host check ([`Cause::checks`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_ruled_out: Vec<Cause>,
-    /// One sentence with the numbers (empty for a clean `ok` attempt).
+    /// One sentence with the numbers.
     pub explanation: String,
     /// Where each SYN try was seen (client, into and out of the NAT box, real server), when
     /// a capture set showed it in more than one place.
@@ -443,7 +456,24 @@ pub struct AttemptVerdict {
     pub path: Path,
 }
 
+/// The notes of a clean attempt: nothing.
+static NO_NOTES: std::sync::LazyLock<Notes> = std::sync::LazyLock::new(Notes::default);
+
+/// Serializes a verdict's notes, or empty notes for a clean attempt, so that every verdict
+/// has the same fields.
+fn notes_or_empty<S: serde::Serializer>(
+    notes: &Option<Box<Notes>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    notes.as_deref().unwrap_or(&NO_NOTES).serialize(s)
+}
+
 impl AttemptVerdict {
+    /// What the verdict carries beside its code (empty for a clean attempt).
+    pub fn notes(&self) -> &Notes {
+        self.notes.as_deref().unwrap_or(&NO_NOTES)
+    }
+
     /// The client's tuple.
     pub fn tuple(&self) -> Tuple {
         Tuple::new(self.client, self.server)
@@ -844,9 +874,6 @@ fn judge_one(
         one_sided: ctx.rs.is_none(),
         rs_attempts: rs_ids.clone(),
         rs_tuples: rs_atts.iter().map(|a| a.tuple()).collect(),
-        evidence: attempt_evidence(c),
-        previous: None,
-        check_failed: None,
         // The retry that cost the most time.
         retry: c
             .syns
@@ -858,17 +885,18 @@ fn judge_one(
             .stale_ack
             .and_then(|st| c.syns.iter().find(|s| s.pkt.ts > st.ts))
             .and_then(|s| s.gap_class),
-        snat_ports_in_use: None,
-        outside_rs_span: None,
-        base_rates: Vec::new(),
-        not_ruled_out: Vec::new(),
-        explanation: String::new(),
+        notes: None,
+    };
+    // Built for every attempt, kept only for one with something to explain.
+    let mut n = Notes {
+        evidence: attempt_evidence(c),
         path: ctx.sel.path(c.id).into(),
+        ..Notes::default()
     };
     // A reused tuple whose first SYN was lost: what the base rate says of reuse.
     let reuse_cause = match reused_recently(ctx.client, c) {
         Some(p) if first_syn_lost(c) => {
-            v.base_rates.push(rates.reused);
+            n.base_rates.push(rates.reused);
             (rates.reused.association() == Association::Associated).then_some(p)
         }
         _ => None,
@@ -878,7 +906,7 @@ fn judge_one(
         _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
         (Some(rs), Some(pairing)) => {
             for a in &rs_atts {
-                v.evidence.extend(rs_evidence(a, &pairing.clock));
+                n.evidence.extend(rs_evidence(a, &pairing.clock));
             }
             two_sided(
                 ctx,
@@ -889,14 +917,14 @@ fn judge_one(
                 c,
                 &rs_atts,
                 reuse_cause,
-                &mut v,
+                &mut n,
             )
         }
-        _ => one_sided(c, reuse_cause, ctx.slow_ns, &mut v),
+        _ => one_sided(c, reuse_cause, ctx.slow_ns, &mut n),
     };
     v.signature = signature;
     // Where the other captures of the set saw the same SYNs (a node, a copy).
-    v.evidence
+    n.evidence
         .extend(ctx.sel.sightings(c.id).iter().map(|s| Evidence {
             side: Side::Other,
             frame: s.frame,
@@ -920,14 +948,14 @@ fn judge_one(
         v.signature = signature.filter(|&s| s != Cause::Ok);
     }
     // A clean attempt needs no evidence or explanation beyond its attempt record: keeping
-    // them only where there is something to explain keeps the report small.
-    if v.verdict == Cause::Ok && v.signature.is_none() {
-        v.evidence = Vec::new();
-        v.path = Path::new();
-    } else {
-        v.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
-        v.not_ruled_out = not_ruled_out(&v);
-        v.explanation = explain(&v);
+    // notes only where there is something to explain keeps the report small.
+    if v.verdict != Cause::Ok || v.signature.is_some() {
+        n.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
+        v.notes = Some(Box::new(n));
+        let open = not_ruled_out(&v);
+        v.notes.as_mut().expect("set above").not_ruled_out = open;
+        let explanation = explain(&v);
+        v.notes.as_mut().expect("set above").explanation = explanation;
     }
     v
 }
@@ -939,7 +967,7 @@ fn judge_one(
 /// refusal, a SYN a node saw leave the NAT box and the server never saw).
 pub fn not_ruled_out(v: &AttemptVerdict) -> Vec<Cause> {
     use Cause::*;
-    let first = v.path.first();
+    let first = v.notes().path.first();
     let seen_leaving = first.is_some_and(|h| h.has(Hop::NatOut));
     let seen_in_nat = first.is_some_and(|h| h.has(Hop::NatIn));
     let mut open = match v.verdict {
@@ -962,7 +990,7 @@ pub fn not_ruled_out(v: &AttemptVerdict) -> Vec<Cause> {
         _ => Vec::new(),
     };
     // The SNAT ports were counted and not nearly all held: exhaustion is ruled out.
-    if v.snat_ports_in_use.is_some() && v.verdict != SnatPortExhaustion {
+    if v.notes().snat_ports_in_use.is_some() && v.verdict != SnatPortExhaustion {
         open.retain(|&c| c != SnatPortExhaustion);
     }
     open
@@ -1066,11 +1094,11 @@ fn two_sided(
     c: &Attempt,
     rs_atts: &[&Attempt],
     reuse_cause: Option<Previous>,
-    v: &mut AttemptVerdict,
+    n: &mut Notes,
 ) -> Option<Cause> {
     if rs_atts.is_empty() {
         let outside = outside_rs_span(pairing, c);
-        v.outside_rs_span = outside;
+        n.outside_rs_span = outside;
         if outside == Some(true) || c.outcome == Outcome::Established {
             // Outside the RS capture, or answered although the RS capture has no trace of
             // it: nothing to compare with.
@@ -1085,7 +1113,7 @@ fn two_sided(
             c,
             None,
             reuse_cause,
-            v,
+            n,
         ));
     }
     // The first thing that went wrong is the verdict: a refusal of the SYN, the first SYN
@@ -1111,11 +1139,11 @@ fn two_sided(
             c,
             Some(rs_atts[0]),
             reuse_cause,
-            v,
+            n,
         ));
     }
     if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
-        collision_details(rs, &pairing.clock, c, a, v);
+        collision_details(rs, &pairing.clock, c, a, n);
         return Some(Cause::RsTimewaitCollision);
     }
     if c.stale_ack.is_some() {
@@ -1154,13 +1182,13 @@ fn lost_syn_cause(
     c: &Attempt,
     reached: Option<&Attempt>,
     reuse_cause: Option<Previous>,
-    v: &mut AttemptVerdict,
+    n: &mut Notes,
 ) -> Cause {
     let clock = &pairing.clock;
     // The order of evidence (README, "Which cause"): where the SYN died, then occupancy,
     // then coincidence.
     // 1. A node saw it leave the NAT box: nothing inside the NAT lost it.
-    if v.path
+    if n.path
         .first()
         .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
     {
@@ -1189,7 +1217,7 @@ fn lost_syn_cause(
         .filter_map(|s| index.ports().at(lost_at, s));
     for (i, (in_use, range)) in counts.enumerate() {
         if i == 0 || exhausted(in_use, range) {
-            v.snat_ports_in_use = Some((in_use, range));
+            n.snat_ports_in_use = Some((in_use, range));
         }
         if exhausted(in_use, range) {
             return Cause::SnatPortExhaustion;
@@ -1209,7 +1237,7 @@ fn lost_syn_cause(
             && ports.contains(&other.client.port)
             && reached.is_none_or(|r| r.client.ip == other.client.ip)
         {
-            v.evidence.push(rs_packet(
+            n.evidence.push(rs_packet(
                 other.first_syn(),
                 clock,
                 "another client's SYN on the same SNAT tuple",
@@ -1227,9 +1255,9 @@ fn lost_syn_cause(
     if port_hidden
         && let (Some(rate), Some(rid)) = (rates.concurrent, concurrent_syn(pairing, index, c))
     {
-        v.base_rates.push(rate);
+        n.base_rates.push(rate);
         if rate.association() == Association::Associated {
-            v.evidence.push(rs_packet(
+            n.evidence.push(rs_packet(
                 rs.attempts[rid as usize].first_syn(),
                 clock,
                 "another attempt's SYN at the same moment (the lost SYN's SNAT port is not visible)",
@@ -1240,11 +1268,11 @@ fn lost_syn_cause(
     // 4. The client reused its tuple shortly after closing it, the retry got through, and
     //    reuse goes with lost first SYNs in this capture beyond chance.
     if let (Some(prev), Some(_)) = (reuse_cause, reached) {
-        v.previous = Some(prev);
+        n.previous = Some(prev);
         return Cause::LbSynDropPortReuse;
     }
     // No cause shows; a node capture may show where the SYN died.
-    if v.path.first().is_some_and(|h| h.dropped_in_nat()) {
+    if n.path.first().is_some_and(|h| h.dropped_in_nat()) {
         Cause::DroppedInNat
     } else {
         Cause::SynLostBeforeRs
@@ -1357,19 +1385,19 @@ fn collision_details(
     clock: &ClockModel,
     c: &Attempt,
     a: &Attempt,
-    v: &mut AttemptVerdict,
+    n: &mut Notes,
 ) {
     let conn = &rs.connections[a.conn as usize];
     if let Some(p) = conn.predecessor {
         let prev = &rs.connections[p.conn as usize];
-        v.previous = Some(Previous {
+        n.previous = Some(Previous {
             side: Side::Rs,
             conn: p.conn,
             closed_ts: prev.closed.map(|x| clock.to_client(x.ts)),
             age_ns: p.since_close_ns.unwrap_or(p.since_last_packet_ns),
         });
         if let Some(x) = prev.closed {
-            v.evidence.push(Evidence {
+            n.evidence.push(Evidence {
                 side: Side::Rs,
                 frame: x.frame(),
                 ts: clock.to_client(x.ts),
@@ -1384,7 +1412,7 @@ fn collision_details(
             .iter()
             .find(|s| a.stale_ack.is_none_or(|st| s.pkt.ts < st.ts))
             .and_then(|s| s.tsval);
-        v.check_failed = match (syn_tsval, prev.last_tsval[0]) {
+        n.check_failed = match (syn_tsval, prev.last_tsval[0]) {
             (Some(new), Some(old)) if (new.wrapping_sub(old) as i32) <= 0 => {
                 Some(TimewaitCheck::Paws)
             }
@@ -1401,7 +1429,7 @@ fn one_sided(
     c: &Attempt,
     reuse_cause: Option<Previous>,
     slow_ns: i64,
-    v: &mut AttemptVerdict,
+    n: &mut Notes,
 ) -> Option<Cause> {
     if c.stale_ack.is_some() {
         return Some(Cause::RsTimewaitCollision);
@@ -1411,7 +1439,7 @@ fn one_sided(
     }
     if c.tries() > 1 {
         if let Some(prev) = reuse_cause {
-            v.previous = Some(prev);
+            n.previous = Some(prev);
             return Some(Cause::LbSynDropPortReuse);
         }
         return Some(Cause::SynLostBeforeRs);
@@ -1459,8 +1487,9 @@ fn explain(v: &AttemptVerdict) -> String {
 /// class, the SNAT ports in use, where a lost SYN was last seen.
 pub fn findings(v: &AttemptVerdict) -> Vec<String> {
     use crate::units::ms;
+    let n = v.notes();
     let mut f = Vec::new();
-    if let Some(p) = v.previous {
+    if let Some(p) = n.previous {
         let side = match p.side {
             Side::Client => "client",
             Side::Rs => "RS",
@@ -1472,28 +1501,28 @@ pub fn findings(v: &AttemptVerdict) -> Vec<String> {
             ms(p.age_ns)
         ));
     }
-    if let Some(check) = v.check_failed {
+    if let Some(check) = n.check_failed {
         f.push(check.text().to_string());
     }
     if let Some(r) = v.retry {
         f.push(format!("retry class {}", r.code()));
     }
-    if let Some((used, range)) = v.snat_ports_in_use {
+    if let Some((used, range)) = n.snat_ports_in_use {
         f.push(format!("{used} of {range} SNAT ports toward the RS in use"));
     }
-    if v.outside_rs_span == Some(true) {
+    if n.outside_rs_span == Some(true) {
         f.push("outside the RS capture's time span".into());
     }
-    for r in &v.base_rates {
+    for r in &n.base_rates {
         f.push(format!("{}; {}", r.pattern.text(), r.text()));
     }
-    if !v.not_ruled_out.is_empty() {
-        let codes: Vec<&str> = v.not_ruled_out.iter().map(|c| c.code()).collect();
+    if !n.not_ruled_out.is_empty() {
+        let codes: Vec<&str> = n.not_ruled_out.iter().map(|c| c.code()).collect();
         f.push(format!("not ruled out: {}", codes.join(", ")));
     }
     // A lost SYN a node saw leave the NAT box: lost on the network after it.
     if v.verdict == Cause::SynLostBeforeRs
-        && v.path
+        && n.path
             .first()
             .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
     {
@@ -1646,7 +1675,7 @@ mod situations {
         let v = judge_client_capture(&handshake(0, 1));
         assert_eq!(v.verdict, Cause::Ok);
         assert_eq!(v.signature, None);
-        assert!(v.evidence.is_empty() && v.explanation.is_empty());
+        assert!(v.notes().evidence.is_empty() && v.notes().explanation.is_empty());
         assert_eq!(v.delay_ns, MS);
     }
 
@@ -1670,7 +1699,7 @@ mod situations {
         assert_eq!(v.verdict, Cause::Ok);
         assert_eq!(v.signature, Some(Cause::RsTimewaitCollision));
         assert_eq!(v.resend_after_stale, Some(GapClass::AfterReset));
-        let whats: Vec<&str> = v.evidence.iter().map(|e| e.what).collect();
+        let whats: Vec<&str> = v.notes().evidence.iter().map(|e| e.what).collect();
         assert_eq!(
             whats,
             ["SYN", "stale ACK", "client RST", "SYN retry", "SYN-ACK"]
@@ -1727,10 +1756,10 @@ mod situations {
         assert_eq!(v.verdict, Cause::SynLostBeforeRs);
         assert_eq!(v.tries, 2);
         assert_eq!(v.retry, Some(GapClass::InitialRto1s));
-        assert_eq!(v.previous, None);
+        assert_eq!(v.notes().previous, None);
         // From the client side alone, any NAT-side loss is still possible.
         assert_eq!(
-            v.not_ruled_out,
+            v.notes().not_ruled_out,
             [
                 Cause::SnatPortExhaustion,
                 Cause::ConntrackInsertRace,
@@ -1739,7 +1768,8 @@ mod situations {
             ]
         );
         assert!(
-            v.explanation
+            v.notes()
+                .explanation
                 .contains("not ruled out: snat_port_exhaustion")
         );
     }
@@ -1759,15 +1789,25 @@ mod situations {
         let v = judge_with(&p, &sel);
         assert_eq!(v.verdict, Cause::SynLostBeforeRs);
         assert!(
-            v.explanation.contains("lost on the network between them"),
+            v.notes()
+                .explanation
+                .contains("lost on the network between them"),
             "{}",
-            v.explanation
+            v.notes().explanation
         );
         // Seen leaving the NAT box: nothing inside the NAT is left to suspect.
-        assert!(v.not_ruled_out.is_empty(), "{:?}", v.not_ruled_out);
+        assert!(
+            v.notes().not_ruled_out.is_empty(),
+            "{:?}",
+            v.notes().not_ruled_out
+        );
         // Without the node's sighting the sentence says nothing of where.
         let v = judge_client_capture(&p);
-        assert!(!v.explanation.contains("between them"), "{}", v.explanation);
+        assert!(
+            !v.notes().explanation.contains("between them"),
+            "{}",
+            v.notes().explanation
+        );
     }
 
     #[test]
@@ -1820,18 +1860,18 @@ mod situations {
         p.extend(handshake(6_005, 1));
         let v = judge_client_capture(&p);
         assert_eq!(v.verdict, Cause::SynLostBeforeRs);
-        let [r] = v.base_rates[..] else {
-            panic!("one base rate, in the evidence: {:?}", v.base_rates)
+        let [r] = v.notes().base_rates[..] else {
+            panic!("one base rate, in the evidence: {:?}", v.notes().base_rates)
         };
         assert_eq!(r.pattern, Pattern::ReusedTuple);
         assert_eq!((r.with, r.with_lost), (1, 1));
         assert_eq!(r.association(), Association::TooFew);
         assert!(
-            v.explanation.contains(
+            v.notes().explanation.contains(
                 "first SYN lost on 1 of 1 reused tuples, 0 of 1 fresh (p 0.50000): too few to tell"
             ),
             "{}",
-            v.explanation
+            v.notes().explanation
         );
     }
 

@@ -82,7 +82,11 @@ pub fn notes(report: &Report) -> Notes {
         let Some(verdicts) = &pair.verdicts else {
             continue;
         };
-        for v in verdicts.attempts.iter().filter(|v| !v.evidence.is_empty()) {
+        for v in verdicts
+            .attempts
+            .iter()
+            .filter(|v| !v.notes().evidence.is_empty())
+        {
             attempt_notes(report, pair, v, &mut notes);
         }
     }
@@ -92,6 +96,7 @@ pub fn notes(report: &Report) -> Notes {
 /// The notes of one attempt's evidence packets.
 fn attempt_notes(report: &Report, pair: &PairResult, v: &AttemptVerdict, notes: &mut Notes) {
     let located: Vec<(usize, &Evidence)> = v
+        .notes()
         .evidence
         .iter()
         .filter_map(|e| Some((capture_of(pair, e)?, e)))

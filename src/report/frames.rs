@@ -158,7 +158,8 @@ impl AttemptCols {
         self.one_sided.push(Some(v.one_sided));
         let on = |side: Side| {
             frames_of(
-                v.evidence
+                v.notes()
+                    .evidence
                     .iter()
                     .filter(move |e| e.side == side)
                     .map(|e| e.frame),
@@ -167,6 +168,7 @@ impl AttemptCols {
         self.evidence_client_frames.push(on(Side::Client));
         self.evidence_rs_frames.push(on(Side::Rs));
         let other: Vec<String> = v
+            .notes()
             .evidence
             .iter()
             .filter(|e| e.side == Side::Other)
@@ -174,10 +176,12 @@ impl AttemptCols {
             .collect();
         self.evidence_other_frames
             .push((!other.is_empty()).then(|| other.join(" ")));
-        self.previous_side.push(v.previous.map(|p| p.side.code()));
+        self.previous_side
+            .push(v.notes().previous.map(|p| p.side.code()));
         self.previous_conn
-            .push(v.previous.map(|p| i64::from(p.conn)));
-        self.previous_conn_age_ns.push(v.previous.map(|p| p.age_ns));
+            .push(v.notes().previous.map(|p| i64::from(p.conn)));
+        self.previous_conn_age_ns
+            .push(v.notes().previous.map(|p| p.age_ns));
         // The estimate the verdict used; none without two captures or without a handshake
         // seen on both sides (RS times are then taken as recorded).
         let clock = pair
@@ -190,7 +194,7 @@ impl AttemptCols {
         self.clock_error_ns
             .push(clock.map(|c| c.error_at(v.first_syn_ts)));
         self.explanation
-            .push((!v.explanation.is_empty()).then(|| v.explanation.clone()));
+            .push((!v.notes().explanation.is_empty()).then(|| v.notes().explanation.clone()));
     }
 
     fn push_attempt(&mut self, report: &Report, pair: &PairResult, row: &Row<'_>) {

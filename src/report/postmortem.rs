@@ -315,7 +315,11 @@ fn causes(report: &Report, pair: Option<&PairResult>, level: u8, chart: bool) ->
             .collect();
         for a in these.iter().take(EXAMPLES_PER_CAUSE) {
             // The explanation starts with the tuple.
-            let mut line = vec![b(utc(a.first_syn_ts)), t(": "), t(a.explanation.clone())];
+            let mut line = vec![
+                b(utc(a.first_syn_ts)),
+                t(": "),
+                t(a.notes().explanation.clone()),
+            ];
             if let Some(names) = summary::names_path(report, a) {
                 line.push(t("; by name: "));
                 line.push(t(names));
@@ -324,16 +328,17 @@ fn causes(report: &Report, pair: Option<&PairResult>, level: u8, chart: bool) ->
                 line.push(t("; on the RS side as "));
                 line.push(c(rs_tuple.to_string()));
             }
-            if !a.path.is_empty() {
+            if !a.notes().path.is_empty() {
                 line.push(t("; where each SYN was seen: "));
-                line.push(t(summary::path(&a.path)));
+                line.push(t(summary::path(&a.notes().path)));
             }
             out.push(Block::Para(line));
-            if !a.evidence.is_empty() {
+            if !a.notes().evidence.is_empty() {
                 out.push(Block::Table {
                     header: vec!["file", "frame", "time (client clock)", "packet"],
                     numeric: vec![false, true, false, false],
                     rows: a
+                        .notes()
                         .evidence
                         .iter()
                         .map(|e| {

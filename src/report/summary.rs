@@ -170,7 +170,7 @@ pub struct Step<'a> {
 /// An attempt's evidence packets from every capture, in time order on one clock (the
 /// earlier frame first on a tie), each with the delay it adds to the one before.
 pub fn ladder<'a>(report: &'a Report, pair: &'a PairResult, v: &AttemptVerdict) -> Vec<Step<'a>> {
-    let mut ev: Vec<&Evidence> = v.evidence.iter().collect();
+    let mut ev: Vec<&Evidence> = v.notes().evidence.iter().collect();
     ev.sort_by_key(|e| (e.ts, e.side != Side::Client, e.frame));
     let mut prev: Option<i64> = None;
     ev.into_iter()

@@ -310,6 +310,7 @@ fn check_tables(report: &Report, attempts: &DataFrame, events: &DataFrame, summa
     let row = worst.attempt as usize;
     let frames_on = |side| {
         worst
+            .notes()
             .evidence
             .iter()
             .filter(|e| e.side == side)

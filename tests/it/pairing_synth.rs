@@ -152,21 +152,27 @@ fn assert_verdicts(label: &str, j: &Judged, clean: bool) -> HashMap<TrueCause, u
     for (t, v) in j.judged(label) {
         *seen.entry(t.cause).or_default() += 1;
         let expect = expected(t);
-        assert_eq!(v.verdict, expect, "{label}: {}\ntruth {t:?}", v.explanation);
+        assert_eq!(
+            v.verdict,
+            expect,
+            "{label}: {}\ntruth {t:?}",
+            v.notes().explanation
+        );
         if expect == Cause::Ok && t.cause != TrueCause::Ok {
             let cause = Cause::from_code(t.cause.code()).unwrap();
             assert_eq!(
                 v.signature,
                 Some(cause),
                 "{label}: {}\ntruth {t:?}",
-                v.explanation
+                v.notes().explanation
             );
         }
         if clean && t.cause == TrueCause::Ok {
             assert_eq!(
-                v.signature, None,
+                v.signature,
+                None,
                 "{label}: a clean attempt with a cause: {}\ntruth {t:?}",
-                v.explanation
+                v.notes().explanation
             );
         }
     }
@@ -555,7 +561,12 @@ fn test_capture_cut_mid_handshake_is_capture_ended() {
         assert_eq!(cut.len(), 1, "{label}");
         let (t, v) = cut[0];
         assert_eq!(t.cause, TrueCause::CaptureEnded, "{label}: {t:?}");
-        assert_eq!(v.verdict, Cause::CaptureEnded, "{label}: {}", v.explanation);
+        assert_eq!(
+            v.verdict,
+            Cause::CaptureEnded,
+            "{label}: {}",
+            v.notes().explanation
+        );
         let nat = &j.scenario.nat;
         assert_eq!(
             rs_first,
