@@ -887,12 +887,14 @@ fn judge_one(
             .and_then(|s| s.gap_class),
         notes: None,
     };
-    // Built for every attempt, kept only for one with something to explain.
+    // Filled while judging, kept only for an attempt with something to explain; its
+    // packets are added then.
     let mut n = Notes {
-        evidence: attempt_evidence(c),
         path: ctx.sel.path(c.id).into(),
         ..Notes::default()
     };
+    // The RS capture's clock, when the attempt is judged against it.
+    let mut rs_clock = None;
     // A reused tuple whose first SYN was lost: what the base rate says of reuse.
     let reuse_cause = match reused_recently(ctx.client, c) {
         Some(p) if first_syn_lost(c) => {
@@ -905,9 +907,7 @@ fn judge_one(
     let signature = match (ctx.rs, ctx.pairing) {
         _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
         (Some(rs), Some(pairing)) => {
-            for a in &rs_atts {
-                n.evidence.extend(rs_evidence(a, &pairing.clock));
-            }
+            rs_clock = Some(&pairing.clock);
             two_sided(
                 ctx,
                 rs,
@@ -923,15 +923,6 @@ fn judge_one(
         _ => one_sided(c, reuse_cause, ctx.slow_ns, &mut n),
     };
     v.signature = signature;
-    // Where the other captures of the set saw the same SYNs (a node, a copy).
-    n.evidence
-        .extend(ctx.sel.sightings(c.id).iter().map(|s| Evidence {
-            side: Side::Other,
-            frame: s.frame,
-            ts: s.ts,
-            what: s.hop.evidence(),
-            capture: Some(s.capture),
-        }));
     // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
     v.verdict = if signature == Some(Cause::Unmatched) {
         Cause::Unmatched
@@ -950,6 +941,24 @@ fn judge_one(
     // A clean attempt needs no evidence or explanation beyond its attempt record: keeping
     // notes only where there is something to explain keeps the report small.
     if v.verdict != Cause::Ok || v.signature.is_some() {
+        // The attempt's packets in every capture: the client's, the RS's, and where the
+        // other captures of the set saw the same SYNs (a node, a copy).
+        // (In this order before the sort, which keeps it among equal times.)
+        let judged = std::mem::replace(&mut n.evidence, attempt_evidence(c));
+        if let Some(clock) = rs_clock {
+            for a in &rs_atts {
+                n.evidence.extend(rs_evidence(a, clock));
+            }
+        }
+        n.evidence.extend(judged);
+        n.evidence
+            .extend(ctx.sel.sightings(c.id).iter().map(|s| Evidence {
+                side: Side::Other,
+                frame: s.frame,
+                ts: s.ts,
+                what: s.hop.evidence(),
+                capture: Some(s.capture),
+            }));
         n.evidence.sort_by_key(|e| (e.ts, e.side == Side::Rs));
         v.notes = Some(Box::new(n));
         let open = not_ruled_out(&v);
