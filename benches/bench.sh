@@ -2,7 +2,8 @@
 # benches/bench.sh: the project's benchmark. Time and peak memory of pcapdiag on large
 # generated captures, beside the floor (only reading the packets) and tshark.
 #
-# Usage: benches/bench.sh [--single | --scale | --set | --flood [M]] [--packets N] [--keep | --no-keep]
+# Usage: benches/bench.sh [--single | --scale | --set | --flood [M] | --lab [C]] [--packets N]
+#                         [--runs R] [--keep | --no-keep]
 #
 # Modes (at most one; run from any directory):
 #   (default)    pair mode. A client-side and an RS-side capture of about N packets each
@@ -32,9 +33,30 @@
 #                pcapdiag analyze --quiet FILE with default options, with
 #                --max-connections 100000 (live state), and with --max-records 100000
 #                (records). Best of 3 each.
+#   --lab [C]    a real connection mix, made by the namespace lab (lab/lab.sh mix): C short
+#                HTTP/1.0 connections (default 32000) through DNAT+SNAT on real kernels,
+#                14 packets each (request, a head and a 2000-byte body in 3 segments, 1 %
+#                of first SYNs dropped in the NAT box: 1 s retransmits), full packets
+#                captured by tcpdump on both sides: about 2 x 105 MB, 450 k packets a side.
+#                Measured side by side, the files in the page cache:
+#                  (a) cat CLIENT RS > /dev/null: the byte floor. Best of R.
+#                  (b) pcapdiag analyze --quiet CLIENT RS > /dev/null. Best of R.
+#                  (c) tshark -n -r FILE -Y tcp.analysis.flags -T fields -e frame.number
+#                      on each file in turn, once (as in pair mode).
+#                Prints, per command: best and median seconds, ns per packet (both files'
+#                packets), ns per connection (the lab client's requests), the ratio to cat
+#                and tshark's ratio to pcapdiag, median CPU seconds (user + system) and
+#                peak RSS (also per connection). The captures are cached as
+#                mix-C.{client,rs}.pcap (and mix-C.truth.tsv, the client's own record of
+#                each request). Making them needs root (network namespaces; a few
+#                minutes, every loop bounded in count and time): run bench.sh --lab as
+#                root once; without root and without the cached files it says so and stops.
 #
 # Options:
-#   --packets N  packets per side (default 5000000; for --scale, the largest size)
+#   --packets N  packets per side (default 5000000; for --scale, the largest size; not
+#                for --lab, whose size is its number of connections)
+#   --runs R     runs of (a) and (b) in --lab mode, the best and the median reported
+#                (default 3)
 #   --pair       pair mode (the default; accepted for old command lines)
 #   --keep       keep the generated captures in target/bench/ for later runs (the default)
 #   --no-keep    delete the captures this run generated when it ends
@@ -58,12 +80,14 @@ MODE=pair
 PACKETS=5000000
 PACKETS_GIVEN=""
 FLOOD=2000000
+LAB_CONNS=32000
+RUNS=3
 KEEP=1
 
 usage() { awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; }
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench.sh: $*"; exit 1; }
-usage_error() { log "bench.sh: $*"; log "usage: benches/bench.sh [--single | --scale | --set | --flood [M]] [--packets N] [--keep | --no-keep] (--help for more)"; exit 2; }
+usage_error() { log "bench.sh: $*"; log "usage: benches/bench.sh [--single | --scale | --set | --flood [M] | --lab [C]] [--packets N] [--runs R] [--keep | --no-keep] (--help for more)"; exit 2; }
 
 set_mode() {
     [[ $MODE == pair || $MODE == "$1" ]] || usage_error "--$MODE and --$1 cannot be combined"
@@ -86,6 +110,18 @@ parse_args() {
                     FLOOD=$((10#$1))
                     shift
                 fi ;;
+            --lab)
+                set_mode lab
+                shift
+                if (( $# > 0 )) && [[ $1 != -* ]]; then
+                    is_count "$1" || usage_error "--lab takes a number of connections, got '$1'"
+                    LAB_CONNS=$((10#$1))
+                    shift
+                fi ;;
+            --runs)
+                if (( $# < 2 )) || ! is_count "$2" || (( 10#$2 < 1 )); then usage_error "--runs needs a number of at least 1"; fi
+                RUNS=$((10#$2))
+                shift 2 ;;
             --packets)
                 if (( $# < 2 )) || ! is_count "$2"; then usage_error "--packets needs a number"; fi
                 PACKETS=$((10#$2)) PACKETS_GIVEN=1
@@ -101,6 +137,9 @@ parse_args() {
         flood)
             [[ -z $PACKETS_GIVEN ]] || usage_error "--flood takes its size as --flood M, not --packets"
             (( FLOOD >= 1 )) || usage_error "--flood needs at least 1 SYN" ;;
+        lab)
+            [[ -z $PACKETS_GIVEN ]] || usage_error "--lab takes its size as --lab C (connections), not --packets"
+            (( LAB_CONNS >= 100 && LAB_CONNS <= 200000 )) || usage_error "--lab needs 100 to 200000 connections" ;;
         scale) (( PACKETS >= 16000 )) || usage_error "--scale needs --packets of at least 16000 (N/16 >= 1000)" ;;
         *) (( PACKETS >= 1000 )) || usage_error "--packets needs at least 1000" ;;
     esac
@@ -155,7 +194,7 @@ remove_stale_tmp() {
         pid=${pid%%.*}
         if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
             log "removing $f (left by an interrupted run)"
-            rm -f -- "$f"
+            rm -rf -- "$f"
         fi
     done
 }
@@ -208,6 +247,32 @@ gen_flood() {
     gen_atomic "$FLOOD_FILE" $((m * 100)) "$SYNFLOOD" "$m"
 }
 
+# gen_lab C: sets LAB_CLIENT, LAB_RS and LAB_TRUTH, making them with the namespace lab
+# (lab/lab.sh mix, C connections) unless cached. Needs root; the lab keeps every address
+# inside its own namespaces and deletes them when it ends.
+gen_lab() {
+    local n=$1 prefix=$BENCH_DIR/mix-$1 tmp=$BENCH_DIR/mix-$1.tmp.$$ part
+    LAB_CLIENT=$prefix.client.pcap LAB_RS=$prefix.rs.pcap LAB_TRUTH=$prefix.truth.tsv
+    [[ -s $LAB_CLIENT && -s $LAB_RS ]] && return
+    if (( EUID != 0 )); then
+        die "$(printf '%s\n' "no cached lab captures $prefix.{client,rs}.pcap, and making them needs root" \
+            "(network namespaces). Run once as root: sudo CARGO_TARGET_DIR=$TARGET $REPO/benches/bench.sh --lab $n" \
+            "(needs ip, iptables, nft, conntrack, tcpdump, dumpcap, python3; a few minutes)")"
+    fi
+    ensure_space $((n * 7000)) "a lab capture pair of $n connections"  # ~3.3 KB a connection a side
+    log "making $prefix.{client,rs}.pcap with the lab (lab/lab.sh mix, $n connections) ..."
+    TMP_PATHS+=("$tmp")
+    mkdir -p "$tmp"
+    # Bounded: the lab's client stops after n requests or LAB_MIX_SECONDS, whichever first.
+    LAB_OUT=$tmp LAB_MIX_COUNT=$n LAB_MIX_SECONDS=$((n / 100 + 120)) "$REPO/lab/lab.sh" mix >&2 \
+        || die "lab/lab.sh mix failed"
+    # The RS side last: both captures exist only once both are complete.
+    for part in truth.tsv client.pcap rs.pcap; do
+        mv -f -- "$tmp/mix.$part" "$prefix.$part"
+        GENERATED+=("$prefix.$part")
+    done
+}
+
 # gen_atomic FILE BYTES CMD...: runs CMD TMPFILE, then renames TMPFILE to FILE.
 gen_atomic() {
     local file=$1 bytes=$2 tmp
@@ -236,6 +301,7 @@ capture_stats() {
 # --- measuring -----------------------------------------------------------------------
 
 declare -A US RSS  # per measurement key: best wall time (µs), peak RSS (KiB, "" if unknown)
+declare -A RUNS_US RUNS_CPU  # per key: every run's wall time and CPU time (µs), space-separated
 
 # A command line that runs CMD... FILE for each FILE in turn (one process to time):
 #   bash -c "$EACH" _ CMD... -- FILES...
@@ -252,10 +318,11 @@ measure() {
         "$TIME_BIN" -v -o "$RSS_FILE" "$@" >/dev/null || rc=$?
         t1=${EPOCHREALTIME//[.,]/}
         LAST_RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RSS_FILE")
+        LAST_CPU=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.0f", s * 1e6 }' "$RSS_FILE")
     else
         "$@" >/dev/null || rc=$?
         t1=${EPOCHREALTIME//[.,]/}
-        LAST_RSS=""
+        LAST_RSS="" LAST_CPU=""
     fi
     LAST_US=$((t1 - t0))
     return "$rc"
@@ -266,6 +333,8 @@ record() {
     local key=$1
     if [[ -z ${US[$key]:-} ]] || (( LAST_US < US[$key] )); then US[$key]=$LAST_US; fi
     if [[ -n $LAST_RSS ]] && (( LAST_RSS > ${RSS[$key]:-0} )); then RSS[$key]=$LAST_RSS; fi
+    RUNS_US[$key]+="$LAST_US "
+    RUNS_CPU[$key]+="${LAST_CPU:-} "
     [[ -n ${RSS[$key]:-} ]] || RSS[$key]=""
     if [[ -n $LAST_RSS ]]; then
         log "    $(fmt_s "$LAST_US") s, peak RSS $(fmt_mib "$LAST_RSS") MiB"
@@ -329,6 +398,12 @@ measure_tshark() {
 }
 
 # --- printing ------------------------------------------------------------------------
+
+# median VALUES...: the median (the mean of the two middle ones for an even count), or -.
+median() {
+    (( $# > 0 )) || { echo -; return; }
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
 fmt_mib() { if [[ -n $1 ]]; then awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; else echo -; fi; }
@@ -531,6 +606,62 @@ mode_flood() {
     row "(b) analyze, default options" "$NPKT" "$NBYTES" f.default "best of 3"
     row "(b) analyze --max-connections 100000" "$NPKT" "$NBYTES" f.conn "best of 3"
     row "(b) analyze --max-records 100000" "$NPKT" "$NBYTES" f.rec "best of 3"
+}
+
+# count_conns: sets NCONN, the lab client's requests (rows of its truth file), else the
+# distinct (source, destination, ISN) SYNs of the client capture (tcpdump), else "".
+count_conns() {
+    NCONN=""
+    if [[ -s $LAB_TRUTH ]]; then
+        NCONN=$(($(wc -l <"$LAB_TRUTH") - 1))
+    elif command -v tcpdump >/dev/null; then
+        NCONN=$(tcpdump -nn -r "$LAB_CLIENT" 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2>/dev/null \
+            | awk '{ for (i = 1; i < NF; i++) if ($i == "seq") { print $3, $5, $(i + 1); break } }' | sort -u | wc -l)
+    fi
+}
+
+mode_lab() {
+    gen_lab "$LAB_CONNS"
+    local files=("$LAB_CLIENT" "$LAB_RS") key
+    capture_stats "${files[@]}"
+    count_conns
+    log "(a) cat ${files[*]##*/} > /dev/null, best of $RUNS"
+    best_of "$RUNS" cat cat -- "${files[@]}"
+    log "(b) pcapdiag analyze --quiet ${files[*]##*/} > /dev/null, best of $RUNS"
+    best_of "$RUNS" b "$PCAPDIAG" analyze --quiet "${files[@]}"
+    measure_tshark c "${files[@]}"
+
+    echo
+    echo "lab: ${LAB_CLIENT##*/} + ${LAB_RS##*/} (lab/lab.sh mix: short HTTP connections through DNAT+SNAT)"
+    machine_info
+    echo "size:     $NPKT packets, $(awk -v b="$NBYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB, ${NCONN:-?} connections (each seen on both sides)"
+    echo
+    local fmt='%-46s %8s %8s %9s %10s %7s %8s %9s %9s  %s\n'
+    # shellcheck disable=SC2059
+    printf "$fmt" "" "best s" "median s" "ns/packet" "ns/conn" "x cat" "CPU s" "RSS MiB" "RSS B/conn" runs
+    for key in cat b c; do
+        [[ -n ${US[$key]:-} ]] || continue
+        # shellcheck disable=SC2086  # the lists are space-separated numbers
+        awk -v fmt="$fmt" -v key="$key" -v us="${US[$key]}" -v med="$(median ${RUNS_US[$key]})" \
+            -v cpu="$(median ${RUNS_CPU[$key]})" -v rss="${RSS[$key]}" -v p="$NPKT" -v c="${NCONN:-0}" \
+            -v cat_us="${US[cat]}" -v runs="$([[ $key == c ]] && echo once || echo "best of $RUNS")" 'BEGIN {
+            name["cat"] = "(a) cat CLIENT RS > /dev/null (byte floor)"
+            name["b"] = "(b) pcapdiag analyze --quiet CLIENT RS"
+            name["c"] = "(c) tshark -Y tcp.analysis.flags, each file"
+            printf fmt, name[key], sprintf("%.3f", us / 1e6), (med == "-" ? "-" : sprintf("%.3f", med / 1e6)),
+                sprintf("%.0f", us * 1e3 / p), (c > 0 ? sprintf("%.0f", us * 1e3 / c) : "-"),
+                sprintf("%.1f", us / cat_us), (cpu == "-" ? "-" : sprintf("%.3f", cpu / 1e6)),
+                (rss == "" ? "-" : sprintf("%.1f", rss / 1024)),
+                (rss == "" || c == 0 ? "-" : sprintf("%.0f", rss * 1024 / c)), runs }'
+    done
+    echo
+    echo "b/cat = $(ratio "${US[b]}" "${US[cat]}")  pcapdiag over the byte floor (issue #16 target: <= 2)"
+    if [[ -n ${US[c]:-} ]]; then
+        echo "c/b   = $(ratio "${US[c]}" "${US[b]}")  tshark over pcapdiag (issue #16 target: >= 100)"
+    else
+        echo "(c) tshark: $TSHARK_NOTE"
+    fi
+    echo "peak RSS of (b): $(fmt_mib "${RSS[b]}") MiB (issue #16 target: <= 256 MiB for a 2 x 100 MB pair)"
 }
 
 main() {

@@ -4,7 +4,9 @@
 # Usage (as root):  lab/lab.sh [SCENARIO...]      (default: all scenarios)
 # Scenarios: baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends
 #            snat_exhaustion insert_race drop_under_reuse capture_cut
+#            mix (only when named: a large capture pair for benches/bench.sh --lab)
 # Output:    <repo>/testdata/lab/<scenario>.{client,rs}.pcap, <scenario>.truth.tsv, ...
+#            (LAB_OUT=DIR writes them to DIR instead)
 #
 # Topology (three network namespaces, nothing in the host namespace is touched):
 #
@@ -31,9 +33,11 @@ set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/.." && pwd)
-OUT="$REPO/testdata/lab"
+OUT=${LAB_OUT:-$REPO/testdata/lab}
 ALL_SCENARIOS=(baseline rs_timewait client_port_reuse syn_drop rs_reset two_backends
                snat_exhaustion insert_race drop_under_reuse capture_cut)
+# Run only when named (too large for testdata/; benches/bench.sh --lab makes it).
+EXTRA_SCENARIOS=(mix)
 
 PFX=pdlab
 NS_CLI=$PFX-cli
@@ -487,6 +491,64 @@ client_capture_cut() {
     PIDS=("${keep[@]+"${keep[@]}"}")
 }
 
+# mix: a real connection mix for the benchmark (benches/bench.sh --lab). Many short
+# HTTP/1.0 connections through DNAT+SNAT: LAB_MIX_COUNT requests (default 32000) by
+# LAB_MIX_PROCS client processes (default 4) of LAB_MIX_THREADS threads each (default 4),
+# all within LAB_MIX_SECONDS (default 240; each process is also killed 20 s after that);
+# answers of LAB_MIX_BODY bytes (default 2000) after a separate head (three segments),
+# served by 2 processes; full packets captured (LAB_MIX_SNAPLEN, default 262144).
+# 1 in LAB_MIX_DROP_EVERY client SYNs (default 100; 0: none) is dropped at random in the
+# NAT box, for a few percent of anomalies (1 s SYN retransmits).
+cfg_mix() {
+    # Twice the default client port range. Ports still come back within the run, as on a
+    # busy client (connect() walks the range in steps of 2: about a third of the SYNs of
+    # 32000 requests reuse a 4-tuple whose RS side is in TIME_WAIT; the RS takes them, their
+    # timestamps being newer).
+    in_ns "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+    # One segment per packet, as on a wire (else the veths carry 4 KB GSO packets).
+    ip -n "$NS_CLI" link set dev "$IF_C0" gso_max_segs 1
+    ip -n "$NS_NAT" link set dev "$IF_N0" gso_max_segs 1
+    ip -n "$NS_NAT" link set dev "$IF_N1" gso_max_segs 1
+    ip -n "$NS_RS" link set dev "$IF_R0" gso_max_segs 1
+    local every=${LAB_MIX_DROP_EVERY:-100}
+    if (( every > 0 )); then
+        in_ns "$NS_NAT" nft -f - <<NFT
+table ip pdlab {
+    chain fwd_syns {
+        type filter hook forward priority 0; policy accept;
+        iifname "$IF_N0" tcp flags & (syn|ack) == syn numgen random mod $every == 0 counter drop comment "mix_random_syn_drop"
+    }
+}
+NFT
+    fi
+}
+
+client_mix() {
+    local sc=$1 args=$2
+    local count=${LAB_MIX_COUNT:-32000} procs=${LAB_MIX_PROCS:-4} secs=${LAB_MIX_SECONDS:-240}
+    local k n pids=() rc=0 t0=$SECONDS
+    for ((k = 0; k < procs; k++)); do
+        n=$((count / procs + (k < count % procs ? 1 : 0)))
+        # shellcheck disable=SC2086
+        timeout --signal=INT --kill-after=5 $((secs + 20)) \
+            ip netns exec "$NS_CLI" "$PYTHON" "$LAB_DIR/lab_client.py" \
+            --target "$VIP:$VPORT" --max-seconds "$secs" --out "$WORK/mixpart.$k.tsv" \
+            --count "$n" $args &
+        pids+=($!)
+        PIDS+=($!)
+    done
+    for k in "${pids[@]}"; do wait "$k" || rc=$?; done
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ " ${pids[*]} " == *" $p "* ]] || keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+    (( rc == 0 )) || log "mix: a client process exited $rc"
+    # One truth file, in start order, attempts renumbered.
+    { head -n 1 "$WORK/mixpart.0.tsv"
+      tail -q -n +2 "$WORK"/mixpart.*.tsv | sort -t $'\t' -k3,3n \
+        | awk -F '\t' -v OFS='\t' '{ $1 = NR; print }'; } >"$WORK/$sc.truth.tsv"
+    log "mix: $(($(wc -l <"$WORK/$sc.truth.tsv") - 1)) requests in $((SECONDS - t0)) s ($(awk -F '\t' 'NR > 1 { n[$5]++ } END { for (o in n) printf "%s %d ", o, n[o] }' "$WORK/$sc.truth.tsv"))"
+}
+
 cfg_rs_timewait() {
     # The NAT box forgets finished connections after 1 s and has only two SNAT ports, so
     # new connections are mapped onto SNAT tuples the RS still holds in TIME_WAIT (60 s).
@@ -523,7 +585,7 @@ cfg_syn_drop() {
 
 scenario() {
     local sc=$1
-    RECORDS=0 CLIENT_FN="" CUT_NS="" SNAT_PORTS=0 TCPDUMP_EXTRA=""
+    RECORDS=0 CLIENT_FN="" CUT_NS="" SNAT_PORTS=0 TCPDUMP_EXTRA="" SNAPLEN=256
     case "$sc" in
     baseline)
         scenario_run "$sc" "" cfg_none "" \
@@ -581,8 +643,15 @@ scenario() {
         RECORDS=1 CLIENT_FN=client_capture_cut TCPDUMP_EXTRA=--immediate-mode
         scenario_run "$sc" "" cfg_capture_cut "" \
             "--count 20 --interval 0.05 --connect-timeout 5" node ;;
+    mix)
+        # A large pair for the benchmark (not for testdata/: about 2 x 100 MB). See client_mix.
+        local secs=${LAB_MIX_SECONDS:-240} count=${LAB_MIX_COUNT:-32000}
+        CLIENT_FN=client_mix TCPDUMP_EXTRA="-B 32768" SNAPLEN=${LAB_MIX_SNAPLEN:-262144}
+        scenario_run "$sc" "" cfg_mix \
+            "--body-bytes ${LAB_MIX_BODY:-2000} --split-header --workers 2 --max-conns $((count + 100)) --max-seconds $((secs + 40))" \
+            "--concurrency ${LAB_MIX_THREADS:-4} --interval 0 --connect-timeout 5 --read-timeout 5" 0 ;;
     *)
-        die "unknown scenario '$sc' (known: ${ALL_SCENARIOS[*]})" ;;
+        die "unknown scenario '$sc' (known: ${ALL_SCENARIOS[*]} ${EXTRA_SCENARIOS[*]})" ;;
     esac
 }
 
@@ -598,7 +667,7 @@ main() {
     [[ ${#scenarios[@]} -eq 0 ]] && scenarios=("${ALL_SCENARIOS[@]}")
     local sc
     for sc in "${scenarios[@]}"; do
-        case " ${ALL_SCENARIOS[*]} " in *" $sc "*) ;; *) die "unknown scenario '$sc'";; esac
+        case " ${ALL_SCENARIOS[*]} ${EXTRA_SCENARIOS[*]} " in *" $sc "*) ;; *) die "unknown scenario '$sc'";; esac
     done
 
     # One lab at a time (the namespace names are fixed).
