@@ -59,7 +59,11 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     } else {
         Layout::Pairs(&config.pairs)
     };
-    let mut report = assemble(results, layout, &config.hints, config.options.slow_ns);
+    // On a thread of the pool that read the captures: the memory their connection tables
+    // held, freed there, is taken again by the plan, the pairing and the verdicts, where
+    // on this thread every page would be fresh (and cleared by the kernel on first touch).
+    let mut report =
+        rayon::scope(|_| assemble(results, layout, &config.hints, config.options.slow_ns));
     if let Some(k8s) = &k8s {
         report.names = report::names_for(&report, k8s);
     }
