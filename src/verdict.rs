@@ -552,9 +552,12 @@ codes! {
     /// What a base rate says of a pattern and lost first SYNs.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum Association {
-        Associated = ("associated", "first SYNs were lost with the pattern more often than without, beyond chance"),
-        NotAssociated = ("not_associated", "first SYNs were lost with the pattern no more often than without"),
-        TooFew = ("too_few", "too few lost first SYNs with the pattern to tell"),
+        /// First SYNs were lost with the pattern more often than without, beyond chance.
+        Associated = ("associated", "beyond chance"),
+        /// With the pattern no more often than without.
+        NotAssociated = ("not_associated", "no more than chance"),
+        /// Too few lost first SYNs with the pattern to tell.
+        TooFew = ("too_few", "too few to tell"),
     }
 }
 
@@ -600,14 +603,14 @@ impl BaseRate {
     /// (p 0.00002): associated`.
     pub fn text(&self) -> String {
         let (with, without) = self.pattern.nouns();
-        let verdict = match self.association() {
-            Association::Associated => "beyond chance",
-            Association::NotAssociated => "no more than chance",
-            Association::TooFew => "too few to tell",
-        };
         format!(
-            "first SYN lost on {} of {} {with}, {} of {} {without} (p {:.5}): {verdict}",
-            self.with_lost, self.with, self.without_lost, self.without, self.p_value,
+            "first SYN lost on {} of {} {with}, {} of {} {without} (p {:.5}): {}",
+            self.with_lost,
+            self.with,
+            self.without_lost,
+            self.without,
+            self.p_value,
+            self.association().text(),
         )
     }
 }
@@ -1152,7 +1155,7 @@ fn two_sided(
         ));
     }
     if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
-        collision_details(rs, &pairing.clock, c, a, n);
+        collision_details(rs, &pairing.clock, a, n);
         return Some(Cause::RsTimewaitCollision);
     }
     if c.stale_ack.is_some() {
@@ -1389,13 +1392,7 @@ impl PortUse {
 }
 
 /// For a collision: the previous connection on the RS tuple and which check failed.
-fn collision_details(
-    rs: &CaptureReport,
-    clock: &ClockModel,
-    c: &Attempt,
-    a: &Attempt,
-    n: &mut Notes,
-) {
+fn collision_details(rs: &CaptureReport, clock: &ClockModel, a: &Attempt, n: &mut Notes) {
     let conn = &rs.connections[a.conn as usize];
     if let Some(p) = conn.predecessor {
         let prev = &rs.connections[p.conn as usize];
@@ -1431,7 +1428,6 @@ fn collision_details(
             },
         };
     }
-    let _ = c;
 }
 
 fn one_sided(
