@@ -369,12 +369,25 @@ fn expected_verdicts(cause: &str) -> &'static [&'static str] {
     }
 }
 
+/// A lab scenario's `<scenario>.records.txt`: the NAT box's own counts, by name.
+fn records(scenario: &str) -> BTreeMap<String, i64> {
+    let path = lab(&format!("{scenario}.records.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
 /// On the lab's lost-SYN scenarios, every request gets the verdict of what the kernel did
-/// to it, given as a pair and as client + node + real server: exhaustion (every SNAT port
-/// held), an insert race with ports free, a random SYN drop under heavy client port reuse
-/// (reuse not blamed: it did not raise the loss rate), and SYNs unanswered when the
-/// captures stopped. No clean request gets a cause. Joined as lab/check_truth.py joins:
-/// client address and port, first SYN within 1 ms before to 500 ms after connect().
+/// to it, given as a pair, as the NAT box's `tcpdump -i any` alone and as client + node +
+/// real server: exhaustion (every SNAT port held), an insert race with ports free, a
+/// random SYN drop under heavy client port reuse (reuse not blamed: it did not raise the
+/// loss rate), and SYNs unanswered when the captures stopped. Each request is exactly one
+/// judged attempt, the slow ones are as many as the client's timers counted, and no clean
+/// request gets a cause. Joined as lab/check_truth.py joins: client address and port,
+/// first SYN within 1 ms before to 500 ms after connect().
 #[test]
 fn test_lost_syn_causes_match_the_kernels_records() {
     for scenario in [
@@ -391,8 +404,11 @@ fn test_lost_syn_causes_match_the_kernels_records() {
                 .map(|n| lab(&format!("{scenario}.{n}.pcap")))
                 .collect()
         };
+        let counts = records(scenario);
+        assert_eq!(counts["requests"], truth.len() as i64, "{scenario}");
         for (how, inputs) in [
             ("pair", files(&["client", "rs"])),
+            ("node", files(&["nat-any"])),
             ("set", files(&["client", "nat-any", "rs"])),
         ] {
             let out = pcapdiag()
@@ -406,6 +422,38 @@ fn test_lost_syn_causes_match_the_kernels_records() {
                 .iter()
                 .flat_map(|p| p["verdicts"]["attempts"].as_array().unwrap())
                 .collect();
+            assert_eq!(
+                attempts.len(),
+                truth.len(),
+                "{scenario} ({how}): one per request"
+            );
+            let slow = attempts.iter().filter(|a| a["verdict"] != "ok").count();
+            assert_eq!(
+                slow as i64, counts["requests_slow_or_failed_by_client_timer"],
+                "{scenario} ({how})"
+            );
+            // The node's SYNs on each leg are the NAT's nft counters: every SYN that came
+            // in from the client, every SYN sent on to the real server (up to when the
+            // captures stopped: the counters ran on).
+            if how == "node" {
+                let p = &v["vantage_points"][0];
+                let seen = |k: &str| p[k].as_i64().unwrap();
+                let (fwd, at_rs) = (
+                    counts["nft_counter_syns_forwarded"],
+                    counts["nft_counter_syns_at_rs"],
+                );
+                if counts.contains_key("captures_stopped_unix_ns") {
+                    assert!(seen("pre_nat_syns") <= fwd, "{scenario}: {p}");
+                    assert!(seen("post_nat_syns") <= at_rs, "{scenario}: {p}");
+                    assert!(
+                        seen("post_nat_syns") < seen("pre_nat_syns"),
+                        "{scenario}: {p}"
+                    );
+                } else {
+                    assert_eq!(seen("pre_nat_syns"), fwd, "{scenario}: {p}");
+                    assert_eq!(seen("post_nat_syns"), at_rs, "{scenario}: {p}");
+                }
+            }
             // A cause the captures did rule out is never offered as an alternative: with
             // the SNAT ports counted and free, exhaustion.
             for a in &attempts {
