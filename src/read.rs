@@ -301,6 +301,33 @@ impl CaptureReader {
         self.rdr.consumed() as u64
     }
 
+    /// The link type of the capture's first interface (a pcap file's header), read from
+    /// its start, before any packet: `None` when the start cannot be read or a packet
+    /// comes first. Reads a few blocks at most.
+    pub fn first_link_type(&mut self) -> Option<u16> {
+        for _ in 0..16 {
+            match self.rdr.next() {
+                Ok((len, block)) => {
+                    let link = match block {
+                        PcapBlockOwned::LegacyHeader(h) => Some(h.network.0 as u16),
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            Some(idb.linktype.0 as u16)
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(_)) => None,
+                        _ => return None,
+                    };
+                    if link.is_some() {
+                        return link;
+                    }
+                    self.rdr.consume(len);
+                }
+                Err(PcapError::Incomplete(_)) => self.rdr.refill().ok()?,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
     fn error(&self, offset: u64, kind: ReadErrorKind) -> ReadError {
         ReadError {
             file: self.name.clone(),
@@ -723,6 +750,36 @@ mod tests {
         let (frames, res) = collect(&mut r);
         assert!(res.is_ok());
         assert_eq!(frames, vec![(1, 24, 3_000_000_000, 50)]);
+    }
+
+    /// The link type comes from the pcap header, and from a pcapng file's first interface
+    /// (here Linux cooked v2, a node's `tcpdump -i any`, in the lab's checked-in capture).
+    #[test]
+    fn test_first_link_type_of_pcap_and_pcapng() {
+        assert_eq!(reader(pcap_header()).unwrap().first_link_type(), Some(1));
+        let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lab");
+        let any = CaptureReader::open(&lab.join("syn_drop.nat-any.pcap")).unwrap();
+        assert_eq!(
+            {
+                let mut r = any;
+                r.first_link_type()
+            },
+            Some(276)
+        );
+        let ng = CaptureReader::open(&lab.join("rs_timewait.client.pcapng")).unwrap();
+        assert_eq!(
+            {
+                let mut r = ng;
+                r.first_link_type()
+            },
+            Some(1)
+        );
+        assert_eq!(
+            reader(b"\x0a\x0d\x0d\x0a".to_vec())
+                .ok()
+                .and_then(|mut r| r.first_link_type()),
+            None
+        );
     }
 
     #[test]

@@ -81,8 +81,10 @@ type Key = (PathBuf, String, Vec<String>);
 
 /// The captures of a set: rotated files grouped (in the order of their numbers; the
 /// unnumbered first file of `-C` first), every other file on its own, in the order the
-/// first file of each was given.
-pub fn group(paths: &[PathBuf]) -> Vec<Source> {
+/// first file of each was given. A file named like a rotation whose link type
+/// (`link_type`, read from its start) is not that of the rotation's first file is not one
+/// of its pieces: it is a capture of its own, after the rotation.
+pub fn group(paths: &[PathBuf], link_type: impl Fn(&Path) -> Option<u16>) -> Vec<Source> {
     let mut keys: Vec<Option<Key>> = paths
         .iter()
         .map(|p| (p.as_os_str() != "-").then(|| rotation_key(p)).flatten())
@@ -131,6 +133,15 @@ pub fn group(paths: &[PathBuf]) -> Vec<Source> {
         }
         let nums = |j: usize| keys[j].as_ref().map_or(&[][..], |k| k.2.as_slice());
         members.sort_by(|&a, &b| numeric(nums(a), nums(b)).then(paths[a].cmp(&paths[b])));
+        let mut others = Vec::new();
+        if members.len() > 1 {
+            let first = link_type(&paths[members[0]]);
+            let odd: Vec<usize>;
+            (members, odd) = members
+                .iter()
+                .partition(|&&j| j == members[0] || link_type(&paths[j]) == first);
+            others.extend(odd.into_iter().map(|j| Source::single(paths[j].clone())));
+        }
         let mut parts: Vec<PathBuf> = members.into_iter().map(|j| paths[j].clone()).collect();
         sources.push(if parts.len() == 1 {
             Source::single(parts.remove(0))
@@ -140,6 +151,7 @@ pub fn group(paths: &[PathBuf]) -> Vec<Source> {
                 parts,
             }
         });
+        sources.append(&mut others);
     }
     sources
 }
@@ -150,7 +162,7 @@ mod tests {
 
     fn names(paths: &[&str]) -> Vec<(String, Vec<String>)> {
         let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-        group(&paths)
+        group(&paths, |_| Some(1))
             .into_iter()
             .map(|s| {
                 let parts = s.parts.iter().map(|p| p.display().to_string()).collect();
@@ -213,6 +225,27 @@ mod tests {
         let g = names(&["node1.pcap", "node2.pcap", "x.pcap", "-"]);
         assert_eq!(g.len(), 4);
         assert!(g.iter().all(|(_, parts)| parts.len() == 1));
+    }
+
+    /// `x.pcap2` is named like the rotation but holds another link type (Ethernet among
+    /// Linux cooked captures): another capture, listed after the rotation.
+    #[test]
+    fn test_a_file_of_another_link_type_is_not_a_piece_of_the_rotation() {
+        let paths: Vec<PathBuf> = ["d/x.pcap0", "d/x.pcap2", "d/x.pcap1", "d/rs.pcap"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let link = |p: &Path| Some(if p.ends_with("x.pcap2") { 1 } else { 276 });
+        let g: Vec<Vec<PathBuf>> = group(&paths, link).into_iter().map(|s| s.parts).collect();
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            g,
+            [
+                vec![p("d/x.pcap0"), p("d/x.pcap1")],
+                vec![p("d/x.pcap2")],
+                vec![p("d/rs.pcap")]
+            ]
+        );
     }
 
     #[test]

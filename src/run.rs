@@ -38,7 +38,9 @@ pub fn analyze(config: &Config, out: impl Write) -> io::Result<Status> {
     };
     // A set's rotated files are one capture each; given pairs are read as given.
     let sources = if config.set {
-        rotated::group(&config.captures)
+        rotated::group(&config.captures, |p| {
+            CaptureReader::open(p).ok()?.first_link_type()
+        })
     } else {
         config
             .captures
