@@ -25,6 +25,7 @@ use crate::capture::CaptureReport;
 use crate::clock::{self, ClockModel, Exchange};
 use crate::flows::Attempt;
 use crate::units::{Endpoint, Tuple, codes};
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -271,6 +272,10 @@ struct Obs {
 /// A SYN packet's identity across NAT: TSval (when the SYN has timestamps) and IP ID.
 type PacketKey = (Option<u32>, u16);
 
+/// A SYN's identity across NAT, with its attempt's: ISN, option layout, window scale,
+/// SACK permitted, and the packet's.
+type SynKey = (u32, u64, Option<u8>, bool, PacketKey);
+
 fn keys(a: &Attempt) -> impl Iterator<Item = PacketKey> + '_ {
     a.syns.iter().map(|s| (s.tsval, s.ip_id))
 }
@@ -311,34 +316,30 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         })
         .collect();
 
-    // Same ISN and options, and one SYN packet in common: one client attempt.
+    // Same ISN and options, and one SYN packet in common: one client attempt. Every SYN
+    // by that identity, sorted (on every core), each run of equal identities joined.
     let mut groups = Groups((0..obs.len() as u32).collect());
-    let syns: usize = captures
-        .iter()
-        .flat_map(|c| c.attempts.iter())
-        .map(Attempt::tries)
-        .sum();
-    let mut first_with: FxHashMap<(u32, u64, Option<u8>, bool, PacketKey), u32> =
-        FxHashMap::with_capacity_and_hasher(syns, Default::default());
-    for (i, &o) in obs.iter().enumerate() {
-        let a = attempt(o);
-        for k in keys(a) {
-            let key = (a.isn.0, a.opt_layout, a.wscale, a.sack_perm, k);
-            match first_with.get(&key) {
-                Some(&j) => groups.union(i as u32, j),
-                None => {
-                    first_with.insert(key, i as u32);
-                }
-            }
+    let mut index: Vec<(SynKey, u32)> = obs
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, &o)| {
+            let a = attempt(o);
+            keys(a).map(move |k| ((a.isn.0, a.opt_layout, a.wscale, a.sack_perm, k), i as u32))
+        })
+        .collect();
+    index.par_sort_unstable();
+    for run in index.chunk_by(|a, b| a.0 == b.0) {
+        for w in run.windows(2) {
+            groups.union(w[0].1, w[1].1);
         }
     }
-    drop(first_with);
+    drop(index);
     // The groups, each in observation order, ordered by their first observation (a root
     // is its group's smallest index). A group past MAX_GROUP is not one client attempt
     // (hostile or degenerate input: one ISN on every SYN, no TSval, no IP ID): its members
     // stay apart.
     let mut by_root: Vec<(u32, u32)> = (0..obs.len() as u32).map(|i| (groups.find(i), i)).collect();
-    by_root.sort_unstable();
+    by_root.par_sort_unstable();
     let members: Vec<Group> = by_root
         .chunk_by(|a, b| a.0 == b.0)
         .filter(|run| run.len() > 1 && run.len() <= MAX_GROUP)
@@ -356,10 +357,18 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
                 .map(|&i| (obs[i as usize], attempt(obs[i as usize]))),
         )
     };
-    let mut votes: FxHashMap<(u32, u32), i64> = FxHashMap::default();
-    for m in &members {
-        graph(m).vote(&mut votes);
-    }
+    let votes: FxHashMap<(u32, u32), i64> = members
+        .par_iter()
+        .fold(FxHashMap::default, |mut votes, m| {
+            graph(m).vote(&mut votes);
+            votes
+        })
+        .reduce(FxHashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
 
     // Each attempt seen on two legs gets its leg; the server endpoints are noted as a VIP
     // (pre-NAT) or a real server (post-NAT).
@@ -369,25 +378,43 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         .map(|c| vec![None; c.attempts.len()])
         .collect();
     let (mut pre_n, mut post_n) = (vec![0u64; n], vec![0u64; n]);
-    let (mut front, mut back): (FxHashSet<Endpoint>, FxHashSet<Endpoint>) = Default::default();
-    for m in &members {
-        let mut g = graph(m);
-        g.settle(&votes);
-        if !g.has_post() {
-            continue;
-        }
-        for (t, &pre) in g.tuples.iter().zip(&g.pre) {
-            let set = if pre { &mut front } else { &mut back };
-            set.insert(t.server);
-        }
-        for &i in m {
-            let o = obs[i as usize];
-            let pre = g.pre[g.index(attempt(o).tuple())];
-            leg[o.capture as usize][o.attempt as usize] =
-                Some(if pre { Leg::PreNat } else { Leg::PostNat });
-            let count = if pre { &mut pre_n } else { &mut post_n };
-            count[o.capture as usize] += 1;
-        }
+    // Per group seen on both legs (worked out on every core): its server endpoints, and
+    // its observations each with whether it is on the pre-NAT leg.
+    #[derive(Default)]
+    struct Settled {
+        front: FxHashSet<Endpoint>,
+        back: FxHashSet<Endpoint>,
+        on: Vec<(Obs, bool)>,
+    }
+    let settled = members
+        .par_iter()
+        .fold(Settled::default, |mut acc, m| {
+            let mut g = graph(m);
+            g.settle(&votes);
+            if g.has_post() {
+                for (t, &pre) in g.tuples.iter().zip(&g.pre) {
+                    let set = if pre { &mut acc.front } else { &mut acc.back };
+                    set.insert(t.server);
+                }
+                acc.on.extend(m.iter().map(|&i| {
+                    let o = obs[i as usize];
+                    (o, g.pre[g.index(attempt(o).tuple())])
+                }));
+            }
+            acc
+        })
+        .reduce(Settled::default, |mut a, b| {
+            a.front.extend(b.front);
+            a.back.extend(b.back);
+            a.on.extend(b.on);
+            a
+        });
+    let (front, back) = (settled.front, settled.back);
+    for (o, pre) in settled.on {
+        leg[o.capture as usize][o.attempt as usize] =
+            Some(if pre { Leg::PreNat } else { Leg::PostNat });
+        let count = if pre { &mut pre_n } else { &mut post_n };
+        count[o.capture as usize] += 1;
     }
     // The sides the user gave.
     for (c, side) in sides.iter().enumerate().take(n) {
@@ -450,13 +477,16 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         .map(|c| vec![Path::new(); c.attempts.len()])
         .collect();
     // Per judged attempt: the capture holding its real-server side, and its SYNs elsewhere.
-    let mut rs_capture: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+    let mut rs_capture: Vec<Vec<Option<u32>>> = captures
+        .iter()
+        .map(|c| vec![None; c.attempts.len()])
+        .collect();
     let mut sightings: FxHashMap<(u32, u32), Vec<Sighting>> = FxHashMap::default();
     // Handshakes two captures both saw, by (upstream capture, downstream capture).
     let mut exchanges: FxHashMap<(u32, u32), Vec<Exchange>> = FxHashMap::default();
     // Each group's judged observation: the pre-NAT one nearest the client.
     let judged_of: Vec<Option<Obs>> = members
-        .iter()
+        .par_iter()
         .map(|m| {
             m.iter()
                 .map(|&i| obs[i as usize])
@@ -467,102 +497,127 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
     // How many of a client capture's judged attempts each capture saw after the NAT: the
     // real-server view that saw the most of them is the one they are judged against (a
     // node's uplinks see every backend; one real server's capture, its own).
-    let mut coverage: FxHashMap<(u32, u32), u64> = FxHashMap::default();
-    for (m, judged) in members.iter().zip(&judged_of) {
-        let Some(j) = judged else { continue };
-        let mut seen: SmallVec<[u32; 4]> = m
-            .iter()
-            .map(|&i| obs[i as usize])
-            .filter(|&o| leg_of(o) == Leg::PostNat)
-            .map(|o| o.capture)
-            .collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for c in seen {
-            *coverage.entry((j.capture, c)).or_default() += 1;
-        }
-    }
-    for (m, judged) in members.iter().zip(&judged_of) {
-        let ms: SmallVec<[Obs; 4]> = m.iter().map(|&i| obs[i as usize]).collect();
-        for (i, &a) in ms.iter().enumerate() {
-            for &b in &ms[i + 1..] {
-                if a.capture != b.capture
-                    && let Some((up, down, e)) = exchange(a, attempt(a), b, attempt(b))
-                {
-                    exchanges.entry((up, down)).or_default().push(e);
+    let coverage: FxHashMap<(u32, u32), u64> = members
+        .par_iter()
+        .zip(&judged_of)
+        .fold(FxHashMap::default, |mut coverage, (m, judged)| {
+            let Some(j) = judged else { return coverage };
+            let mut seen: SmallVec<[u32; 4]> = m
+                .iter()
+                .map(|&i| obs[i as usize])
+                .filter(|&o| leg_of(o) == Leg::PostNat)
+                .map(|o| o.capture)
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for c in seen {
+                *coverage.entry((j.capture, c)).or_default() += 1;
+            }
+            coverage
+        })
+        .reduce(FxHashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
+    // What each group settles, worked out on every core and applied in order below.
+    let outcomes: Vec<Outcome> = members
+        .par_iter()
+        .zip(&judged_of)
+        .map(|(m, judged)| {
+            let mut out = Outcome::default();
+            let ms: SmallVec<[Obs; 4]> = m.iter().map(|&i| obs[i as usize]).collect();
+            for (i, &a) in ms.iter().enumerate() {
+                for &b in &ms[i + 1..] {
+                    if a.capture != b.capture
+                        && let Some(e) = exchange(a, attempt(a), b, attempt(b))
+                    {
+                        out.exchanges.push(e);
+                    }
                 }
             }
-        }
-        let judged = *judged;
-        // The real-server side: the capture that saw most of this client capture's
-        // attempts after the NAT; then the one that saw the earliest of this attempt's
-        // tries to get through (a retry re-DNATed to a server on another host is seen
-        // elsewhere); then the nearest the real server.
-        let first_try = |o: Obs| {
-            judged.map_or(0, |j| {
-                keys(attempt(j))
-                    .position(|k| keys(attempt(o)).any(|x| x == k))
-                    .unwrap_or(usize::MAX)
-            })
-        };
-        let covered =
-            |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
-        let rs_cap = ms
-            .iter()
-            .filter(|&&o| leg_of(o) == Leg::PostNat)
-            .min_by_key(|&&o| {
-                (
-                    std::cmp::Reverse(covered(o.capture)),
-                    first_try(o),
-                    near_rs(o.capture),
-                )
-            })
-            .map(|o| o.capture);
-        for &o in &ms {
-            let record = match leg_of(o) {
-                Leg::PreNat => {
-                    judged.is_some_and(|j| j.capture == o.capture && j.attempt == o.attempt)
-                }
-                Leg::PostNat => Some(o.capture) == rs_cap,
+            let judged = *judged;
+            // The real-server side: the capture that saw most of this client capture's
+            // attempts after the NAT; then the one that saw the earliest of this attempt's
+            // tries to get through (a retry re-DNATed to a server on another host is seen
+            // elsewhere); then the nearest the real server.
+            let first_try = |o: Obs| {
+                judged.map_or(0, |j| {
+                    keys(attempt(j))
+                        .position(|k| keys(attempt(o)).any(|x| x == k))
+                        .unwrap_or(usize::MAX)
+                })
             };
-            of_record[o.capture as usize][o.attempt as usize] = record;
-        }
-        let Some(j) = judged else { continue };
-        if let Some(r) = rs_cap {
-            rs_capture.insert((j.capture, j.attempt), r);
-        }
-        // Where each of the judged attempt's SYNs was seen.
-        let mine = attempt(j);
-        let mut path: Path = keys(mine).map(|_| Hops::default()).collect();
-        for &o in &ms {
-            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
-            let a = attempt(o);
-            for (k, hops) in keys(mine).zip(path.iter_mut()) {
-                if keys(a).any(|x| x == k) {
-                    hops.add(hop);
+            let covered =
+                |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
+            let rs_cap = ms
+                .iter()
+                .filter(|&&o| leg_of(o) == Leg::PostNat)
+                .min_by_key(|&&o| {
+                    (
+                        std::cmp::Reverse(covered(o.capture)),
+                        first_try(o),
+                        near_rs(o.capture),
+                    )
+                })
+                .map(|o| o.capture);
+            for &o in &ms {
+                let record = match leg_of(o) {
+                    Leg::PreNat => {
+                        judged.is_some_and(|j| j.capture == o.capture && j.attempt == o.attempt)
+                    }
+                    Leg::PostNat => Some(o.capture) == rs_cap,
+                };
+                out.records.push((o, record));
+            }
+            let Some(j) = judged else { return out };
+            out.rs_cap = rs_cap;
+            // Where each of the judged attempt's SYNs was seen.
+            let mine = attempt(j);
+            let mut path: Path = keys(mine).map(|_| Hops::default()).collect();
+            for &o in &ms {
+                let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+                let a = attempt(o);
+                for (k, hops) in keys(mine).zip(path.iter_mut()) {
+                    if keys(a).any(|x| x == k) {
+                        hops.add(hop);
+                    }
                 }
             }
-        }
-        paths[j.capture as usize][j.attempt as usize] = path;
-        // Its SYNs seen elsewhere than in its own capture and its real-server side (the
-        // node's client leg when the node is that side).
-        for &o in ms.iter().filter(|&&o| {
-            o.capture != j.capture && !(Some(o.capture) == rs_cap && leg_of(o) == Leg::PostNat)
-        }) {
-            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
-            for s in &attempt(o).syns {
-                if keys(mine).any(|k| k == (s.tsval, s.ip_id)) {
-                    sightings
-                        .entry((j.capture, j.attempt))
-                        .or_default()
-                        .push(Sighting {
+            out.path = path;
+            // Its SYNs seen elsewhere than in its own capture and its real-server side (the
+            // node's client leg when the node is that side).
+            for &o in ms.iter().filter(|&&o| {
+                o.capture != j.capture && !(Some(o.capture) == rs_cap && leg_of(o) == Leg::PostNat)
+            }) {
+                let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+                for s in &attempt(o).syns {
+                    if keys(mine).any(|k| k == (s.tsval, s.ip_id)) {
+                        out.sightings.push(Sighting {
                             capture: o.capture,
                             frame: s.pkt.frame(),
                             ts: s.pkt.ts,
                             hop,
                         });
+                    }
                 }
             }
+            out
+        })
+        .collect();
+    for (out, judged) in outcomes.into_iter().zip(&judged_of) {
+        for (up, down, e) in out.exchanges {
+            exchanges.entry((up, down)).or_default().push(e);
+        }
+        for (o, record) in out.records {
+            of_record[o.capture as usize][o.attempt as usize] = record;
+        }
+        let Some(j) = judged else { continue };
+        rs_capture[j.capture as usize][j.attempt as usize] = out.rs_cap;
+        paths[j.capture as usize][j.attempt as usize] = out.path;
+        if !out.sightings.is_empty() {
+            sightings.insert((j.capture, j.attempt), out.sightings);
         }
     }
 
@@ -598,7 +653,7 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             .count()
     };
     let reference = (0..n).max_by_key(|&c| (judged_in(c), std::cmp::Reverse(c)));
-    let mut clocks = match reference {
+    let clocks = match reference {
         Some(r) => clock_graph(captures, r, &exchanges),
         None => vec![None; n],
     };
@@ -614,23 +669,41 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         list.sort_by_key(|s| (s.ts, s.capture, s.frame));
     }
 
-    let points = (0..n)
-        .map(|c| {
-            vantage_point(
-                captures[c],
-                vantage[c],
-                &roles.leg[c],
-                &roles.of_record[c],
-                clocks[c].take(),
-            )
-        })
-        .collect();
-    let pairs = planned_pairs(captures, &roles, &rs_capture, &paths, &sightings);
+    let (points, pairs) = rayon::join(
+        || {
+            clocks
+                .into_par_iter()
+                .enumerate()
+                .map(|(c, clock)| {
+                    vantage_point(
+                        captures[c],
+                        vantage[c],
+                        &roles.leg[c],
+                        &roles.of_record[c],
+                        clock,
+                    )
+                })
+                .collect()
+        },
+        || planned_pairs(captures, &roles, &rs_capture, &paths, &sightings),
+    );
     Plan {
         points,
         pairs,
         paths,
     }
+}
+
+/// What one group of observations settles: the handshakes two captures both saw, which
+/// observation is of record, and for its judged attempt the real-server side's capture,
+/// each try's path and its SYNs seen elsewhere.
+#[derive(Default)]
+struct Outcome {
+    exchanges: SmallVec<[(u32, u32, Exchange); 1]>,
+    records: SmallVec<[(Obs, bool); 4]>,
+    rs_cap: Option<u32>,
+    path: Path,
+    sightings: Vec<Sighting>,
 }
 
 /// Every attempt's leg, and whether it is the observation of record, per capture.
@@ -714,7 +787,7 @@ fn vantage_point(
 fn planned_pairs(
     captures: &[&CaptureReport],
     roles: &Roles,
-    rs_capture: &FxHashMap<(u32, u32), u32>,
+    rs_capture: &[Vec<Option<u32>>],
     paths: &[Vec<Path>],
     sightings: &FxHashMap<(u32, u32), Vec<Sighting>>,
 ) -> Vec<PlannedPair> {
@@ -731,7 +804,7 @@ fn planned_pairs(
         }
         let mut count: FxHashMap<u32, u64> = FxHashMap::default();
         for &a in &judged {
-            if let Some(&r) = rs_capture.get(&(c as u32, a)) {
+            if let Some(r) = rs_capture[c][a as usize] {
                 *count.entry(r).or_default() += 1;
             }
         }
@@ -747,7 +820,7 @@ fn planned_pairs(
         for t in targets {
             let mut client = vec![false; cap.attempts.len()];
             for &a in &judged {
-                let r = rs_capture.get(&(c as u32, a)).copied().or(main);
+                let r = rs_capture[c][a as usize].or(main);
                 client[a as usize] = r == t;
             }
             let rs = t.map(|r| {
