@@ -539,9 +539,10 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             }
             let judged = *judged;
             // The real-server side: the capture that saw most of this client capture's
-            // attempts after the NAT; then the one that saw the earliest of this attempt's
-            // tries to get through (a retry re-DNATed to a server on another host is seen
-            // elsewhere); then the nearest the real server.
+            // attempts after the NAT; then the nearest the real server (a real server's own
+            // capture over a node's uplink, which also saw the SYNs lost after it); then
+            // the one that saw the earliest of this attempt's tries to get through (a retry
+            // re-DNATed to a server on another host is seen elsewhere).
             let first_try = |o: Obs| {
                 judged.map_or(0, |j| {
                     keys(attempt(j))
@@ -555,11 +556,8 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
                 .iter()
                 .filter(|&&o| leg_of(o) == Leg::PostNat)
                 .min_by_key(|&&o| {
-                    (
-                        std::cmp::Reverse(covered(o.capture)),
-                        first_try(o),
-                        near_rs(o.capture),
-                    )
+                    let (rank, c) = near_rs(o.capture);
+                    (std::cmp::Reverse(covered(c)), rank, first_try(o), c)
                 })
                 .map(|o| o.capture);
             for &o in &ms {
