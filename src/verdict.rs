@@ -1142,7 +1142,15 @@ fn two_sided(
         Some(t) => rs_tsvals.contains(&t),
         None => rs_atts.iter().map(|a| a.tries()).sum::<usize>() >= c.tries(),
     };
-    if !first_reached {
+    // A node capture as the real-server side saw the SYN leave the NAT box, not reach
+    // the real server: where a real server's capture saw a later try but not the first,
+    // the first did not get there (its path says so, whichever capture is of record).
+    let path_missed_rs = n
+        .path
+        .first()
+        .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
+        && n.path.iter().skip(1).any(|h| h.has(Hop::Rs));
+    if !first_reached || path_missed_rs {
         return Some(lost_syn_cause(
             rs,
             pairing,

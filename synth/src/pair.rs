@@ -7,6 +7,8 @@
 //! [`PairConfig::random_snat`], a random one, as `--random-fully` does). The client
 //! capture holds `CIP:cport <-> VIP:vport` on the client clock (the reference); the real
 //! server (RS) capture holds `SNATIP:sport <-> RIP:rport` on the RS clock ([`RsClock`]).
+//! [`PairScenario::node`] is that leg as the NAT box's own capture sees it (true clock),
+//! which also holds the SYNs that left the box and were lost before the RS.
 //! Either capture may end early: the RS capture's span is configured
 //! ([`PairConfig::rs_capture`]), and a scripted [`PairKind::CaptureEnded`] stops both
 //! while its SYN is unanswered; the truth then describes what the captures hold.
@@ -113,7 +115,8 @@ pub enum PairKind {
         tries: u8,
     },
     ConntrackInsertRace,
-    /// The first `lost` SYNs are dropped between the NAT and the RS.
+    /// The first `lost` SYNs are dropped before the RS: inside the NAT box, or (with
+    /// [`PairConfig::syn_loss_after_nat_ppm`]) on the network after leaving it.
     SynLostBeforeRs {
         lost: u8,
     },
@@ -352,8 +355,13 @@ pub enum SynFate {
     RaceDrop,
     /// No free SNAT tuple toward the chosen RS.
     NoPort,
-    /// Dropped between the NAT and the RS.
+    /// Dropped inside the NAT box after its mapping: it never left the box (a node
+    /// capture sees it enter and not leave).
     Lost,
+    /// Left the NAT box toward the RS, SNAT'd, and was lost on the network before the RS
+    /// (a node capture sees it leave; the RS capture does not have it). Only with
+    /// [`PairConfig::syn_loss_after_nat_ppm`].
+    LostAfterNat,
     /// Reached the RS, answered by a TIME_WAIT socket with the old connection's ACK.
     StaleAck(TwCheck),
     /// Reached the RS; its SYN-ACK reached the client.
@@ -371,6 +379,7 @@ impl SynFate {
             SynFate::RaceDrop => "race_drop",
             SynFate::NoPort => "no_port",
             SynFate::Lost => "lost",
+            SynFate::LostAfterNat => "lost_after_nat",
             SynFate::StaleAck(_) => "stale_ack",
             SynFate::SynAck => "synack",
             SynFate::SynAckLost => "synack_lost",
@@ -414,6 +423,11 @@ pub struct SynTruth {
     /// capture does not cover that time).
     pub rs_ns: Option<u64>,
     pub prev: Option<PrevConn>,
+    /// When it left the NAT box toward the RS (SNAT'd), true time, if it did: every SYN
+    /// that reached the RS and every [`SynFate::LostAfterNat`], none dropped inside the
+    /// box. Its copy in [`PairScenario::node`] has this time (when within the RS
+    /// capture's span). Not in the truth TSV.
+    pub nat_out_ns: Option<u64>,
 }
 
 /// The truth of one client connection attempt (one ISN from one client 4-tuple).
@@ -658,6 +672,12 @@ pub struct PairConfig {
     /// and the RS, drawn independently of everything else (an unrelated drop rule):
     /// truth `syn_lost_before_rs`, unless the LB dropped it first.
     pub first_syn_loss_ppm: u32,
+    /// Share of `syn_lost_before_rs` attempts (scripted, drawn, or from
+    /// `first_syn_loss_ppm`) whose lost SYNs leave the NAT box and are lost on the network
+    /// before the RS ([`SynFate::LostAfterNat`]); the others' are dropped inside the box
+    /// ([`SynFate::Lost`]). Drawn once per attempt, only when set: 0 (the default) keeps
+    /// every other config's bytes. `capture_ended`'s lost SYN always dies inside the box.
+    pub syn_loss_after_nat_ppm: u32,
     /// True-time span `[from, to)` of the RS capture, as offsets from `start_ns`. `None`:
     /// from `start_ns` to the end.
     pub rs_capture: Option<(u64, u64)>,
@@ -706,6 +726,7 @@ impl Default for PairConfig {
             nat_evicts_closing: false,
             reuse_ppm: 0,
             first_syn_loss_ppm: 0,
+            syn_loss_after_nat_ppm: 0,
             rs_capture: None,
             syn_schedule: SynSchedule::Linear,
             stale_resend: None,
@@ -759,8 +780,14 @@ impl PairConfig {
         {
             return Err("rs_capture: need from < to".into());
         }
-        if self.reuse_ppm > 1_000_000 || self.first_syn_loss_ppm > 1_000_000 {
-            return Err("reuse_ppm and first_syn_loss_ppm must be at most 1000000".into());
+        if self.reuse_ppm > 1_000_000
+            || self.first_syn_loss_ppm > 1_000_000
+            || self.syn_loss_after_nat_ppm > 1_000_000
+        {
+            return Err(
+                "reuse_ppm, first_syn_loss_ppm and syn_loss_after_nat_ppm must be at most 1000000"
+                    .into(),
+            );
         }
         let ts_hosts = self.clients - self.no_ts_clients;
         let max_tries = self.syn_schedule.max_tries();
@@ -813,6 +840,17 @@ pub struct PairScenario {
     /// RS capture: (RS clock ns, packet), in true-time order (so a backward clock step
     /// shows as timestamps going back, as tcpdump would record it).
     pub rs: Vec<(u64, TcpSpec)>,
+    /// The post-NAT leg as the NAT box itself sees it (its `tcpdump -i any`, the
+    /// `SNATIP:sport <-> RIP:rport` side): (true time ns, packet), in time order, encoded
+    /// as `rs` is. Packets toward the RS at the moment they leave the box, packets from
+    /// the RS at the moment they reach it. It holds every packet of `rs` (the same
+    /// specs, in the same relative order unless the delays reorder them), plus each
+    /// [`SynFate::LostAfterNat`] SYN, which left the box and never reached the RS; a SYN
+    /// dropped inside the box ([`SynFate::Lost`], a race or an exhaustion) is not in it.
+    /// Cut to the RS capture's span by when each packet reached (or would have reached,
+    /// or left) the RS, so that it and `rs` cover the same connections. The pre-NAT leg
+    /// of a node capture is `client` (client clock = true time).
+    pub node: Vec<(u64, TcpSpec)>,
     pub truth: Vec<PairTruth>,
     pub nat: NatTruth,
 }

@@ -498,6 +498,184 @@ fn test_generated_capture_sets_across_seeds() {
 /// The seeds the situation tests below run on.
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=5;
 
+/// Writes packets as one nanosecond pcap file, Linux cooked (v2), as `tcpdump -i any`.
+fn write_sll2(path: &std::path::Path, packets: &[(u64, synth::TcpSpec)]) {
+    let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    synth::pair::write_packets(
+        &Encap::Sll2,
+        CaptureFormat::Pcap { nanos: true },
+        packets,
+        f,
+    )
+    .unwrap();
+}
+
+/// Where a truth row's lost SYNs died, if it lost any before the RS: inside the NAT box
+/// (`false`) or on the network after it (`true`).
+fn lost_after_nat(t: &PairTruth) -> Option<bool> {
+    t.syns.iter().find_map(|x| match x.fate {
+        synth::SynFate::Lost => Some(false),
+        synth::SynFate::LostAfterNat => Some(true),
+        _ => None,
+    })
+}
+
+/// SYNs lost before the real server, some inside the NAT box and some on the network
+/// after it, seen by the client, the NAT box's own capture (both legs: the client's
+/// packets and the post-NAT leg as they left the box, on a clock 0.7 s behind) and the
+/// real servers (odd seeds: one capture of them all; even: one per host). A SYN the node
+/// saw leave the box and no real server saw was lost between them: `syn_lost_before_rs`,
+/// its first try's path `nat_out` without `rs`, and the explanation says where; only one
+/// the node saw enter and never leave is `dropped_in_nat`. Every other attempt keeps its
+/// true verdict. (The node may be the attempt's real-server side in its pair, as it saw
+/// the first try, or more attempts than one host: not a sighting of the real server.)
+#[test]
+fn test_syn_lost_between_nat_and_real_server_is_not_dropped_in_nat() {
+    for seed in SEEDS {
+        let cfg = PairConfig {
+            seed,
+            attempts: 300,
+            mean_gap_ns: 20_000_000,
+            anomaly_ppm: 0,
+            first_syn_loss_ppm: 60_000,
+            syn_loss_after_nat_ppm: 500_000,
+            clock: RsClock {
+                offset_ns: 250_000_000,
+                skew_ppb: 10_000,
+                step: None,
+            },
+            script: vec!["syn_lost_before_rs:2".parse().unwrap(); 4],
+            ..Default::default()
+        };
+        // Odd seeds: one real-server-side capture; even: one per real-server host.
+        let per_host = seed % 2 == 0;
+        let label =
+            format!("seed {seed}, losses inside and after the NAT box, per host {per_host}");
+        let s = synth::generate_pair(&cfg);
+        // What the scenario claims: both kinds of loss, a few of each.
+        let count = |after: bool| {
+            s.truth
+                .iter()
+                .filter(|t| t.cause == TrueCause::SynLostBeforeRs)
+                .filter(|t| lost_after_nat(t) == Some(after))
+                .count()
+        };
+        let (inside, after) = (count(false), count(true));
+        assert!(
+            inside >= 3 && after >= 3,
+            "{label}: {inside} lost inside the NAT box, {after} after it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write_sll2(&dir.path().join("client.pcap"), &s.client);
+        let mut names = vec![
+            ("client.pcap".to_string(), "client"),
+            ("node.pcap".into(), "node"),
+        ];
+        if per_host {
+            for (k, rip) in cfg.rss.iter().enumerate() {
+                let host: Vec<(u64, synth::TcpSpec)> =
+                    s.rs.iter()
+                        .filter(|(_, p)| {
+                            (p.dst, p.dport) == (rip.ip(), rip.port())
+                                || (p.src, p.sport) == (rip.ip(), rip.port())
+                        })
+                        .copied()
+                        .collect();
+                let name = format!("rs-{k}.pcap");
+                write_sll2(&dir.path().join(&name), &host);
+                names.push((name, "rs"));
+            }
+        } else {
+            write_sll2(&dir.path().join("rs.pcap"), &s.rs);
+            names.push(("rs.pcap".into(), "rs"));
+        }
+        let mut node = s.client.clone();
+        node.extend(s.node.iter().copied());
+        node.sort_by_key(|(t, _)| *t);
+        write_sll2(&dir.path().join("node.pcap"), &shift(&node, -700_000_000));
+
+        let out = pcapdiag()
+            .args(["analyze", "--json", "-q"])
+            .arg(dir.path())
+            .succeed();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let kinds: Vec<(String, &str)> = v["vantage_points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let file = p["file"].as_str().unwrap();
+                (
+                    file.rsplit('/').next().unwrap().to_string(),
+                    p["vantage"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, names, "{label}");
+        let mut ours: HashMap<(String, u64, u32), &serde_json::Value> = HashMap::new();
+        for p in v["pairs"].as_array().unwrap() {
+            for a in p["verdicts"]["attempts"].as_array().unwrap() {
+                let key = (
+                    a["client"]["ip"].as_str().unwrap().to_string(),
+                    a["client"]["port"].as_u64().unwrap(),
+                    a["isn"].as_u64().unwrap() as u32,
+                );
+                assert!(
+                    ours.insert(key.clone(), a).is_none(),
+                    "{label}: {key:?} twice"
+                );
+            }
+        }
+        assert_eq!(ours.len(), s.truth.len(), "{label}");
+        let hops = |a: &serde_json::Value, i: usize| -> Vec<String> {
+            a["path"][i]
+                .as_array()
+                .map(|h| h.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        for t in &s.truth {
+            let key = (t.client.ip().to_string(), u64::from(t.client.port()), t.isn);
+            let a = ours
+                .get(&key)
+                .unwrap_or_else(|| panic!("{label}: no verdict for {t:?}"));
+            let why = format!(
+                "{label}: {}\npath {}\ntruth {t:?}",
+                a["explanation"], a["path"]
+            );
+            let cause = match (t.cause, lost_after_nat(t)) {
+                (TrueCause::SynLostBeforeRs, Some(false)) => "dropped_in_nat",
+                (c, _) => c.code(),
+            };
+            let failed = t.setup_latency_ns.is_none();
+            let want = if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS
+            {
+                cause
+            } else {
+                "ok"
+            };
+            assert_eq!(a["verdict"], want, "{why}");
+            if t.cause != TrueCause::SynLostBeforeRs {
+                continue;
+            }
+            let first = hops(a, 0);
+            let has = |h: &str| first.iter().any(|x| x == h);
+            if lost_after_nat(t) == Some(true) {
+                assert!(has("nat_out") && !has("rs"), "{why}");
+                assert!(
+                    a["explanation"]
+                        .as_str()
+                        .unwrap()
+                        .contains("lost on the network between them"),
+                    "{why}"
+                );
+            } else {
+                assert!(has("nat_in") && !has("nat_out") && !has("rs"), "{why}");
+            }
+        }
+        eprintln!("{label}: {inside} lost inside the NAT box, {after} after it");
+    }
+}
+
 /// RS-clock arrival times of every SYN that reached the real server, sorted.
 fn rs_arrivals(s: &PairScenario) -> Vec<u64> {
     let mut v: Vec<u64> = s

@@ -110,6 +110,9 @@ struct Plan {
     lost: u8,
     /// SYN 0 is dropped between the NAT and the RS (an unrelated drop rule).
     lose_first: bool,
+    /// The lost SYNs (`lost`, `lose_first`) leave the NAT box and are lost on the network
+    /// before the RS, rather than inside the box.
+    lost_after_nat: bool,
     synack_lost: bool,
     slow_ns: u64,
     refuse: bool,
@@ -138,6 +141,7 @@ impl Plan {
             lb_drop: false,
             lost: 0,
             lose_first: false,
+            lost_after_nat: false,
             synack_lost: false,
             slow_ns: 0,
             refuse: false,
@@ -375,6 +379,30 @@ struct Leg {
     d_b: u64,
 }
 
+/// Whether a segment shows on the post-NAT leg (SNAT address <-> RS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PostNat {
+    /// Not there: client side only.
+    No,
+    /// Between the NAT box and the RS: in the RS capture and the node's view.
+    Yes,
+    /// A SYN that left the NAT box and was lost on the network before the RS: only in the
+    /// node's view.
+    LostOnWire,
+}
+
+/// A packet on the post-NAT leg.
+#[derive(Clone, Copy, Debug)]
+struct Post {
+    /// When it reached (or left, or would have reached) the RS, true time.
+    rs_t: u64,
+    /// When it left (toward the RS) or reached (from it) the NAT box, true time.
+    nat_t: u64,
+    /// Whether the RS capture point saw it.
+    at_rs: bool,
+    spec: TcpSpec,
+}
+
 /// A segment before addressing.
 #[derive(Clone, Copy, Debug)]
 struct Seg {
@@ -460,7 +488,8 @@ struct Sim<'a> {
     rs_end: Option<u64>,
     cursor: Vec<u16>,
     client: Vec<(u64, TcpSpec)>,
-    rs: Vec<(u64, TcpSpec)>,
+    /// Every packet on the post-NAT leg, in emission order.
+    post: Vec<Post>,
     /// Where the RS capture starts unless configured: after the scripted `unmatched`.
     origin: u64,
 }
@@ -495,7 +524,7 @@ impl<'a> Sim<'a> {
             rs_end: None,
             cursor,
             client: Vec::new(),
-            rs: Vec::new(),
+            post: Vec::new(),
             origin: cfg.start_ns,
         }
     }
@@ -821,7 +850,12 @@ impl<'a> Sim<'a> {
                 }
                 main.avoid_host_of = Some(w);
             }
-            PairKind::SynLostBeforeRs { lost } => main.lost = lost,
+            PairKind::SynLostBeforeRs { lost } => {
+                main.lost = lost;
+                // Drawn only when set, so that other configs keep their bytes.
+                let ppm = cfg.syn_loss_after_nat_ppm;
+                main.lost_after_nat = ppm > 0 && self.rng.chance_ppm(ppm);
+            }
             PairKind::CaptureEnded { .. } => main.lost = u8::MAX,
             PairKind::SynackLostAfterRs => main.synack_lost = true,
             PairKind::RsSlowSynack { delay_ms } => main.slow_ns = u64::from(delay_ms) * MS,
@@ -1075,7 +1109,7 @@ impl<'a> Sim<'a> {
             d_f: r.d_f,
             d_b: r.d_b,
         };
-        self.emit(&leg, true, t, &syn, true, false);
+        self.emit(&leg, true, t, &syn, true, PostNat::No);
         r.last_client = t;
         let mut st = SynTruth {
             client_ns: t,
@@ -1085,6 +1119,7 @@ impl<'a> Sim<'a> {
             snat: None,
             rs_ns: None,
             prev: None,
+            nat_out_ns: None,
         };
         let t_nat = t + r.d_f / 2;
         let t_rs = t + r.d_f;
@@ -1172,22 +1207,31 @@ impl<'a> Sim<'a> {
         leg.snat = SocketAddr::new(cfg.snat_ip, sport);
         st.rip = Some(leg.rip);
         st.snat = Some(leg.snat);
-        if k == 0 && plan.lose_first {
-            st.fate = SynFate::Lost;
-            Self::push_syn(r, st, None);
-            self.retry(a, r, k);
-            return;
-        }
-        if r.lost < plan.lost {
+        let lose = if k == 0 && plan.lose_first {
+            true
+        } else if r.lost < plan.lost {
             r.lost += 1;
-            st.fate = SynFate::Lost;
+            true
+        } else {
+            false
+        };
+        if lose {
+            if plan.lost_after_nat {
+                // Out of the box, then lost on the wire: only a node capture shows it.
+                self.emit(&leg, true, t, &syn, false, PostNat::LostOnWire);
+                st.fate = SynFate::LostAfterNat;
+                st.nat_out_ns = Some(t_nat);
+            } else {
+                st.fate = SynFate::Lost;
+            }
             Self::push_syn(r, st, None);
             self.retry(a, r, k);
             return;
         }
 
         // --- The RS. ---
-        self.emit(&leg, true, t, &syn, false, true);
+        self.emit(&leg, true, t, &syn, false, PostNat::Yes);
+        st.nat_out_ns = Some(t_nat);
         st.rs_ns = Some(self.rs_clock(t_rs));
         if r.phase == Phase::SynRecv {
             // A retransmitted SYN on a half-open connection: the RS answers it again.
@@ -1221,7 +1265,7 @@ impl<'a> Sim<'a> {
                 len: 0,
                 ip_id: 0,
             };
-            let t_c = self.emit(&leg, false, t_x, &rst, true, true);
+            let t_c = self.emit(&leg, false, t_x, &rst, true, PostNat::Yes);
             r.answered_at.get_or_insert(t_c);
             if let Some(e) = r.entry {
                 self.nat.close(e, t_x + r.d_b / 2, CLOSE_TIMEOUT, true);
@@ -1291,7 +1335,7 @@ impl<'a> Sim<'a> {
             len: 0,
             ip_id: self.rng.next_u32() as u16,
         };
-        let t_ack_c = self.emit(leg, false, t_ack, &ack, true, true);
+        let t_ack_c = self.emit(leg, false, t_ack, &ack, true, PostNat::Yes);
         r.answered_at.get_or_insert(t_ack_c);
         // The reset carries the ACK's ack number as seq, no ACK bit, no options.
         let t_rst = t_ack_c + self.small();
@@ -1306,7 +1350,7 @@ impl<'a> Sim<'a> {
             ip_id: r.c_ip_id,
         };
         r.c_ip_id = r.c_ip_id.wrapping_add(1);
-        let t_rst_rs = self.emit(leg, true, t_rst, &rst, true, true);
+        let t_rst_rs = self.emit(leg, true, t_rst, &rst, true, PostNat::Yes);
         // seq == rcv_nxt is in window: TIME_WAIT assassination (tcp_rfc1337=0).
         if t_rst_rs < tw.until {
             self.tw.remove(&tuple);
@@ -1372,13 +1416,13 @@ impl<'a> Sim<'a> {
         if plan.synack_lost && !r.synack_lost {
             r.synack_lost = true;
             r.phase = Phase::SynRecv;
-            self.emit(leg, false, t_sa, &seg, false, true);
+            self.emit(leg, false, t_sa, &seg, false, PostNat::Yes);
             st.fate = SynFate::SynAckLost;
             Self::push_syn(r, st, Some(t_rs));
             self.retry(a, r, k);
             return;
         }
-        let t_c = self.emit(leg, false, t_sa, &seg, true, true);
+        let t_c = self.emit(leg, false, t_sa, &seg, true, PostNat::Yes);
         r.answered_at.get_or_insert(t_c);
         st.fate = SynFate::SynAck;
         Self::push_syn(r, st, Some(t_rs));
@@ -1601,12 +1645,12 @@ impl<'a> Sim<'a> {
         me.ip_id = me.ip_id.wrapping_add(1);
         me.nxt = me.nxt.wrapping_add(len as u32 + u32::from(flags.fin()));
         let leg = k.leg;
-        self.emit(&leg, from_client, t, &seg, true, true)
+        self.emit(&leg, from_client, t, &seg, true, PostNat::Yes)
     }
 
     /// Puts a segment sent at true time `t` into the client capture (addresses as the
-    /// client sees them) and/or the RS capture (after NAT). Returns its arrival time at
-    /// the other end.
+    /// client sees them) and/or on the post-NAT leg (the RS capture and the node's view,
+    /// or the node's alone). Returns its arrival time at the other end.
     fn emit(
         &mut self,
         leg: &Leg,
@@ -1614,7 +1658,7 @@ impl<'a> Sim<'a> {
         t: u64,
         s: &Seg,
         on_client: bool,
-        on_rs: bool,
+        post: PostNat,
     ) -> u64 {
         let mss = if leg.c.is_ipv6() { 1440 } else { 1460 };
         let spec = TcpSpec {
@@ -1652,13 +1696,24 @@ impl<'a> Sim<'a> {
             };
             self.client.push((t_c, p));
         }
-        if on_rs {
+        if post != PostNat::No {
             let p = if from_client {
                 addr(leg.snat, leg.rip, 63)
             } else {
                 addr(leg.rip, leg.snat, 64)
             };
-            self.rs.push((t_r, p));
+            // The NAT box is halfway along the one-way delay (as `syn_run`'s `t_nat`).
+            let nat_t = if from_client {
+                t + leg.d_f / 2
+            } else {
+                t + leg.d_b / 2
+            };
+            self.post.push(Post {
+                rs_t: t_r,
+                nat_t,
+                at_rs: post == PostNat::Yes,
+                spec: p,
+            });
         }
         if from_client { t_r } else { t_c }
     }
@@ -1674,11 +1729,16 @@ impl<'a> Sim<'a> {
         let client_cut = self.client_end.unwrap_or(u64::MAX);
         let inside = |t: u64| t >= span.0 && t < span.1;
         self.client.sort_by_key(|p| p.0);
-        self.rs.sort_by_key(|p| p.0);
+        self.post.sort_by_key(|p| p.rs_t);
         self.client.retain(|p| p.0 < client_cut);
         // Where each capture ends: its last packet (true time).
         let c_last = self.client.last().map(|p| p.0);
-        let r_last = self.rs.iter().rev().find(|p| inside(p.0)).map(|p| p.0);
+        let r_last = self
+            .post
+            .iter()
+            .rev()
+            .find(|p| p.at_rs && inside(p.rs_t))
+            .map(|p| p.rs_t);
         let mut truth = Vec::new();
         for (i, run) in self.runs.iter().enumerate() {
             let Some(r) = run else { continue };
@@ -1709,7 +1769,7 @@ impl<'a> Sim<'a> {
                     SynFate::LbDrop => TrueCause::LbSynDropPortReuse,
                     SynFate::RaceDrop => TrueCause::ConntrackInsertRace,
                     SynFate::NoPort => TrueCause::SnatPortExhaustion,
-                    SynFate::Lost => TrueCause::SynLostBeforeRs,
+                    SynFate::Lost | SynFate::LostAfterNat => TrueCause::SynLostBeforeRs,
                     SynFate::StaleAck(_) => TrueCause::RsTimewaitCollision,
                     SynFate::SynAckLost => TrueCause::SynackLostAfterRs,
                     SynFate::Refused => TrueCause::RsRefused,
@@ -1761,14 +1821,22 @@ impl<'a> Sim<'a> {
         }
         truth.sort_by_key(|t| (t.first_syn_ns, t.id));
         let rs = self
-            .rs
-            .into_iter()
-            .filter(|p| inside(p.0))
-            .map(|(t, p)| (cfg.clock.rs_ns(t, epoch), p))
+            .post
+            .iter()
+            .filter(|p| p.at_rs && inside(p.rs_t))
+            .map(|p| (cfg.clock.rs_ns(p.rs_t, epoch), p.spec))
             .collect();
+        let mut node: Vec<(u64, TcpSpec)> = self
+            .post
+            .iter()
+            .filter(|p| inside(p.rs_t))
+            .map(|p| (p.nat_t, p.spec))
+            .collect();
+        node.sort_by_key(|p| p.0);
         PairScenario {
             client: self.client,
             rs,
+            node,
             truth,
             nat: NatTruth {
                 vip: cfg.vip,

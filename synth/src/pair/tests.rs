@@ -434,12 +434,12 @@ fn assert_signatures(s: &PairScenario) -> HashSet<TrueCause> {
                 assert!(rs_syns.iter().all(|(t, _)| *t > would + 900 * MS));
             }
             TrueCause::SynLostBeforeRs => {
-                assert_eq!(first.fate, SynFate::Lost);
-                let lost = a
-                    .syns
-                    .iter()
-                    .take_while(|s| s.fate == SynFate::Lost)
-                    .count();
+                // Inside the NAT box or after it, each attempt's losses in one place.
+                assert!(
+                    matches!(first.fate, SynFate::Lost | SynFate::LostAfterNat),
+                    "{a:?}"
+                );
+                let lost = a.syns.iter().take_while(|s| s.fate == first.fate).count();
                 assert_eq!(rs_syns.len(), a.syns.len() - lost);
                 assert!(a.delay_ns >= SEC);
             }
@@ -977,5 +977,155 @@ fn test_evicting_nat_reuses_closed_tuples_and_exhausts_only_with_live_ones() {
             })
             .count() as u64;
         assert!(open >= n, "{open} of {n} open");
+    }
+}
+
+/// Lost SYNs split between the NAT box and the network after it
+/// (`syn_loss_after_nat_ppm`): the node's post-NAT view holds each SYN lost after the NAT,
+/// as it left the box (its SNAT tuple, at `nat_out_ns`, before it would have reached the
+/// RS), and the RS capture does not; a SYN lost inside the box is in neither. Everything
+/// else in the node's view is the RS capture's packets, none missing. With the knob off,
+/// no SYN is lost after the NAT and the node's view is exactly the RS capture's packets.
+#[test]
+fn test_syn_lost_after_the_nat_is_in_the_node_view_only() {
+    let as_set = |v: &[(u64, TcpSpec)]| {
+        let mut d: Vec<String> = v.iter().map(|(_, p)| format!("{p:?}")).collect();
+        d.sort_unstable();
+        d
+    };
+    for (seed, after_ppm) in [(1, 0), (1, 500_000), (2, 500_000), (3, 300_000)] {
+        let cfg = PairConfig {
+            seed,
+            attempts: 600,
+            mean_gap_ns: 20 * MS,
+            anomaly_ppm: 0,
+            first_syn_loss_ppm: 80_000,
+            syn_loss_after_nat_ppm: after_ppm,
+            clock: RsClock {
+                offset_ns: -40 * MS as i64,
+                skew_ppb: 30_000,
+                step: None,
+            },
+            // `unmatched` puts the RS capture's start (and the node view's) after it.
+            script: ["unmatched", "syn_lost_before_rs:2", "syn_lost_before_rs:3"]
+                .iter()
+                .map(|k| k.parse().unwrap())
+                .collect(),
+            ..PairConfig::default()
+        };
+        let label = format!("seed {seed}, {after_ppm} ppm after the NAT");
+        let s = generate_pair(&cfg);
+        assert_consistent(&s);
+        assert_signatures(&s);
+        assert!(
+            s.node.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{label}: node time order"
+        );
+        let ix = Ix::new(&s);
+        let syns_in = |v: &[(u64, TcpSpec)], isn: u32, from: u64, to: u64| -> Vec<(u64, TcpSpec)> {
+            v.iter()
+                .filter(|(_, p)| p.flags == ControlBits::SYN && p.seq == isn)
+                .filter(|(t, _)| (from..=to).contains(t))
+                .copied()
+                .collect()
+        };
+        let span = s.nat.rs_capture;
+        let (mut inside, mut after, mut after_in_span) = (0, 0, 0);
+        for a in &s.truth {
+            let lost = |f: SynFate| a.syns.iter().any(|x| x.fate == f);
+            assert!(
+                !(lost(SynFate::Lost) && lost(SynFate::LostAfterNat)),
+                "{label}: losses in two places: {a:?}"
+            );
+            for (i, st) in a.syns.iter().enumerate() {
+                // Where it would have reached the RS: true time, and on the RS clock.
+                let would = st.client_ns + a.fwd_delay_ns;
+                let rs_near = syns_in(
+                    &s.rs,
+                    a.isn,
+                    ix.rs_clock(st.client_ns),
+                    ix.rs_clock(would) + MS,
+                );
+                let node_near = syns_in(&s.node, a.isn, st.client_ns, would);
+                match st.fate {
+                    SynFate::LostAfterNat => {
+                        after += 1;
+                        assert_eq!(a.cause, TrueCause::SynLostBeforeRs, "{label}: {a:?}");
+                        assert!(rs_near.is_empty(), "{label}: SYN {i} at the RS: {a:?}");
+                        assert_eq!(st.rs_ns, None, "{label}: {a:?}");
+                        let out = st.nat_out_ns.expect("left the NAT box");
+                        assert!(
+                            st.client_ns < out && out < would,
+                            "{label}: left the box at {out}: {a:?}"
+                        );
+                        if !(span.0..span.1).contains(&would) {
+                            assert!(node_near.is_empty(), "{label}: {a:?}");
+                            continue;
+                        }
+                        after_in_span += 1;
+                        let [(t, p)] = node_near[..] else {
+                            panic!("{label}: SYN {i} {node_near:?} in the node view: {a:?}");
+                        };
+                        assert_eq!(t, out, "{label}: {a:?}");
+                        assert_eq!(Some(SocketAddr::new(p.src, p.sport)), st.snat);
+                        assert_eq!(Some(SocketAddr::new(p.dst, p.dport)), st.rip);
+                        assert_eq!(p.ttl, 63);
+                        let client = ix.client_syns[&a.isn]
+                            .iter()
+                            .find(|(t, _)| *t == st.client_ns)
+                            .expect("the client sent it");
+                        assert!(same_but_addresses(client.1, &p), "{label}: {a:?}");
+                    }
+                    SynFate::Lost => {
+                        inside += 1;
+                        assert!(rs_near.is_empty(), "{label}: SYN {i} at the RS: {a:?}");
+                        assert!(node_near.is_empty(), "{label}: SYN {i} left the box: {a:?}");
+                        assert_eq!(st.nat_out_ns, None, "{label}: {a:?}");
+                    }
+                    f if f.reached_rs() => {
+                        // Out of the box before it reached the RS, and in both views
+                        // when in the capture's span.
+                        let out = st.nat_out_ns.expect("left the NAT box");
+                        assert!(st.client_ns < out && out < would, "{label}: {a:?}");
+                        if (span.0..span.1).contains(&would) {
+                            assert_eq!(rs_near.len(), 1, "{label}: SYN {i}: {a:?}");
+                            assert!(node_near.iter().any(|x| x.0 == out), "{label}: {a:?}");
+                        }
+                    }
+                    _ => assert_eq!(st.nat_out_ns, None, "{label}: {a:?}"),
+                }
+            }
+        }
+        // The node's view: the RS capture's packets and the SYNs lost after the NAT.
+        let lost_after: Vec<(u64, TcpSpec)> = s
+            .node
+            .iter()
+            .filter(|(t, p)| {
+                p.flags == ControlBits::SYN
+                    && s.truth.iter().any(|a| {
+                        a.isn == p.seq
+                            && a.syns.iter().any(|x| {
+                                x.fate == SynFate::LostAfterNat && x.nat_out_ns == Some(*t)
+                            })
+                    })
+            })
+            .copied()
+            .collect();
+        assert_eq!(lost_after.len(), after_in_span, "{label}");
+        let mut want = as_set(&s.rs);
+        want.extend(as_set(&lost_after));
+        want.sort_unstable();
+        assert_eq!(as_set(&s.node), want, "{label}");
+        eprintln!("{label}: {inside} lost inside, {after} after ({after_in_span} in span)");
+        if after_ppm == 0 {
+            assert_eq!(after, 0, "{label}");
+            assert!(inside >= 20, "{label}: {inside} lost inside");
+        } else {
+            // Each about its share of some 50 attempts' losses.
+            assert!(
+                inside >= 10 && after_in_span >= 10,
+                "{label}: {inside} lost inside, {after} after ({after_in_span} in span)"
+            );
+        }
     }
 }
