@@ -612,6 +612,15 @@ fn test_syn_lost_between_nat_and_real_server_is_not_dropped_in_nat() {
             })
             .collect();
         assert_eq!(kinds, names, "{label}");
+        // With one real-server capture, every attempt is judged against it, whether or
+        // not the node saw a try the real server did not (not split off into a pair
+        // against the node's leg).
+        if !per_host {
+            let pairs = v["pairs"].as_array().unwrap();
+            assert_eq!(pairs.len(), 1, "{label}");
+            let rs = pairs[0]["rs_file"].as_str().unwrap();
+            assert!(rs.ends_with("rs.pcap"), "{label}: {rs}");
+        }
         let mut ours: HashMap<(String, u64, u32), &serde_json::Value> = HashMap::new();
         for p in v["pairs"].as_array().unwrap() {
             for a in p["verdicts"]["attempts"].as_array().unwrap() {
