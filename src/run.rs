@@ -5,7 +5,7 @@
 
 use crate::capture::{self, CaptureReport, Options};
 use crate::cli::{Config, Exports, PairSpec, pair_name};
-use crate::correlate::{self, Hints};
+use crate::correlate::{self, Hints, Pairing};
 use crate::k8s::Names;
 use crate::read::{CaptureReader, ReadError};
 use crate::report::{self, Overall, PairResult, PairingReport, Report, SCHEMA_VERSION};
@@ -205,16 +205,15 @@ fn report_problems(captures: &[CaptureReport], unreadable: &[ReadError]) -> Stat
     }
 }
 
-/// Pairs the client capture with the RS capture (when given) and judges every client
-/// attempt.
+/// Judges every client attempt of a pair, with its pairing to the RS capture (when
+/// there is one).
 pub fn diagnose(
     client: &CaptureReport,
     rs: Option<&CaptureReport>,
-    hints: &Hints,
+    pairing: Option<Pairing>,
     sel: &Selection,
     slow_ns: i64,
 ) -> (Option<PairingReport>, VerdictReport) {
-    let pairing = rs.map(|rs| correlate::pair(client, rs, hints, sel));
     let verdicts = verdict::judge(&verdict::Context {
         client,
         rs,
@@ -271,7 +270,8 @@ pub fn assemble(
         Err(i) => unreadable[i].file.clone(),
     };
     // The pairs with what each side takes: given, or planned from what each capture saw.
-    let (specs, selections, vantage) = match layout {
+    // The pairs, and what each takes: as given (with the selections), or as planned.
+    let (specs, given, plan) = match layout {
         Layout::Pairs(pairs) => {
             // Each side as given; only where the SYNs were seen comes from the traffic.
             let sels = pairs
@@ -312,8 +312,8 @@ pub fn assemble(
                     .expect("every capture has a slot")
             };
             let mut names: Vec<String> = Vec::new();
-            let (mut specs, mut sels) = (Vec::new(), Vec::new());
-            for p in plan.pairs {
+            let mut specs = Vec::new();
+            for p in &plan.pairs {
                 let base = pair_name(Path::new(&captures[p.client].file));
                 let mut name = base.clone();
                 for k in 2.. {
@@ -328,19 +328,55 @@ pub fn assemble(
                     client: slot_of(p.client),
                     rs: p.rs.map(slot_of),
                 });
-                sels.push(p.selection);
             }
-            (specs, sels, Some(plan.points))
+            (specs, Vec::new(), Some(plan))
         }
     };
-    let judge = |(spec, sel): (&PairSpec, &Selection)| {
+    let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
+    // Each pair's two captures paired (in parallel when there are several).
+    let pair = |(spec, sel): (&PairSpec, &Selection)| match (
+        read(slots[spec.client]),
+        spec.rs.map(|i| read(slots[i])),
+    ) {
+        (Some(c), Some(Some(r))) => Some(correlate::pair(c, r, hints, sel)),
+        _ => None,
+    };
+    let sel = |i: usize| match &plan {
+        Some(p) => &p.pairs[i].selection,
+        None => &given[i],
+    };
+    let pairings: Vec<Option<Pairing>> = if specs.len() > 1 {
+        (0..specs.len())
+            .into_par_iter()
+            .map(|i| pair((&specs[i], sel(i))))
+            .collect()
+    } else {
+        (0..specs.len())
+            .map(|i| pair((&specs[i], sel(i))))
+            .collect()
+    };
+    // A set's captures on one clock: between the two captures of a pair, the clock its
+    // pairing estimated.
+    let (selections, vantage) = match plan {
+        Some(mut plan) => {
+            let all: Vec<&CaptureReport> = captures.iter().collect();
+            let clocks: Vec<Option<&crate::clock::ClockModel>> = pairings
+                .iter()
+                .map(|p| p.as_ref().map(|p| &p.clock))
+                .collect();
+            plan.place_clocks(&all, &clocks);
+            let sels = plan.pairs.into_iter().map(|p| p.selection).collect();
+            (sels, Some(plan.points))
+        }
+        None => (given, None),
+    };
+    let judge = |((spec, sel), pairing): ((&PairSpec, &Selection), Option<Pairing>)| {
         let client = slots[spec.client];
         let rs = spec.rs.map(|i| slots[i]);
-        let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
         let (pairing, verdicts) = match (read(client), rs.map(read)) {
-            (Some(c), None) => (None, Some(diagnose(c, None, hints, sel, slow_ns).1)),
+            (Some(c), None) => (None, Some(diagnose(c, None, None, sel, slow_ns).1)),
             (Some(c), Some(Some(r))) => {
-                let (p, v) = diagnose(c, Some(r), hints, sel, slow_ns);
+                let (p, v) = diagnose(c, Some(r), pairing, sel, slow_ns);
                 (p, Some(v))
             }
             _ => (None, None),
@@ -361,9 +397,19 @@ pub fn assemble(
         }
     };
     let pairs: Vec<PairResult> = if specs.len() > 1 {
-        specs.par_iter().zip(&selections).map(judge).collect()
+        specs
+            .par_iter()
+            .zip(&selections)
+            .zip(pairings)
+            .map(judge)
+            .collect()
     } else {
-        specs.iter().zip(&selections).map(judge).collect()
+        specs
+            .iter()
+            .zip(&selections)
+            .zip(pairings)
+            .map(judge)
+            .collect()
     };
     Report {
         schema_version: SCHEMA_VERSION,

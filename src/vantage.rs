@@ -247,12 +247,86 @@ impl Selection {
 /// The set's vantage points and pairs.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// Each capture's: its clock once [`Plan::place_clocks`] has placed it.
     pub points: Vec<VantagePoint>,
     pub pairs: Vec<PlannedPair>,
     /// Per capture, per attempt: each SYN try's path (empty for copies and RS-side
     /// attempts).
     pub paths: Vec<Vec<Path>>,
+    /// Handshakes two captures both saw, by (upstream capture, downstream capture).
+    exchanges: FxHashMap<(u32, u32), Vec<Exchange>>,
+    /// The reference clock's capture: the client-side capture with the most judged
+    /// attempts.
+    reference: Option<usize>,
 }
+
+impl Plan {
+    /// Places every capture on the reference clock ([`clock_graph`]) and each sighting on
+    /// its judged attempt's capture's clock. `pair_clocks` holds, per planned pair, the
+    /// clock its pairing estimated (`to − from` of its real-server capture against its
+    /// client capture; `None` without one): that is the estimate between those two
+    /// captures. Captures not paired with each other are related by the handshakes they
+    /// share, estimated here.
+    pub fn place_clocks(
+        &mut self,
+        captures: &[&CaptureReport],
+        pair_clocks: &[Option<&ClockModel>],
+    ) {
+        let Some(reference) = self.reference else {
+            return;
+        };
+        let mut edges: Vec<Edge> = Vec::new();
+        for (p, m) in self.pairs.iter().zip(pair_clocks) {
+            if let (Some(rs), Some(m)) = (p.rs, m)
+                && rs != p.client
+                && !m.segments.is_empty()
+            {
+                edges.push((p.client as u32, rs as u32, (*m).clone()));
+            }
+        }
+        let paired = |a: u32, b: u32| {
+            self.pairs.iter().zip(pair_clocks).any(|(p, m)| {
+                m.is_some()
+                    && p.rs.is_some_and(|rs| {
+                        (p.client as u32, rs as u32) == (a, b)
+                            || (p.client as u32, rs as u32) == (b, a)
+                    })
+            })
+        };
+        let mut keys: Vec<&(u32, u32)> = self.exchanges.keys().collect();
+        keys.sort_unstable();
+        for &(up, down) in keys {
+            if paired(up, down) {
+                continue;
+            }
+            let m = clock::estimate(&self.exchanges[&(up, down)]);
+            if !m.segments.is_empty() {
+                edges.push((up, down, m));
+            }
+        }
+        let clocks = clock_graph(captures, reference, &edges);
+        // Sightings onto the judged capture's clock, through the reference clock (as
+        // --annotate's merge puts every capture on it).
+        let clock = |c: u32| clocks[c as usize].as_ref();
+        for p in &mut self.pairs {
+            for list in p.selection.sightings.values_mut() {
+                for s in list.iter_mut() {
+                    if let (Some(from), Some(to)) = (clock(s.capture), clock(p.client as u32)) {
+                        s.ts = to.from_reference(from.to_reference(s.ts));
+                    }
+                }
+                list.sort_by_key(|s| (s.ts, s.capture, s.frame));
+            }
+        }
+        for (point, clock) in self.points.iter_mut().zip(clocks) {
+            point.clock = clock;
+        }
+    }
+}
+
+/// A clock estimate between two captures: (upstream, downstream, the model of
+/// `downstream − upstream` as seen from upstream's clock).
+type Edge = (u32, u32, ClockModel);
 
 /// The most observations one client attempt can have: captures × tuples (a SYN re-mapped
 /// to other SNAT ports) stays far below it.
@@ -651,36 +725,12 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             .count()
     };
     let reference = (0..n).max_by_key(|&c| (judged_in(c), std::cmp::Reverse(c)));
-    let clocks = match reference {
-        Some(r) => clock_graph(captures, r, &exchanges),
-        None => vec![None; n],
-    };
-    // Sightings onto the judged capture's clock, through the reference clock (as
-    // --annotate's merge puts every capture on it).
-    let clock = |c: u32| clocks[c as usize].as_ref();
-    for (&(c, _), list) in sightings.iter_mut() {
-        for s in list.iter_mut() {
-            if let (Some(from), Some(to)) = (clock(s.capture), clock(c)) {
-                s.ts = to.from_reference(from.to_reference(s.ts));
-            }
-        }
-        list.sort_by_key(|s| (s.ts, s.capture, s.frame));
-    }
 
     let (points, pairs) = rayon::join(
         || {
-            clocks
+            (0..n)
                 .into_par_iter()
-                .enumerate()
-                .map(|(c, clock)| {
-                    vantage_point(
-                        captures[c],
-                        vantage[c],
-                        &roles.leg[c],
-                        &roles.of_record[c],
-                        clock,
-                    )
-                })
+                .map(|c| vantage_point(captures[c], vantage[c], &roles.leg[c], &roles.of_record[c]))
                 .collect()
         },
         || planned_pairs(captures, &roles, &rs_capture, &paths, &sightings),
@@ -689,6 +739,8 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
         points,
         pairs,
         paths,
+        exchanges,
+        reference,
     }
 }
 
@@ -728,7 +780,6 @@ fn vantage_point(
     vantage: Vantage,
     leg: &[Leg],
     of_record: &[bool],
-    clock: Option<ClockToReference>,
 ) -> VantagePoint {
     let mut p = VantagePoint {
         file: cap.file.clone(),
@@ -739,7 +790,7 @@ fn vantage_point(
         copies: 0,
         pre_nat_syns: 0,
         post_nat_syns: 0,
-        clock,
+        clock: None,
         interfaces: Vec::new(),
     };
     for a in &cap.attempts {
@@ -887,28 +938,18 @@ fn exchange(a: Obs, x: &Attempt, b: Obs, y: &Attempt) -> Option<(u32, u32, Excha
 /// first frame, skew, previous capture, model used).
 type Reached = (i64, i64, i64, usize, usize);
 
-/// Every capture's clock against `reference`'s: an estimate per pair of captures that
-/// share handshakes, then for each capture the path from the reference with the smallest
-/// summed error bound (Dijkstra over at most as many captures as were given).
+/// Every capture's clock against `reference`'s, from an estimate per pair of captures
+/// that share handshakes (`models`): for each capture the path from the reference with
+/// the smallest summed error bound (Dijkstra over at most as many captures as were given).
 fn clock_graph(
     captures: &[&CaptureReport],
     reference: usize,
-    exchanges: &FxHashMap<(u32, u32), Vec<Exchange>>,
+    models: &[Edge],
 ) -> Vec<Option<ClockToReference>> {
     let n = captures.len();
-    // (from, to) -> model of `to − from` as seen from `from`, and its direction.
+    // Per capture: (the other capture, model, whether the model runs from this one).
     let mut edges: Vec<Vec<(usize, usize, bool)>> = vec![Vec::new(); n];
-    let mut models: Vec<(ClockModel, usize)> = Vec::new();
-    let mut keys: Vec<&(u32, u32)> = exchanges.keys().collect();
-    keys.sort_unstable();
-    for &(up, down) in keys {
-        let ex = &exchanges[&(up, down)];
-        let m = clock::estimate(ex);
-        if m.segments.is_empty() {
-            continue;
-        }
-        models.push((m, ex.len()));
-        let id = models.len() - 1;
+    for (id, &(up, down, _)) in models.iter().enumerate() {
         edges[up as usize].push((down as usize, id, true));
         edges[down as usize].push((up as usize, id, false));
     }
@@ -927,7 +968,7 @@ fn clock_graph(
         // Time t0 of the reference on this capture's clock.
         let t = t0.saturating_add(off);
         for &(to, id, forward) in &edges[c] {
-            let m = &models[id].0;
+            let m = &models[id].2;
             let (step, step_skew) = if forward {
                 (m.offset_at(t), m.segments[0].skew_ppb)
             } else {
@@ -953,7 +994,7 @@ fn clock_graph(
             let mut at = c;
             while at != reference {
                 let (_, _, _, prev, id) = best[at].expect("on the path");
-                used.push(models[id].1);
+                used.push(models[id].2.exchanges);
                 path.push(prev);
                 at = prev;
             }
@@ -1213,8 +1254,25 @@ mod tests {
         (c, node, r)
     }
 
+    /// The plan of these captures, placed on one clock as a run places it: each pair's
+    /// clock from its pairing.
     fn plan_of(captures: &[CaptureReport]) -> Plan {
-        plan(&captures.iter().collect::<Vec<_>>(), &[])
+        let all: Vec<&CaptureReport> = captures.iter().collect();
+        let mut p = plan(&all, &[]);
+        let pairings: Vec<Option<crate::correlate::Pairing>> = p
+            .pairs
+            .iter()
+            .map(|q| {
+                let hints = crate::correlate::Hints::default();
+                q.rs.map(|r| crate::correlate::pair(all[q.client], all[r], &hints, &q.selection))
+            })
+            .collect();
+        let clocks: Vec<Option<&ClockModel>> = pairings
+            .iter()
+            .map(|q| q.as_ref().map(|q| &q.clock))
+            .collect();
+        p.place_clocks(&all, &clocks);
+        p
     }
 
     fn kinds(p: &Plan) -> Vec<Vantage> {
