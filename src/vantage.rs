@@ -613,10 +613,12 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             }
             let judged = *judged;
             // The real-server side: the capture that saw most of this client capture's
-            // attempts after the NAT; then the nearest the real server (a real server's own
-            // capture over a node's uplink, which also saw the SYNs lost after it); then
-            // the one that saw the earliest of this attempt's tries to get through (a retry
-            // re-DNATed to a server on another host is seen elsewhere).
+            // attempts after the NAT (real servers' captures counted as one: each sees its
+            // own backends); then the nearest the real server (a real server's own capture
+            // over a node's uplink, which also saw the SYNs lost after it); then the one
+            // that saw the earliest of this attempt's tries to get through (a retry
+            // re-DNATed to a server on another host is seen elsewhere, and the first try's
+            // fate is where it arrived); then the one that saw most.
             let first_try = |o: Obs| {
                 judged.map_or(0, |j| {
                     keys(attempt(j))
@@ -626,12 +628,21 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             };
             let covered =
                 |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
-            let rs_cap = ms
-                .iter()
-                .filter(|&&o| leg_of(o) == Leg::PostNat)
+            let post = || ms.iter().filter(|&&o| leg_of(o) == Leg::PostNat);
+            let rs_covered = post()
+                .filter(|o| vantage[o.capture as usize] == Vantage::Rs)
+                .map(|o| covered(o.capture))
+                .max()
+                .unwrap_or(0);
+            let rs_cap = post()
                 .min_by_key(|&&o| {
                     let (rank, c) = near_rs(o.capture);
-                    (std::cmp::Reverse(covered(c)), rank, first_try(o), c)
+                    let side = match vantage[c as usize] {
+                        Vantage::Rs => rs_covered,
+                        _ => covered(c),
+                    };
+                    let cov = std::cmp::Reverse;
+                    (cov(side), rank, first_try(o), cov(covered(c)), c)
                 })
                 .map(|o| o.capture);
             for &o in &ms {

@@ -1133,13 +1133,19 @@ fn two_sided(
     if rs_atts.iter().any(|a| a.refused.is_some()) || c.refused.is_some() {
         return Some(Cause::RsRefused);
     }
-    // Which client SYNs reached the RS (the same TSval is the same packet).
+    // Which client SYNs reached the RS: the same TSval is the same packet; without
+    // timestamps, the same IP ID where the client's tries differ in it (NAT keeps it),
+    // else as many tries on both sides.
     let rs_tsvals: Vec<u32> = rs_atts
         .iter()
         .flat_map(|a| a.syns.iter().filter_map(|s| s.tsval))
         .collect();
-    let first_reached = match c.syns[0].tsval {
+    let first = c.syns[0];
+    let first_reached = match first.tsval {
         Some(t) => rs_tsvals.contains(&t),
+        None if c.syns[1..].iter().all(|s| s.ip_id != first.ip_id) => rs_atts
+            .iter()
+            .any(|a| a.syns.iter().any(|s| s.ip_id == first.ip_id)),
         None => rs_atts.iter().map(|a| a.tries()).sum::<usize>() >= c.tries(),
     };
     // A node capture as the real-server side saw the SYN leave the NAT box, not reach
