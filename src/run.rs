@@ -205,28 +205,6 @@ fn report_problems(captures: &[CaptureReport], unreadable: &[ReadError]) -> Stat
     }
 }
 
-/// Judges every client attempt of a pair, with its pairing to the RS capture (when
-/// there is one).
-pub fn diagnose(
-    client: &CaptureReport,
-    rs: Option<&CaptureReport>,
-    pairing: Option<Pairing>,
-    sel: &Selection,
-    slow_ns: i64,
-) -> (Option<PairingReport>, VerdictReport) {
-    let verdicts = verdict::judge(&verdict::Context {
-        client,
-        rs,
-        pairing: pairing.as_ref(),
-        sel,
-        slow_ns,
-    });
-    let pairing = rs
-        .zip(pairing.as_ref())
-        .map(|(rs, p)| PairingReport::new(client, rs, p));
-    (pairing, verdicts)
-}
-
 /// How the files of a run go together.
 #[derive(Clone, Copy, Debug)]
 pub enum Layout<'a> {
@@ -357,6 +335,7 @@ pub fn assemble(
     };
     // A set's captures on one clock: between the two captures of a pair, the clock its
     // pairing estimated.
+    let set = plan.is_some();
     let (selections, vantage) = match plan {
         Some(mut plan) => {
             let all: Vec<&CaptureReport> = captures.iter().collect();
@@ -370,47 +349,82 @@ pub fn assemble(
         }
         None => (given, None),
     };
-    let judge = |((spec, sel), pairing): ((&PairSpec, &Selection), Option<Pairing>)| {
-        let client = slots[spec.client];
-        let rs = spec.rs.map(|i| slots[i]);
-        let (pairing, verdicts) = match (read(client), rs.map(read)) {
-            (Some(c), None) => (None, Some(diagnose(c, None, None, sel, slow_ns).1)),
-            (Some(c), Some(Some(r))) => {
-                let (p, v) = diagnose(c, Some(r), pairing, sel, slow_ns);
-                (p, Some(v))
-            }
-            _ => (None, None),
-        };
-        PairResult {
-            name: spec.name.clone(),
-            client_file: file(client),
-            rs_file: rs.map(file),
-            client_capture: client.ok(),
-            rs_capture: rs.and_then(Result::ok),
-            pairing,
-            verdicts,
-            unreadable: [Some(client), rs]
-                .into_iter()
-                .flatten()
-                .filter_map(Result::err)
-                .collect(),
+    // What each pair whose files were all read is judged with.
+    let contexts: Vec<Option<verdict::Context>> = specs
+        .iter()
+        .zip(&selections)
+        .zip(&pairings)
+        .map(|((spec, sel), pairing)| {
+            let rs = spec.rs.map(|i| slots[i]);
+            Some(verdict::Context {
+                client: read(slots[spec.client])?,
+                rs: match rs {
+                    Some(slot) => Some(read(slot)?),
+                    None => None,
+                },
+                pairing: pairing.as_ref(),
+                sel,
+                slow_ns,
+                rs_at: rs.and_then(Result::ok).map(|i| i as u32),
+            })
+        })
+        .collect();
+    // The pairs judged together: in a set, those of one client capture (its backends on
+    // several hosts); given pairs, each alone. The groups in parallel.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let together = set && contexts[i].is_some();
+        match groups
+            .iter_mut()
+            .find(|g| together && contexts[g[0]].is_some() && specs[g[0]].client == spec.client)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
         }
+    }
+    let judge_group = |g: &Vec<usize>| -> Vec<(usize, VerdictReport)> {
+        let ctxs: Vec<verdict::Context> = g.iter().filter_map(|&i| contexts[i]).collect();
+        if ctxs.is_empty() {
+            return Vec::new();
+        }
+        g.iter().copied().zip(verdict::judge_group(&ctxs)).collect()
     };
-    let pairs: Vec<PairResult> = if specs.len() > 1 {
-        specs
-            .par_iter()
-            .zip(&selections)
-            .zip(pairings)
-            .map(judge)
-            .collect()
+    let judged: Vec<(usize, VerdictReport)> = if groups.len() > 1 {
+        groups.par_iter().flat_map_iter(judge_group).collect()
     } else {
-        specs
-            .iter()
-            .zip(&selections)
-            .zip(pairings)
-            .map(judge)
-            .collect()
+        groups.iter().flat_map(judge_group).collect()
     };
+    let mut verdicts: Vec<Option<VerdictReport>> = specs.iter().map(|_| None).collect();
+    for (i, v) in judged {
+        verdicts[i] = Some(v);
+    }
+    let pairs: Vec<PairResult> = specs
+        .iter()
+        .zip(pairings)
+        .zip(verdicts)
+        .map(|((spec, pairing), verdicts)| {
+            let client = slots[spec.client];
+            let rs = spec.rs.map(|i| slots[i]);
+            let pairing = match (read(client), rs.and_then(read), pairing) {
+                (Some(c), Some(r), Some(p)) => Some(PairingReport::new(c, r, &p)),
+                _ => None,
+            };
+            PairResult {
+                name: spec.name.clone(),
+                client_file: file(client),
+                rs_file: rs.map(file),
+                client_capture: client.ok(),
+                rs_capture: rs.and_then(Result::ok),
+                pairing,
+                verdicts,
+                unreadable: [Some(client), rs]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::err)
+                    .collect(),
+            }
+        })
+        .collect();
     Report {
         schema_version: SCHEMA_VERSION,
         pcapdiag_version: env!("CARGO_PKG_VERSION"),

@@ -497,6 +497,7 @@ pub struct VerdictRow {
 }
 
 /// What the verdict stage needs besides the two reports.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub client: &'a CaptureReport,
     pub rs: Option<&'a CaptureReport>,
@@ -504,6 +505,18 @@ pub struct Context<'a> {
     /// Which attempts each side takes, and where each SYN was seen.
     pub sel: &'a Selection,
     pub slow_ns: i64,
+    /// The RS capture's index among the report's captures: how the verdicts of the client
+    /// capture's other pairs name its packets ([`judge_group`]).
+    pub rs_at: Option<u32>,
+}
+
+/// Another real-server side of the client capture being judged (a backend on another
+/// host): where a lost SYN's cause can show too, since a retry is balanced anew.
+struct Beside<'a> {
+    rs: &'a CaptureReport,
+    pairing: &'a Pairing,
+    index: &'a RsIndex<'a>,
+    at: Option<u32>,
 }
 
 codes! {
@@ -623,31 +636,39 @@ struct BaseRates {
 }
 
 impl BaseRates {
-    fn of(ctx: &Context<'_>, rs_index: Option<&RsIndex>) -> BaseRates {
+    /// Over every attempt the pairs of one client capture judge (`sides`: each pair's
+    /// real-server side, where it has one).
+    fn of(ctxs: &[Context<'_>], sides: &[Option<Beside<'_>>]) -> BaseRates {
         let judged = || {
-            ctx.client
-                .attempts
-                .iter()
-                .filter(|c| ctx.pairing.is_none_or(|p| p.selected[c.id as usize]))
+            ctxs.iter().zip(sides).flat_map(|(ctx, side)| {
+                ctx.client
+                    .attempts
+                    .iter()
+                    .filter(|c| ctx.pairing.is_none_or(|p| p.selected[c.id as usize]))
+                    .map(move |c| (c, side.as_ref()))
+            })
         };
+        let client = ctxs.first().map(|c| c.client);
         let reused = BaseRate::of(
             Pattern::ReusedTuple,
-            judged().map(|c| (reused_recently(ctx.client, c).is_some(), first_syn_lost(c))),
+            judged().map(|(c, _)| {
+                let reused = client.and_then(|cl| reused_recently(cl, c)).is_some();
+                (reused, first_syn_lost(c))
+            }),
         );
-        // Only attempts the real-server capture watched: outside its span nothing is seen
+        // Only attempts a real-server capture watched: outside its span nothing is seen
         // to be concurrent.
-        let concurrent = match (ctx.pairing, rs_index) {
-            (Some(p), Some(index)) => Some(BaseRate::of(
+        let all: Vec<&Beside> = sides.iter().flatten().collect();
+        let concurrent = (!all.is_empty()).then(|| {
+            BaseRate::of(
                 Pattern::ConcurrentSyn,
                 judged()
-                    .filter(|c| outside_rs_span(p, c) == Some(false))
-                    .map(|c| {
-                        let other = concurrent_syn(p, index, c).is_some();
-                        (other, first_syn_lost(c))
-                    }),
-            )),
-            _ => None,
-        };
+                    .filter(|(c, own)| {
+                        own.is_some_and(|s| outside_rs_span(s.pairing, c) == Some(false))
+                    })
+                    .map(|(c, _)| (concurrent_syn(&all, c).is_some(), first_syn_lost(c))),
+            )
+        });
         BaseRates { reused, concurrent }
     }
 
@@ -666,13 +687,17 @@ fn outside_rs_span(p: &Pairing, c: &Attempt) -> Option<bool> {
         .map(|(a, b)| t < a.saturating_sub(NS_PER_S) || t > b)
 }
 
-/// Another attempt's SYN at the real server within [`RACE_BEFORE_NS`] before to
-/// [`RACE_AFTER_NS`] after the client's first SYN (on the RS clock): the RS attempt's id.
-fn concurrent_syn(p: &Pairing, index: &RsIndex, c: &Attempt) -> Option<u32> {
-    let t = p.clock.to_rs(c.first_syn().ts);
-    index
-        .around(t, RACE_BEFORE_NS, RACE_AFTER_NS)
-        .find(|&rid| p.client_of[rid as usize] != Some(c.id))
+/// Another attempt's SYN at a real server within [`RACE_BEFORE_NS`] before to
+/// [`RACE_AFTER_NS`] after the client's first SYN (on that server's capture's clock):
+/// which of `sides`, and the RS attempt's id there.
+fn concurrent_syn(sides: &[&Beside<'_>], c: &Attempt) -> Option<(usize, u32)> {
+    sides.iter().enumerate().find_map(|(i, s)| {
+        let t = s.pairing.clock.to_rs(c.first_syn().ts);
+        s.index
+            .around(t, RACE_BEFORE_NS, RACE_AFTER_NS)
+            .find(|&rid| s.pairing.client_of[rid as usize] != Some(c.id))
+            .map(|rid| (i, rid))
+    })
 }
 
 /// Whether an attempt's first SYN went unanswered: the client sent it again, and not
@@ -718,7 +743,8 @@ fn ln_fact(n: u64) -> f64 {
 /// Judges every selected client attempt.
 fn judge_all(
     ctx: &Context<'_>,
-    rs_index: Option<&RsIndex>,
+    own: Option<&Beside<'_>>,
+    others: &[&Beside<'_>],
     rates: &BaseRates,
 ) -> Records<AttemptVerdict> {
     // Each attempt is judged on its own, in parallel: the captures are read by then, so
@@ -726,7 +752,7 @@ fn judge_all(
     Records::par_filter_map(&ctx.client.attempts, |a| {
         ctx.pairing
             .is_none_or(|p| p.selected[a.id as usize])
-            .then(|| judge_one(ctx, rs_index, rates, a))
+            .then(|| judge_one(ctx, own, others, rates, a))
     })
 }
 
@@ -753,22 +779,61 @@ pub struct VerdictReport {
 
 /// Judges every selected client attempt and summarizes the verdicts.
 pub fn judge(ctx: &Context<'_>) -> VerdictReport {
+    judge_group(std::slice::from_ref(ctx))
+        .pop()
+        .expect("one report per pair")
+}
+
+/// Judges the pairs of one client capture together (`ctxs`, all with the same client
+/// capture, each its attempts against one real-server capture: backends on several
+/// hosts): the base rates are counted over all of them, and a lost SYN's cause is looked
+/// for at every real server, since its retry is balanced anew. A report per pair.
+pub fn judge_group(ctxs: &[Context<'_>]) -> Vec<VerdictReport> {
     // How long the NAT holds a closed tuple: conntrack's TIME_WAIT, or less where the
     // captures showed it re-using one sooner.
-    let hold = ctx.pairing.map_or(NAT_HOLD_NS, |p| p.nat.hold_ns());
-    let rs_index = ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel, hold));
-    let rates = BaseRates::of(ctx, rs_index.as_ref());
-    let attempts = judge_all(ctx, rs_index.as_ref(), &rates);
-    VerdictReport {
-        base_rates: rates.list(),
-        sides: if ctx.rs.is_some() {
-            Sides::Both
-        } else {
-            Sides::ClientOnly
-        },
-        by_verdict: summarize(&attempts),
-        attempts,
-    }
+    let indexes: Vec<Option<RsIndex>> = ctxs
+        .iter()
+        .map(|ctx| {
+            let hold = ctx.pairing.map_or(NAT_HOLD_NS, |p| p.nat.hold_ns());
+            ctx.rs.map(|rs| RsIndex::new(rs, ctx.sel, hold))
+        })
+        .collect();
+    let sides: Vec<Option<Beside>> = ctxs
+        .iter()
+        .zip(&indexes)
+        .map(|(ctx, index)| match (ctx.rs, ctx.pairing, index) {
+            (Some(rs), Some(pairing), Some(index)) => Some(Beside {
+                rs,
+                pairing,
+                index,
+                at: ctx.rs_at,
+            }),
+            _ => None,
+        })
+        .collect();
+    let rates = BaseRates::of(ctxs, &sides);
+    ctxs.iter()
+        .enumerate()
+        .map(|(i, ctx)| {
+            let others: Vec<&Beside> = sides
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .filter_map(|(_, s)| s.as_ref())
+                .collect();
+            let attempts = judge_all(ctx, sides[i].as_ref(), &others, &rates);
+            VerdictReport {
+                base_rates: rates.list(),
+                sides: if ctx.rs.is_some() {
+                    Sides::Both
+                } else {
+                    Sides::ClientOnly
+                },
+                by_verdict: summarize(&attempts),
+                attempts,
+            }
+        })
+        .collect()
 }
 
 /// Counts, shares and delays per verdict, most frequent first.
@@ -850,7 +915,8 @@ impl<'a> RsIndex<'a> {
 
 fn judge_one(
     ctx: &Context<'_>,
-    rs_index: Option<&RsIndex>,
+    own: Option<&Beside<'_>>,
+    others: &[&Beside<'_>],
     rates: &BaseRates,
     c: &Attempt,
 ) -> AttemptVerdict {
@@ -907,23 +973,13 @@ fn judge_one(
         _ => None,
     };
 
-    let signature = match (ctx.rs, ctx.pairing) {
+    let signature = match own {
         _ if ended_before_next_try(ctx, c) => Some(Cause::CaptureEnded),
-        (Some(rs), Some(pairing)) => {
-            rs_clock = Some(&pairing.clock);
-            two_sided(
-                ctx,
-                rs,
-                pairing,
-                rs_index.expect("index with rs"),
-                rates,
-                c,
-                &rs_atts,
-                reuse_cause,
-                &mut n,
-            )
+        Some(own) => {
+            rs_clock = Some(&own.pairing.clock);
+            two_sided(ctx, own, others, rates, c, &rs_atts, reuse_cause, &mut n)
         }
-        _ => one_sided(c, reuse_cause, ctx.slow_ns, &mut n),
+        None => one_sided(c, reuse_cause, ctx.slow_ns, &mut n),
     };
     v.signature = signature;
     // Without a counterpart there is nothing to judge: that is the verdict, slow or not.
@@ -1081,6 +1137,17 @@ fn rs_packet(p: crate::flows::Pkt, clock: &ClockModel, what: &'static str) -> Ev
     }
 }
 
+/// A packet of a real-server side: of the pair's own (`own`), or of another real-server
+/// capture of the client capture's, named as another capture of the set.
+fn side_packet(side: &Beside<'_>, own: bool, p: crate::flows::Pkt, what: &'static str) -> Evidence {
+    let mut e = rs_packet(p, &side.pairing.clock, what);
+    if !own {
+        e.side = Side::Other;
+        e.capture = side.at;
+    }
+    e
+}
+
 fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
     let mut ev = Vec::new();
     let mut push = |p: Option<crate::flows::Pkt>, what| {
@@ -1099,15 +1166,15 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
 #[allow(clippy::too_many_arguments)]
 fn two_sided(
     ctx: &Context<'_>,
-    rs: &CaptureReport,
-    pairing: &Pairing,
-    index: &RsIndex,
+    own: &Beside<'_>,
+    others: &[&Beside<'_>],
     rates: &BaseRates,
     c: &Attempt,
     rs_atts: &[&Attempt],
     reuse_cause: Option<Previous>,
     n: &mut Notes,
 ) -> Option<Cause> {
+    let (rs, pairing) = (own.rs, own.pairing);
     if rs_atts.is_empty() {
         let outside = outside_rs_span(pairing, c);
         n.outside_rs_span = outside;
@@ -1117,16 +1184,7 @@ fn two_sided(
             return Some(Cause::Unmatched);
         }
         // No SYN ever reached the real server.
-        return Some(lost_syn_cause(
-            rs,
-            pairing,
-            index,
-            rates,
-            c,
-            None,
-            reuse_cause,
-            n,
-        ));
+        return Some(lost_syn_cause(own, others, rates, c, None, reuse_cause, n));
     }
     // The first thing that went wrong is the verdict: a refusal of the SYN, the first SYN
     // not reaching the RS, then a stale ACK from a TIME_WAIT socket on the SNAT tuple.
@@ -1158,9 +1216,8 @@ fn two_sided(
         && n.path.iter().skip(1).any(|h| h.has(Hop::Rs));
     if !first_reached || path_missed_rs {
         return Some(lost_syn_cause(
-            rs,
-            pairing,
-            index,
+            own,
+            others,
             rates,
             c,
             Some(rs_atts[0]),
@@ -1201,15 +1258,15 @@ fn two_sided(
 
 #[allow(clippy::too_many_arguments)]
 fn lost_syn_cause(
-    rs: &CaptureReport,
-    pairing: &Pairing,
-    index: &RsIndex,
+    own: &Beside<'_>,
+    others: &[&Beside<'_>],
     rates: &BaseRates,
     c: &Attempt,
     reached: Option<&Attempt>,
     reuse_cause: Option<Previous>,
     n: &mut Notes,
 ) -> Cause {
+    let (pairing, index) = (own.pairing, own.index);
     let clock = &pairing.clock;
     // The order of evidence (README, "Which cause"): where the SYN died, then occupancy,
     // then coincidence.
@@ -1250,25 +1307,31 @@ fn lost_syn_cause(
         }
     }
     // 3. With ports free, another attempt's SYN on the same SNAT tuple within milliseconds
-    //    of when the lost SYN would have reached the RS: it took the tuple first.
+    //    of when the lost SYN would have reached a real server (this one, or a backend
+    //    on another host: the retry is balanced anew): it took the tuple first.
     let ports: Vec<u16> = std::iter::once(c.client.port)
         .chain(reached.map(|a| a.client.port))
         .collect();
-    for rid in index.around(lost_at, RACE_BEFORE_NS, RACE_AFTER_NS) {
-        let other = &rs.attempts[rid as usize];
-        let mine = pairing.client_of[rid as usize] == Some(c.id);
-        // The same SNAT address and port; the real server may differ (the retry is
-        // scheduled anew by DNAT).
-        if !mine
-            && ports.contains(&other.client.port)
-            && reached.is_none_or(|r| r.client.ip == other.client.ip)
-        {
-            n.evidence.push(rs_packet(
-                other.first_syn(),
-                clock,
-                "another client's SYN on the same SNAT tuple",
-            ));
-            return Cause::ConntrackInsertRace;
+    let sides: Vec<&Beside> = std::iter::once(own).chain(others.iter().copied()).collect();
+    for (i, side) in sides.iter().enumerate() {
+        let at = side.pairing.clock.to_rs(c.first_syn().ts);
+        for rid in side.index.around(at, RACE_BEFORE_NS, RACE_AFTER_NS) {
+            let other = &side.rs.attempts[rid as usize];
+            let mine = side.pairing.client_of[rid as usize] == Some(c.id);
+            // The same SNAT address and port; the real server may differ (the retry is
+            // scheduled anew by DNAT).
+            if !mine
+                && ports.contains(&other.client.port)
+                && reached.is_none_or(|r| r.client.ip == other.client.ip)
+            {
+                n.evidence.push(side_packet(
+                    side,
+                    i == 0,
+                    other.first_syn(),
+                    "another client's SYN on the same SNAT tuple",
+                ));
+                return Cause::ConntrackInsertRace;
+            }
         }
     }
     // 3b. Where the NAT rewrites ports, the tuple the lost SYN was given is not visible: a
@@ -1279,13 +1342,15 @@ fn lost_syn_cause(
         None => pairing.nat.ports_rewritten > pairing.nat.ports_kept,
     };
     if port_hidden
-        && let (Some(rate), Some(rid)) = (rates.concurrent, concurrent_syn(pairing, index, c))
+        && let (Some(rate), Some((i, rid))) = (rates.concurrent, concurrent_syn(&sides, c))
     {
         n.base_rates.push(rate);
         if rate.association() == Association::Associated {
-            n.evidence.push(rs_packet(
-                rs.attempts[rid as usize].first_syn(),
-                clock,
+            let side = sides[i];
+            n.evidence.push(side_packet(
+                side,
+                i == 0,
+                side.rs.attempts[rid as usize].first_syn(),
                 "another attempt's SYN at the same moment (the lost SYN's SNAT port is not visible)",
             ));
             return Cause::ConntrackInsertRace;
@@ -1676,6 +1741,7 @@ mod situations {
             pairing: None,
             sel,
             slow_ns: DEFAULT_SLOW_NS,
+            rs_at: None,
         });
         assert_eq!(report.sides, Sides::ClientOnly);
         report.attempts.iter().last().expect("an attempt").clone()

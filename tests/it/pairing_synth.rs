@@ -9,7 +9,7 @@ use pcapdiag::correlate::Hints;
 use pcapdiag::report::Report;
 use pcapdiag::run::Layout;
 use pcapdiag::verdict::{AttemptVerdict, Cause};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use synth::{
     CaptureFormat, Encap, PairConfig, PairKind, PairScenario, PairTruth, RsClock, TrueCause,
@@ -1079,4 +1079,129 @@ fn test_exhaustion_toward_one_backend_whichever_backend_the_retry_reached() {
         let seen = assert_verdicts(&label, &j, true);
         eprintln!("{label}: {moved} moved; truth {seen:?}");
     }
+}
+
+/// Backends on three hosts and no node: a client capture and one capture per real-server
+/// host (each on its own clock), as an incident without the NAT box's capture gives them.
+/// A retry is balanced anew, so an attempt's tries can reach two hosts, and the cause of
+/// a lost first SYN can show at another host than the retry's (the rival SYN of a
+/// conntrack race) or only over all the client's attempts (reuse's base rate). Across
+/// seeds: first the scenario (tries on two hosts, each pattern cause present), then
+/// every attempt's true verdict, and a race whose rival is at another host names that
+/// host's capture in its evidence.
+#[test]
+fn test_backends_on_three_hosts_without_a_node_give_the_true_causes() {
+    let write = |path: &std::path::Path, packets: &[(u64, synth::TcpSpec)]| {
+        let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        synth::pair::write_packets(
+            &Encap::Sll2,
+            CaptureFormat::Pcap { nanos: true },
+            packets,
+            f,
+        )
+        .unwrap();
+    };
+    let mut rival_elsewhere = 0;
+    for seed in 21..=23 {
+        let base = PairConfig::default();
+        let cfg = PairConfig {
+            seed,
+            attempts: 200,
+            anomaly_ppm: 150_000,
+            clock: RsClock {
+                offset_ns: 250_000_000,
+                skew_ppb: 10_000,
+                step: None,
+            },
+            rss: vec![
+                base.rss[0],
+                "10.244.2.9:8080".parse().unwrap(),
+                "10.244.3.4:8080".parse().unwrap(),
+            ],
+            script: script(),
+            ..base
+        };
+        let s = synth::generate_pair(&cfg);
+        let label = format!("seed {seed}");
+        // The scenario: some attempts' tries reached two hosts; races and reuse drops.
+        let two_hosts = s
+            .truth
+            .iter()
+            .filter(|t| {
+                let hosts: HashSet<_> = t.syns.iter().filter_map(|x| x.rip).collect();
+                hosts.len() > 1
+            })
+            .count();
+        assert!(two_hosts >= 3, "{label}: {two_hosts} attempts on two hosts");
+        for cause in [
+            TrueCause::ConntrackInsertRace,
+            TrueCause::LbSynDropPortReuse,
+            TrueCause::RsTimewaitCollision,
+        ] {
+            assert!(
+                s.truth.iter().any(|t| t.cause == cause),
+                "{label}: no {cause:?}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("client.pcap"), &s.client);
+        for (k, rip) in cfg.rss.iter().enumerate() {
+            let host: Vec<(u64, synth::TcpSpec)> =
+                s.rs.iter()
+                    .filter(|(_, p)| {
+                        (p.dst, p.dport) == (rip.ip(), rip.port())
+                            || (p.src, p.sport) == (rip.ip(), rip.port())
+                    })
+                    .copied()
+                    .collect();
+            write(
+                &dir.path().join(format!("rs-{k}.pcap")),
+                &shift(&host, k as i64 * 1_500_000_000),
+            );
+        }
+        let out = pcapdiag()
+            .args(["analyze", "--json", "-q"])
+            .arg(dir.path())
+            .succeed();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pairs = v["pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 3, "{label}: a pair per real-server host");
+        let mut ours: HashMap<(u64, u32), &serde_json::Value> = HashMap::new();
+        for p in pairs {
+            for a in p["verdicts"]["attempts"].as_array().unwrap() {
+                let key = (
+                    a["client"]["port"].as_u64().unwrap(),
+                    a["isn"].as_u64().unwrap() as u32,
+                );
+                assert!(ours.insert(key, a).is_none(), "{label}: {key:?} twice");
+            }
+        }
+        assert_eq!(ours.len(), s.truth.len(), "{label}");
+        for t in &s.truth {
+            let a = ours[&(t.client.port() as u64, t.isn)];
+            let failed = t.setup_latency_ns.is_none();
+            let want = if t.cause == TrueCause::Unmatched || failed || t.delay_ns as i64 >= SLOW_NS
+            {
+                t.cause.code()
+            } else {
+                "ok"
+            };
+            assert_eq!(
+                a["verdict"], want,
+                "{label}: {}\ntruth {t:?}",
+                a["explanation"]
+            );
+            if want == "conntrack_insert_race" {
+                let ev = a["evidence"].as_array().unwrap();
+                rival_elsewhere += ev
+                    .iter()
+                    .filter(|e| {
+                        e["side"] == "other" && e["what"].as_str().unwrap().starts_with("another")
+                    })
+                    .count();
+            }
+        }
+    }
+    // Races whose rival reached another host than the pair's are named at that host.
+    assert!(rival_elsewhere >= 3, "{rival_elsewhere}");
 }
