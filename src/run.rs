@@ -247,8 +247,8 @@ pub fn assemble(
         Ok(i) => captures[i].file.clone(),
         Err(i) => unreadable[i].file.clone(),
     };
-    // The pairs with what each side takes: given, or planned from what each capture saw.
-    // The pairs, and what each takes: as given (with the selections), or as planned.
+    // The pairs, and what each side takes: as given (with their selections), or planned
+    // from what each capture saw.
     let (specs, given, plan) = match layout {
         Layout::Pairs(pairs) => {
             // Each side as given; only where the SYNs were seen comes from the traffic.
@@ -373,10 +373,12 @@ pub fn assemble(
     // several hosts); given pairs, each alone. The groups in parallel.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        let together = set && contexts[i].is_some();
+        if contexts[i].is_none() {
+            continue;
+        }
         match groups
             .iter_mut()
-            .find(|g| together && contexts[g[0]].is_some() && specs[g[0]].client == spec.client)
+            .find(|g| set && specs[g[0]].client == spec.client)
         {
             Some(g) => g.push(i),
             None => groups.push(vec![i]),
@@ -384,9 +386,6 @@ pub fn assemble(
     }
     let judge_group = |g: &Vec<usize>| -> Vec<(usize, VerdictReport)> {
         let ctxs: Vec<verdict::Context> = g.iter().filter_map(|&i| contexts[i]).collect();
-        if ctxs.is_empty() {
-            return Vec::new();
-        }
         g.iter().copied().zip(verdict::judge_group(&ctxs)).collect()
     };
     let judged: Vec<(usize, VerdictReport)> = if groups.len() > 1 {

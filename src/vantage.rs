@@ -284,21 +284,21 @@ impl Plan {
                 edges.push((p.client as u32, rs as u32, (*m).clone()));
             }
         }
+        // Two captures a pairing's clock relates (one with nothing to estimate from
+        // leaves them to the handshakes the plan saw).
         let paired = |a: u32, b: u32| {
-            self.pairs.iter().zip(pair_clocks).any(|(p, m)| {
-                m.is_some()
-                    && p.rs.is_some_and(|rs| {
-                        (p.client as u32, rs as u32) == (a, b)
-                            || (p.client as u32, rs as u32) == (b, a)
-                    })
-            })
+            edges
+                .iter()
+                .any(|&(c, r, _)| (c, r) == (a, b) || (c, r) == (b, a))
         };
-        let mut keys: Vec<&(u32, u32)> = self.exchanges.keys().collect();
+        let mut keys: Vec<(u32, u32)> = self
+            .exchanges
+            .keys()
+            .copied()
+            .filter(|&(a, b)| !paired(a, b))
+            .collect();
         keys.sort_unstable();
-        for &(up, down) in keys {
-            if paired(up, down) {
-                continue;
-            }
+        for (up, down) in keys {
             let m = clock::estimate(&self.exchanges[&(up, down)]);
             if !m.segments.is_empty() {
                 edges.push((up, down, m));
