@@ -1191,30 +1191,25 @@ fn two_sided(
     if rs_atts.iter().any(|a| a.refused.is_some()) || c.refused.is_some() {
         return Some(Cause::RsRefused);
     }
-    // Which client SYNs reached the RS: the same TSval is the same packet; without
-    // timestamps, the same IP ID where the client's tries differ in it (NAT keeps it),
-    // else as many tries on both sides.
-    let rs_tsvals: Vec<u32> = rs_atts
-        .iter()
-        .flat_map(|a| a.syns.iter().filter_map(|s| s.tsval))
-        .collect();
+    // Whether the first SYN reached the real server. A packet is told by its TSval, or
+    // without timestamps by its IP ID (NAT keeps both); where a later try has the same
+    // (IPv6 has no IP ID), only by counting tries on both sides. Where a real server's
+    // own capture saw a try of this attempt, the path says (whichever capture is the
+    // pair's RS side: a node's leg saw it leave the NAT box, not arrive); else the RS
+    // side's SYNs do.
     let first = c.syns[0];
-    let first_reached = match first.tsval {
-        Some(t) => rs_tsvals.contains(&t),
-        None if c.syns[1..].iter().all(|s| s.ip_id != first.ip_id) => rs_atts
-            .iter()
-            .any(|a| a.syns.iter().any(|s| s.ip_id == first.ip_id)),
-        None => rs_atts.iter().map(|a| a.tries()).sum::<usize>() >= c.tries(),
+    let same = |s: &crate::flows::SynTry| match first.tsval {
+        Some(t) => s.tsval == Some(t),
+        None => s.ip_id == first.ip_id,
     };
-    // A node capture as the real-server side saw the SYN leave the NAT box, not reach
-    // the real server: where a real server's capture saw a later try but not the first,
-    // the first did not get there (its path says so, whichever capture is of record).
-    let path_missed_rs = n
-        .path
-        .first()
-        .is_some_and(|h| h.has(Hop::NatOut) && !h.has(Hop::Rs))
-        && n.path.iter().skip(1).any(|h| h.has(Hop::Rs));
-    if !first_reached || path_missed_rs {
+    let first_reached = if c.syns[1..].iter().any(same) {
+        rs_atts.iter().map(|a| a.tries()).sum::<usize>() >= c.tries()
+    } else if n.path.iter().any(|h| h.has(Hop::Rs)) {
+        n.path[0].has(Hop::Rs)
+    } else {
+        rs_atts.iter().any(|a| a.syns.iter().any(same))
+    };
+    if !first_reached {
         return Some(lost_syn_cause(
             own,
             others,
