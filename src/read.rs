@@ -758,22 +758,10 @@ mod tests {
     fn test_first_link_type_of_pcap_and_pcapng() {
         assert_eq!(reader(pcap_header()).unwrap().first_link_type(), Some(1));
         let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lab");
-        let any = CaptureReader::open(&lab.join("syn_drop.nat-any.pcap")).unwrap();
-        assert_eq!(
-            {
-                let mut r = any;
-                r.first_link_type()
-            },
-            Some(276)
-        );
-        let ng = CaptureReader::open(&lab.join("rs_timewait.client.pcapng")).unwrap();
-        assert_eq!(
-            {
-                let mut r = ng;
-                r.first_link_type()
-            },
-            Some(1)
-        );
+        let mut any = CaptureReader::open(&lab.join("syn_drop.nat-any.pcap")).unwrap();
+        assert_eq!(any.first_link_type(), Some(276));
+        let mut ng = CaptureReader::open(&lab.join("rs_timewait.client.pcapng")).unwrap();
+        assert_eq!(ng.first_link_type(), Some(1));
         assert_eq!(
             reader(b"\x0a\x0d\x0d\x0a".to_vec())
                 .ok()
