@@ -319,7 +319,7 @@ impl CaptureReport {
         }
         states.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.code().cmp(b.0.code())));
 
-        let mut setups: Vec<i64> = rec.attempts.iter().filter_map(|a| a.setup_ns).collect();
+        let mut setups: Vec<i64> = rec.attempts.iter().filter_map(|a| a.setup_ns()).collect();
         setups.sort_unstable();
         let setup = LatencySummary {
             attempts: rec.attempts.len() as u64,

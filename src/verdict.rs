@@ -708,7 +708,7 @@ fn first_syn_lost(c: &Attempt) -> bool {
         return false;
     };
     let before_retry = |p: Option<crate::flows::Pkt>| p.is_some_and(|p| p.ts < second.pkt.ts);
-    !before_retry(c.stale_ack) && !before_retry(c.refused)
+    !before_retry(c.stale_ack()) && !before_retry(c.refused())
 }
 
 /// One-sided Fisher exact test on the 2×2 table (a of n lost with the pattern, c of m
@@ -936,7 +936,7 @@ fn judge_one(
         isn: c.isn,
         first_syn_ts: c.first_syn().ts,
         tries: c.tries(),
-        setup_ns: c.setup_ns,
+        setup_ns: c.setup_ns(),
         verdict: Cause::Ok,
         signature: None,
         delay_ns: delay,
@@ -944,14 +944,11 @@ fn judge_one(
         rs_attempts: rs_ids.clone(),
         rs_tuples: rs_atts.iter().map(|a| a.tuple()).collect(),
         // The retry that cost the most time.
-        retry: c
-            .syns
-            .iter()
-            .skip(1)
-            .max_by_key(|s| s.gap_ns)
-            .and_then(|s| s.gap_class),
+        retry: (1..c.tries())
+            .max_by_key(|&i| c.gap_ns(i))
+            .and_then(|i| c.syns[i].gap_class),
         resend_after_stale: c
-            .stale_ack
+            .stale_ack()
             .and_then(|st| c.syns.iter().find(|s| s.pkt.ts > st.ts))
             .and_then(|s| s.gap_class),
         notes: None,
@@ -1072,10 +1069,8 @@ fn ended_before_next_try(ctx: &Context<'_>, c: &Attempt) -> bool {
         return false;
     }
     let last = c.syns.last().expect("an attempt has a SYN");
-    let due = last
-        .pkt
-        .ts
-        .saturating_add(last.gap_ns.unwrap_or(0).max(NS_PER_S));
+    let last_gap = c.gap_ns(c.tries() - 1).unwrap_or(0);
+    let due = last.pkt.ts.saturating_add(last_gap.max(NS_PER_S));
     let rs_end = ctx.pairing.and_then(|p| p.rs_span).map(|(_, end)| end);
     let ends = [ctx.client.last_ts, rs_end];
     ends.into_iter().flatten().any(|end| end < due)
@@ -1118,9 +1113,9 @@ pub fn attempt_evidence(c: &Attempt) -> Vec<Evidence> {
     for (i, s) in c.syns.iter().enumerate() {
         push(Some(s.pkt), if i == 0 { "SYN" } else { "SYN retry" });
     }
-    push(c.stale_ack, "stale ACK");
-    push(c.stale_rst, "client RST");
-    push(c.refused, "RST (refused)");
+    push(c.stale_ack(), "stale ACK");
+    push(c.stale_rst(), "client RST");
+    push(c.refused(), "RST (refused)");
     push(c.synack, "SYN-ACK");
     ev.sort_by_key(|e| (e.ts, e.frame));
     ev
@@ -1156,9 +1151,9 @@ fn rs_evidence(a: &Attempt, clock: &ClockModel) -> Vec<Evidence> {
     for s in &a.syns {
         push(Some(s.pkt), "SYN on the RS side");
     }
-    push(a.stale_ack, "stale ACK sent by RS");
-    push(a.stale_rst, "client RST at RS");
-    push(a.refused, "RST sent by RS");
+    push(a.stale_ack(), "stale ACK sent by RS");
+    push(a.stale_rst(), "client RST at RS");
+    push(a.refused(), "RST sent by RS");
     push(a.synack, "SYN-ACK sent by RS");
     ev
 }
@@ -1188,7 +1183,7 @@ fn two_sided(
     }
     // The first thing that went wrong is the verdict: a refusal of the SYN, the first SYN
     // not reaching the RS, then a stale ACK from a TIME_WAIT socket on the SNAT tuple.
-    if rs_atts.iter().any(|a| a.refused.is_some()) || c.refused.is_some() {
+    if rs_atts.iter().any(|a| a.refused().is_some()) || c.refused().is_some() {
         return Some(Cause::RsRefused);
     }
     // Whether the first SYN reached the real server. A packet is told by its TSval, or
@@ -1220,11 +1215,11 @@ fn two_sided(
             n,
         ));
     }
-    if let Some(a) = rs_atts.iter().find(|a| a.stale_ack.is_some()) {
+    if let Some(a) = rs_atts.iter().find(|a| a.stale_ack().is_some()) {
         collision_details(rs, &pairing.clock, a, n);
         return Some(Cause::RsTimewaitCollision);
     }
-    if c.stale_ack.is_some() {
+    if c.stale_ack().is_some() {
         return Some(Cause::RsTimewaitCollision);
     }
     // The RS answered: late, or its SYN-ACK was lost on the way back.
@@ -1490,13 +1485,13 @@ fn collision_details(rs: &CaptureReport, clock: &ClockModel, a: &Attempt, n: &mu
         let syn_tsval = a
             .syns
             .iter()
-            .find(|s| a.stale_ack.is_none_or(|st| s.pkt.ts < st.ts))
+            .find(|s| a.stale_ack().is_none_or(|st| s.pkt.ts < st.ts))
             .and_then(|s| s.tsval);
         n.check_failed = match (syn_tsval, prev.last_tsval[0]) {
             (Some(new), Some(old)) if (new.wrapping_sub(old) as i32) <= 0 => {
                 Some(TimewaitCheck::Paws)
             }
-            _ => match a.stale_ack_number {
+            _ => match a.stale_ack_number() {
                 Some(rcv_nxt) if !a.isn.gt(rcv_nxt) => Some(TimewaitCheck::IsnNotAfter),
                 _ => None,
             },
@@ -1510,10 +1505,10 @@ fn one_sided(
     slow_ns: i64,
     n: &mut Notes,
 ) -> Option<Cause> {
-    if c.stale_ack.is_some() {
+    if c.stale_ack().is_some() {
         return Some(Cause::RsTimewaitCollision);
     }
-    if c.refused.is_some() {
+    if c.refused().is_some() {
         return Some(Cause::RsRefused);
     }
     if c.tries() > 1 {
@@ -1524,7 +1519,7 @@ fn one_sided(
         return Some(Cause::SynLostBeforeRs);
     }
     // One SYN, answered: late is the server's doing; on time is no anomaly at all.
-    if c.setup_ns.is_some() && c.is_slow(slow_ns) {
+    if c.setup_ns().is_some() && c.is_slow(slow_ns) {
         return Some(Cause::RsSlowSynack);
     }
     None

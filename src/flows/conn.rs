@@ -37,22 +37,24 @@ impl Pkt {
     }
 }
 
-/// One SYN of an attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// One SYN of an attempt. The gap before it is its time less the previous try's
+/// ([`Attempt::gap_ns`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SynTry {
-    #[serde(flatten)]
     pub pkt: Pkt,
     pub tsval: Option<u32>,
     pub ip_id: u16,
     /// The interface it was captured on ([`crate::decode::Segment::iface`]).
     pub iface: u32,
-    /// Time since the previous SYN of the attempt (absent on the first).
-    pub gap_ns: Option<i64>,
     pub gap_class: Option<GapClass>,
 }
 
 /// One client connection attempt: one ISN from one client 4-tuple.
-#[derive(Clone, Debug, Serialize)]
+///
+/// Kept for every attempt of every capture, so compact (168 bytes): what only an attempt
+/// that met a stale ACK or a RST has is boxed apart ([`Trouble`]), and what follows from
+/// the packets (the setup time, the gaps between tries) is computed when asked.
+#[derive(Clone, Debug)]
 pub struct Attempt {
     pub id: u32,
     pub client: Endpoint,
@@ -62,7 +64,6 @@ pub struct Attempt {
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
     pub sack_perm: bool,
-    #[serde(skip)]
     pub opt_layout: u64,
     pub ip_id: u16,
     pub ttl: u8,
@@ -79,24 +80,23 @@ pub struct Attempt {
     pub synack_tsval: Option<u32>,
     /// The originator's first ACK after the SYN-ACK.
     pub first_ack: Option<Pkt>,
-    /// The first stale ACK answering one of the SYNs, and the ack number it carried.
-    pub stale_ack: Option<Pkt>,
-    pub stale_ack_number: Option<Seq>,
-    /// Stale ACKs in all (a retried SYN can be mapped onto another stale tuple).
-    pub stale_acks: u32,
-    /// The ack number of the latest stale ACK: what the originator's RST answers.
-    #[serde(skip)]
-    pub(super) last_stale_ack: Option<Seq>,
-    /// The originator's RST after the stale ACK.
-    pub stale_rst: Option<Pkt>,
-    /// The responder's RST answering a SYN.
-    pub refused: Option<Pkt>,
-    /// First SYN → SYN-ACK, nanoseconds.
-    pub setup_ns: Option<i64>,
     pub outcome: Outcome,
     /// The connection incarnation this attempt belongs to (a same-ISN retry never leaves
     /// its incarnation: Wireshark 4.0 splits only on a new ISN).
     pub conn: u32,
+    /// Stale ACKs and RSTs; none for nearly every attempt.
+    pub(super) trouble: Option<Box<Trouble>>,
+}
+
+/// What an attempt answered by a stale ACK or a RST carries besides.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Trouble {
+    pub(super) stale_ack: Option<Pkt>,
+    pub(super) stale_ack_number: Option<Seq>,
+    pub(super) stale_acks: u32,
+    pub(super) last_stale_ack: Option<Seq>,
+    pub(super) stale_rst: Option<Pkt>,
+    pub(super) refused: Option<Pkt>,
 }
 
 impl Attempt {
@@ -114,11 +114,43 @@ impl Attempt {
     pub fn tuple(&self) -> Tuple {
         Tuple::new(self.client, self.server)
     }
+    /// First SYN → SYN-ACK, nanoseconds.
+    pub fn setup_ns(&self) -> Option<i64> {
+        self.synack.map(|s| s.ts - self.first_syn().ts)
+    }
+    /// Time since the previous SYN try (absent on the first).
+    pub fn gap_ns(&self, try_index: usize) -> Option<i64> {
+        let prev = self.syns.get(try_index.checked_sub(1)?)?;
+        Some(self.syns.get(try_index)?.pkt.ts - prev.pkt.ts)
+    }
+    /// The first stale ACK answering one of the SYNs.
+    pub fn stale_ack(&self) -> Option<Pkt> {
+        self.trouble.as_ref()?.stale_ack
+    }
+    /// The ack number that first stale ACK carried.
+    pub fn stale_ack_number(&self) -> Option<Seq> {
+        self.trouble.as_ref()?.stale_ack_number
+    }
+    /// Stale ACKs in all (a retried SYN can be mapped onto another stale tuple).
+    pub fn stale_acks(&self) -> u32 {
+        self.trouble.as_ref().map_or(0, |t| t.stale_acks)
+    }
+    /// The originator's RST after the stale ACK.
+    pub fn stale_rst(&self) -> Option<Pkt> {
+        self.trouble.as_ref()?.stale_rst
+    }
+    /// The responder's RST answering a SYN.
+    pub fn refused(&self) -> Option<Pkt> {
+        self.trouble.as_ref()?.refused
+    }
+    pub(super) fn trouble_mut(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_with(Box::default)
+    }
     /// The delay this attempt suffered, the one definition every stage and renderer uses:
     /// its setup latency when answered; unanswered, the time from the first SYN to the
     /// refusing RST, or to the last SYN try.
     pub fn delay_ns(&self) -> i64 {
-        match (self.setup_ns, self.refused) {
+        match (self.setup_ns(), self.refused()) {
             (Some(s), _) => s,
             (None, Some(r)) => r.ts - self.first_syn().ts,
             (None, None) => self.syns.last().map_or(0, |s| s.pkt.ts) - self.first_syn().ts,
@@ -128,6 +160,89 @@ impl Attempt {
     /// delayed by `slow_ns` or more.
     pub fn is_slow(&self, slow_ns: i64) -> bool {
         self.outcome != Outcome::Established || self.delay_ns() >= slow_ns
+    }
+}
+
+/// An attempt as the JSON report and `flows --json` have always written it: the fields
+/// computed when asked written in their places.
+impl Serialize for Attempt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Try {
+            #[serde(flatten)]
+            pkt: Pkt,
+            tsval: Option<u32>,
+            ip_id: u16,
+            iface: u32,
+            gap_ns: Option<i64>,
+            gap_class: Option<GapClass>,
+        }
+        #[derive(Serialize)]
+        struct Out<'a> {
+            id: u32,
+            client: Endpoint,
+            server: Endpoint,
+            isn: Seq,
+            mss: Option<u16>,
+            wscale: Option<u8>,
+            sack_perm: bool,
+            ip_id: u16,
+            ttl: u8,
+            syns: Tries<'a>,
+            copies: u32,
+            synack: Option<Pkt>,
+            server_isn: Option<Seq>,
+            synack_tsval: Option<u32>,
+            first_ack: Option<Pkt>,
+            stale_ack: Option<Pkt>,
+            stale_ack_number: Option<Seq>,
+            stale_acks: u32,
+            stale_rst: Option<Pkt>,
+            refused: Option<Pkt>,
+            setup_ns: Option<i64>,
+            outcome: Outcome,
+            conn: u32,
+        }
+        struct Tries<'a>(&'a Attempt);
+        impl Serialize for Tries<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let a = self.0;
+                s.collect_seq(a.syns.iter().enumerate().map(|(i, t)| Try {
+                    pkt: t.pkt,
+                    tsval: t.tsval,
+                    ip_id: t.ip_id,
+                    iface: t.iface,
+                    gap_ns: a.gap_ns(i),
+                    gap_class: t.gap_class,
+                }))
+            }
+        }
+        Out {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            isn: self.isn,
+            mss: self.mss,
+            wscale: self.wscale,
+            sack_perm: self.sack_perm,
+            ip_id: self.ip_id,
+            ttl: self.ttl,
+            syns: Tries(self),
+            copies: self.copies,
+            synack: self.synack,
+            server_isn: self.server_isn,
+            synack_tsval: self.synack_tsval,
+            first_ack: self.first_ack,
+            stale_ack: self.stale_ack(),
+            stale_ack_number: self.stale_ack_number(),
+            stale_acks: self.stale_acks(),
+            stale_rst: self.stale_rst(),
+            refused: self.refused(),
+            setup_ns: self.setup_ns(),
+            outcome: self.outcome,
+            conn: self.conn,
+        }
+        .serialize(s)
     }
 }
 

@@ -90,14 +90,13 @@ pub(super) fn step(
                         att.copies += 1;
                         return;
                     }
-                    let after_reset = att.stale_ack.is_some() || att.stale_rst.is_some();
-                    let class = GapClass::of(gap, last.gap_ns, after_reset);
+                    let after_reset = att.stale_ack().is_some() || att.stale_rst().is_some();
+                    let class = GapClass::of(gap, att.gap_ns(att.syns.len() - 1), after_reset);
                     att.syns.push(SynTry {
                         pkt: Pkt::of(seg),
                         tsval,
                         ip_id: seg.ip_id,
                         iface: seg.iface,
-                        gap_ns: Some(gap),
                         gap_class: Some(class),
                     });
                     flags.set(Flag::SynRetry);
@@ -121,7 +120,6 @@ pub(super) fn step(
                             tsval: seg.opts.ts.map(|t| t.0),
                             ip_id: seg.ip_id,
                             iface: seg.iface,
-                            gap_ns: None,
                             gap_class: None,
                         }],
                         copies: 0,
@@ -129,15 +127,9 @@ pub(super) fn step(
                         server_isn: None,
                         synack_tsval: None,
                         first_ack: None,
-                        stale_ack: None,
-                        stale_ack_number: None,
-                        stale_acks: 0,
-                        last_stale_ack: None,
-                        stale_rst: None,
-                        refused: None,
-                        setup_ns: None,
                         outcome: Outcome::NoAnswer,
                         conn: conn_id,
+                        trouble: None,
                     });
                     conns[conn_id as usize].attempt = Some(id);
                 }
@@ -152,7 +144,6 @@ pub(super) fn step(
                     att.synack = Some(Pkt::of(seg));
                     att.server_isn = Some(seg.seq);
                     att.synack_tsval = seg.opts.ts.map(|t| t.0);
-                    att.setup_ns = Some(seg.ts - att.first_syn().ts);
                     att.outcome = Outcome::Established;
                 }
             }
@@ -164,7 +155,7 @@ pub(super) fn step(
             match att {
                 Some(att) if att.synack.is_none() && seg.ack == att.isn + 1 => {
                     flags.set(Flag::RstRefused);
-                    att.refused.get_or_insert(Pkt::of(seg));
+                    att.trouble_mut().refused.get_or_insert(Pkt::of(seg));
                     att.outcome = Outcome::Refused;
                 }
                 _ if conn.seen.established => flags.set(Flag::RstAbort),
@@ -181,11 +172,12 @@ pub(super) fn step(
                 if att.synack.is_none() && seg.ack != att.isn + 1 && att.outcome != Outcome::Refused
                 {
                     flags.set(Flag::StaleAck);
-                    att.stale_acks += 1;
-                    att.last_stale_ack = Some(seg.ack);
-                    if att.stale_ack.is_none() {
-                        att.stale_ack = Some(Pkt::of(seg));
-                        att.stale_ack_number = Some(seg.ack);
+                    let t = att.trouble_mut();
+                    t.stale_acks += 1;
+                    t.last_stale_ack = Some(seg.ack);
+                    if t.stale_ack.is_none() {
+                        t.stale_ack = Some(Pkt::of(seg));
+                        t.stale_ack_number = Some(seg.ack);
                     }
                 }
             }
@@ -195,9 +187,12 @@ pub(super) fn step(
         Dir::Orig if f.rst() => {
             let att = conn.attempt.map(|a| &mut attempts[a as usize]);
             match att {
-                Some(att) if att.synack.is_none() && att.last_stale_ack == Some(seg.seq) => {
+                Some(att)
+                    if att.synack.is_none()
+                        && att.trouble.as_ref().and_then(|t| t.last_stale_ack) == Some(seg.seq) =>
+                {
                     flags.set(Flag::RstStaleReply);
-                    att.stale_rst.get_or_insert(Pkt::of(seg));
+                    att.trouble_mut().stale_rst.get_or_insert(Pkt::of(seg));
                     if att.outcome == Outcome::NoAnswer {
                         att.outcome = Outcome::Reset;
                     }
@@ -295,7 +290,7 @@ mod tests {
             (true, 4, ISN + 1, 10, ACK),
         ]);
         assert_eq!(a.outcome, Outcome::Established);
-        assert_eq!(a.setup_ns, Some(3 * MS));
+        assert_eq!(a.setup_ns(), Some(3 * MS));
         assert_eq!(a.first_ack.map(|p| p.frame()), Some(3));
         assert_eq!(a.tries(), 1);
     }
@@ -327,7 +322,7 @@ mod tests {
         ]);
         assert!(flags[1].has(Flag::SynRetry));
         assert_eq!(a.syns[1].gap_class, Some(GapClass::InitialRto1s));
-        assert_eq!(a.setup_ns, Some(1_001 * MS));
+        assert_eq!(a.setup_ns(), Some(1_001 * MS));
     }
 
     #[test]
@@ -358,8 +353,8 @@ mod tests {
         ]);
         assert!(flags[1].has(Flag::StaleAck));
         assert!(flags[2].has(Flag::RstStaleReply));
-        assert_eq!(a.stale_ack_number.map(|s| s.0), Some(5_555));
-        assert_eq!(a.stale_rst.map(|p| p.frame()), Some(3));
+        assert_eq!(a.stale_ack_number().map(|s| s.0), Some(5_555));
+        assert_eq!(a.stale_rst().map(|p| p.frame()), Some(3));
         assert_eq!(a.syns[1].gap_class, Some(GapClass::AfterReset));
         assert_eq!(a.outcome, Outcome::Established);
     }
@@ -374,7 +369,7 @@ mod tests {
         assert!(flags[1].has(Flag::RstRefused));
         assert!(!flags[2].has(Flag::StaleAck));
         assert_eq!(a.outcome, Outcome::Refused);
-        assert_eq!(a.refused.map(|p| p.ts), Some(2 * MS));
+        assert_eq!(a.refused().map(|p| p.ts), Some(2 * MS));
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl AttemptCols {
         self.first_syn_utc.push(utc(a.first_syn().ts));
         self.tries.push(a.tries() as i64);
         self.outcome.push(a.outcome.code());
-        self.setup_ns.push(a.setup_ns);
+        self.setup_ns.push(a.setup_ns());
     }
 
     fn push_rs_tuple(&mut self, report: &Report, rs: Option<&Tuple>, n: usize) {

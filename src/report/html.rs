@@ -523,7 +523,7 @@ fn latency(
 ) -> ChartResult {
     let setups: Vec<f64> = rows
         .iter()
-        .filter_map(|r| r.attempt.setup_ns)
+        .filter_map(|r| r.attempt.setup_ns())
         .map(|ns| ms_f(ns.max(1)))
         .collect();
     if setups.is_empty() {

@@ -93,7 +93,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn of(rows: &[Row<'_>]) -> Totals {
-        let mut setups: Vec<i64> = rows.iter().filter_map(|r| r.attempt.setup_ns).collect();
+        let mut setups: Vec<i64> = rows.iter().filter_map(|r| r.attempt.setup_ns()).collect();
         setups.sort_unstable();
         let mut clients: Vec<IpAddr> = rows.iter().map(|r| r.attempt.client.ip).collect();
         clients.sort_unstable();
@@ -104,7 +104,10 @@ impl Totals {
         Totals {
             attempts,
             slow,
-            failed: rows.iter().filter(|r| r.attempt.setup_ns.is_none()).count() as u64,
+            failed: rows
+                .iter()
+                .filter(|r| r.attempt.setup_ns().is_none())
+                .count() as u64,
             slow_permille: (slow * 1000).checked_div(attempts).unwrap_or(0),
             clients: clients.len() as u64,
             span: first_syns().min().zip(first_syns().max()),
@@ -286,9 +289,9 @@ pub fn notable_attempts(cap: &CaptureReport, slow_ns: i64, n: usize) -> Vec<&Att
     let mut v: Vec<&Attempt> = cap
         .attempts
         .iter()
-        .filter(|a| a.is_slow(slow_ns) || a.tries() > 1 || a.stale_ack.is_some())
+        .filter(|a| a.is_slow(slow_ns) || a.tries() > 1 || a.stale_ack().is_some())
         .collect();
-    let key = |a: &Attempt| (a.setup_ns.is_none(), a.delay_ns());
+    let key = |a: &Attempt| (a.setup_ns().is_none(), a.delay_ns());
     v.sort_by(|a, b| key(b).cmp(&key(a)).then(a.id.cmp(&b.id)));
     v.truncate(n);
     v

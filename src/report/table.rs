@@ -435,15 +435,12 @@ fn capture(
             opts,
         );
         for a in notable {
-            let gaps: Vec<String> = a
-                .syns
-                .iter()
-                .skip(1)
-                .map(|s| {
+            let gaps: Vec<String> = (1..a.tries())
+                .map(|i| {
                     format!(
                         "{} {}",
-                        ms(s.gap_ns.unwrap_or(0)),
-                        s.gap_class.map_or("", |c| c.code())
+                        ms(a.gap_ns(i).unwrap_or(0)),
+                        a.syns[i].gap_class.map_or("", |c| c.code())
                     )
                 })
                 .collect();
@@ -459,7 +456,7 @@ fn capture(
                 } else {
                     format!("{} ({})", a.tries(), gaps.join(", "))
                 }),
-                right(a.setup_ns.map_or("-".to_string(), ms)),
+                right(a.setup_ns().map_or("-".to_string(), ms)),
                 Cell::new(a.outcome.code()),
                 Cell::new(ev.join(", ")),
             ]);
