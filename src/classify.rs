@@ -14,7 +14,7 @@
 use crate::decode::{Segment, TcpFlags};
 use crate::flags::{Flag, Flags};
 use crate::seq::Seq;
-use std::collections::VecDeque;
+use smallvec::SmallVec;
 
 /// Direction of a segment within its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,8 +54,9 @@ pub struct Half {
     win_scale: i16,
     is_first_ack: bool,
     lastsegmentflags: Flags,
-    /// `nextseq` of the unacknowledged segments, newest last.
-    unacked: VecDeque<u32>,
+    /// `nextseq` of the unacknowledged segments, newest last (inline: a short connection's
+    /// few never take an allocation of their own).
+    unacked: SmallVec<[u32; 4]>,
     lastack: u32,
     lastacktime: i64,
     /// Wireshark's `u32` counter, which it sets to -1 on an ACK of unseen data (§6 Q1).
@@ -73,7 +74,7 @@ impl Default for Half {
             win_scale: WS_UNKNOWN,
             is_first_ack: false,
             lastsegmentflags: Flags::default(),
-            unacked: VecDeque::new(),
+            unacked: SmallVec::new(),
             lastack: 0,
             lastacktime: 0,
             dupacknum: 0,
@@ -314,7 +315,7 @@ impl Analysis {
             if flags & (TcpFlags::SYN | TcpFlags::FIN) != 0 {
                 nextseq = nextseq.wrapping_add(1);
             }
-            f.unacked.push_back(nextseq);
+            f.unacked.push(nextseq);
         }
         let zwp = ta.has(Flag::ZeroWindowProbe);
         // 5.14 highest next sequence number.
@@ -334,7 +335,7 @@ impl Analysis {
         // 5.17 drop what this segment acknowledges from the peer's unacked list.
         let peer = &mut self.half[ri].unacked;
         if !peer.is_empty() {
-            peer.retain(|&n| (ack.wrapping_sub(n) as i32) < 0);
+            peer.retain(|n| (ack.wrapping_sub(*n) as i32) < 0);
         }
 
         // §4.6 after the analysis: SYN time, initial RTT, window scaling.
