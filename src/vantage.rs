@@ -332,6 +332,9 @@ type Edge = (u32, u32, ClockModel);
 /// to other SNAT ports) stays far below it.
 const MAX_GROUP: usize = 64;
 
+/// Groups whose outcomes are worked out (on every core) and applied at a time.
+const OUTCOME_BLOCK: usize = 4096;
+
 /// The observations of one client attempt (indexes into the observations): two or three
 /// for nearly every attempt, kept inline.
 type Group = SmallVec<[u32; 4]>;
@@ -596,111 +599,115 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             a
         });
     // What each group settles, worked out on every core and applied in order below.
-    let outcomes: Vec<Outcome> = members
-        .par_iter()
-        .zip(&judged_of)
-        .map(|(m, judged)| {
-            let mut out = Outcome::default();
-            let ms: SmallVec<[Obs; 4]> = m.iter().map(|&i| obs[i as usize]).collect();
-            for (i, &a) in ms.iter().enumerate() {
-                for &b in &ms[i + 1..] {
-                    if a.capture != b.capture
-                        && let Some(e) = exchange(a, attempt(a), b, attempt(b))
-                    {
-                        out.exchanges.push(e);
-                    }
+    let settle = |(m, judged): (&Group, &Option<Obs>)| {
+        let mut out = Outcome::default();
+        let ms: SmallVec<[Obs; 4]> = m.iter().map(|&i| obs[i as usize]).collect();
+        for (i, &a) in ms.iter().enumerate() {
+            for &b in &ms[i + 1..] {
+                if a.capture != b.capture
+                    && let Some(e) = exchange(a, attempt(a), b, attempt(b))
+                {
+                    out.exchanges.push(e);
                 }
             }
-            let judged = *judged;
-            // The real-server side: the capture that saw most of this client capture's
-            // attempts after the NAT (real servers' captures counted as one: each sees its
-            // own backends); then the nearest the real server (a real server's own capture
-            // over a node's uplink, which also saw the SYNs lost after it); then the one
-            // that saw the earliest of this attempt's tries to get through (a retry
-            // re-DNATed to a server on another host is seen elsewhere, and the first try's
-            // fate is where it arrived); then the one that saw most.
-            let first_try = |o: Obs| {
-                judged.map_or(0, |j| {
-                    keys(attempt(j))
-                        .position(|k| keys(attempt(o)).any(|x| x == k))
-                        .unwrap_or(usize::MAX)
-                })
-            };
-            let covered =
-                |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
-            let post = || ms.iter().filter(|&&o| leg_of(o) == Leg::PostNat);
-            let rs_covered = post()
-                .filter(|o| vantage[o.capture as usize] == Vantage::Rs)
-                .map(|o| covered(o.capture))
-                .max()
-                .unwrap_or(0);
-            let rs_cap = post()
-                .min_by_key(|&&o| {
-                    let (rank, c) = near_rs(o.capture);
-                    let side = match vantage[c as usize] {
-                        Vantage::Rs => rs_covered,
-                        _ => covered(c),
-                    };
-                    let cov = std::cmp::Reverse;
-                    (cov(side), rank, first_try(o), cov(covered(c)), c)
-                })
-                .map(|o| o.capture);
-            for &o in &ms {
-                let record = match leg_of(o) {
-                    Leg::PreNat => {
-                        judged.is_some_and(|j| j.capture == o.capture && j.attempt == o.attempt)
-                    }
-                    Leg::PostNat => Some(o.capture) == rs_cap,
+        }
+        let judged = *judged;
+        // The real-server side: the capture that saw most of this client capture's
+        // attempts after the NAT (real servers' captures counted as one: each sees its
+        // own backends); then the nearest the real server (a real server's own capture
+        // over a node's uplink, which also saw the SYNs lost after it); then the one
+        // that saw the earliest of this attempt's tries to get through (a retry
+        // re-DNATed to a server on another host is seen elsewhere, and the first try's
+        // fate is where it arrived); then the one that saw most.
+        let first_try = |o: Obs| {
+            judged.map_or(0, |j| {
+                keys(attempt(j))
+                    .position(|k| keys(attempt(o)).any(|x| x == k))
+                    .unwrap_or(usize::MAX)
+            })
+        };
+        let covered =
+            |c: u32| judged.map_or(0, |j| coverage.get(&(j.capture, c)).copied().unwrap_or(0));
+        let post = || ms.iter().filter(|&&o| leg_of(o) == Leg::PostNat);
+        let rs_covered = post()
+            .filter(|o| vantage[o.capture as usize] == Vantage::Rs)
+            .map(|o| covered(o.capture))
+            .max()
+            .unwrap_or(0);
+        let rs_cap = post()
+            .min_by_key(|&&o| {
+                let (rank, c) = near_rs(o.capture);
+                let side = match vantage[c as usize] {
+                    Vantage::Rs => rs_covered,
+                    _ => covered(c),
                 };
-                out.records.push((o, record));
-            }
-            let Some(j) = judged else { return out };
-            out.rs_cap = rs_cap;
-            // Where each of the judged attempt's SYNs was seen.
-            let mine = attempt(j);
-            let mut path: Path = keys(mine).map(|_| Hops::default()).collect();
-            for &o in &ms {
-                let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
-                let a = attempt(o);
-                for (k, hops) in keys(mine).zip(path.iter_mut()) {
-                    if keys(a).any(|x| x == k) {
-                        hops.add(hop);
-                    }
+                let cov = std::cmp::Reverse;
+                (cov(side), rank, first_try(o), cov(covered(c)), c)
+            })
+            .map(|o| o.capture);
+        for &o in &ms {
+            let record = match leg_of(o) {
+                Leg::PreNat => {
+                    judged.is_some_and(|j| j.capture == o.capture && j.attempt == o.attempt)
+                }
+                Leg::PostNat => Some(o.capture) == rs_cap,
+            };
+            out.records.push((o, record));
+        }
+        let Some(j) = judged else { return out };
+        out.rs_cap = rs_cap;
+        // Where each of the judged attempt's SYNs was seen.
+        let mine = attempt(j);
+        let mut path: Path = keys(mine).map(|_| Hops::default()).collect();
+        for &o in &ms {
+            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+            let a = attempt(o);
+            for (k, hops) in keys(mine).zip(path.iter_mut()) {
+                if keys(a).any(|x| x == k) {
+                    hops.add(hop);
                 }
             }
-            out.path = path;
-            // Its SYNs seen elsewhere than in its own capture and its real-server side (the
-            // node's client leg when the node is that side).
-            for &o in ms.iter().filter(|&&o| {
-                o.capture != j.capture && !(Some(o.capture) == rs_cap && leg_of(o) == Leg::PostNat)
-            }) {
-                let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
-                for s in &attempt(o).syns {
-                    if keys(mine).any(|k| k == (s.tsval, s.ip_id)) {
-                        out.sightings.push(Sighting {
-                            capture: o.capture,
-                            frame: s.pkt.frame(),
-                            ts: s.pkt.ts,
-                            hop,
-                        });
-                    }
+        }
+        out.path = path;
+        // Its SYNs seen elsewhere than in its own capture and its real-server side (the
+        // node's client leg when the node is that side).
+        for &o in ms.iter().filter(|&&o| {
+            o.capture != j.capture && !(Some(o.capture) == rs_cap && leg_of(o) == Leg::PostNat)
+        }) {
+            let hop = Hop::of(vantage[o.capture as usize], leg_of(o));
+            for s in &attempt(o).syns {
+                if keys(mine).any(|k| k == (s.tsval, s.ip_id)) {
+                    out.sightings.push(Sighting {
+                        capture: o.capture,
+                        frame: s.pkt.frame(),
+                        ts: s.pkt.ts,
+                        hop,
+                    });
                 }
             }
-            out
-        })
-        .collect();
-    for (out, judged) in outcomes.into_iter().zip(&judged_of) {
-        for (up, down, e) in out.exchanges {
-            exchanges.entry((up, down)).or_default().push(e);
         }
-        for (o, record) in out.records {
-            of_record[o.capture as usize][o.attempt as usize] = record;
-        }
-        let Some(j) = judged else { continue };
-        rs_capture[j.capture as usize][j.attempt as usize] = out.rs_cap;
-        paths[j.capture as usize][j.attempt as usize] = out.path;
-        if !out.sightings.is_empty() {
-            sightings.insert((j.capture, j.attempt), out.sightings);
+        out
+    };
+    // A block of groups at a time: the outcomes of every group at once would be the
+    // plan's largest allocation (about 200 bytes a group), held only to be applied.
+    for (ms, js) in members
+        .chunks(OUTCOME_BLOCK)
+        .zip(judged_of.chunks(OUTCOME_BLOCK))
+    {
+        let outcomes: Vec<Outcome> = ms.par_iter().zip(js).map(settle).collect();
+        for (out, judged) in outcomes.into_iter().zip(js) {
+            for (up, down, e) in out.exchanges {
+                exchanges.entry((up, down)).or_default().push(e);
+            }
+            for (o, record) in out.records {
+                of_record[o.capture as usize][o.attempt as usize] = record;
+            }
+            let Some(j) = judged else { continue };
+            rs_capture[j.capture as usize][j.attempt as usize] = out.rs_cap;
+            paths[j.capture as usize][j.attempt as usize] = out.path;
+            if !out.sightings.is_empty() {
+                sightings.insert((j.capture, j.attempt), out.sightings);
+            }
         }
     }
 
