@@ -85,9 +85,9 @@ impl Filter {
 pub fn analyze_reader(
     reader: CaptureReader,
     opts: &Options,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut (dyn FnMut(u64) + Send),
 ) -> CaptureReport {
-    analyze_parts(None, vec![reader], opts, progress)
+    analyze_parts(None, vec![reader], opts, progress, Pass::OneThread)
 }
 
 /// One file of a capture read from several (rotated files, [`crate::rotated`]).
@@ -105,30 +105,154 @@ pub struct Part {
     pub gap_ns: Option<i64>,
 }
 
+/// How one capture's pass uses the cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Reading, decoding and the connection table on one thread.
+    OneThread,
+    /// Reading and decoding on a thread of its own, handing the segments to the connection
+    /// table a batch at a time: two cores on one capture (each stage is about half the
+    /// work). For a capture read while the other cores are idle; with as many captures as
+    /// cores, each on its own thread does as well without the hand-over.
+    TwoThreads,
+}
+
+/// Segments handed over at a time in a [`Pass::TwoThreads`] pass.
+const BATCH: usize = 4096;
+
 /// Reads the parts of one capture (rotated files, in time order) as one stream: the
 /// connections go on from one file into the next, and frames are numbered on through
 /// them ([`Part::first_frame`]). A problem that stops one part (a file cut off, corrupt
 /// data) ends that part only; the report keeps the first error (else the first warning).
-/// `name` names the capture (default: the first part's file).
+/// `name` names the capture (default: the first part's file). The report is the same
+/// whichever the [`Pass`].
 pub fn analyze_parts(
     name: Option<String>,
     readers: Vec<CaptureReader>,
     opts: &Options,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut (dyn FnMut(u64) + Send),
+    pass: Pass,
 ) -> CaptureReport {
     let mut flows = flows::Flows::with_limits(opts.max_connections, opts.max_records);
-    let mut skipped = SkipCounts::default();
-    let mut defrag = Defrag::default();
-    // With `list_skipped`, the frame numbers of each reason too.
-    let mut listed: Option<Vec<Vec<u64>>> = opts
-        .list_skipped
-        .then(|| vec![Vec::new(); SkipReason::ALL.len()]);
-    let mut skip = |reason: SkipReason, frame: u64| {
-        skipped.add(reason);
-        if let Some(l) = listed.as_mut() {
-            l[reason as usize].push(frame);
+    // Segments the connection table turned away (past `--max-records`).
+    let mut refused = Skipped::new(opts);
+    let mut push = |seg: &decode::Segment| {
+        if let Err(reason) = flows.push(seg) {
+            refused.add(reason, seg.frame);
         }
     };
+    let read = match pass {
+        Pass::OneThread => ingest(name, readers, opts, progress, |seg| push(&seg)),
+        Pass::TwoThreads => std::thread::scope(|scope| {
+            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<decode::Segment>>(2);
+            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<decode::Segment>>();
+            let reading = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let read = ingest(name, readers, opts, progress, |seg| {
+                    batch.push(seg);
+                    if batch.len() == BATCH {
+                        let next = empty_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                        // Fails only when the receiving side has gone (it panicked).
+                        let _ = full_tx.send(std::mem::replace(&mut batch, next));
+                    }
+                });
+                let _ = full_tx.send(batch);
+                read
+            });
+            for mut batch in full_rx {
+                batch.iter().for_each(&mut push);
+                batch.clear();
+                let _ = empty_tx.send(batch);
+            }
+            reading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
+    };
+    let mut skipped = read.skipped;
+    skipped.merge(refused);
+    let meta = CaptureMeta {
+        file: read.file,
+        format: read.format,
+        gzip: read.gzip,
+        frames_read: read.frames_read,
+        skipped: skipped.counts,
+        skipped_frames: skipped.frames,
+        blocks: read.blocks,
+        read_problem: read.problem,
+        first_ts: read.first_ts,
+        last_ts: read.last_ts,
+        parts: read.parts,
+        fragments: read.fragments,
+    };
+    CaptureReport::build(meta, flows.finish(), opts.slow_ns)
+}
+
+/// Frames skipped, by reason, and with `--list-skipped` their numbers.
+struct Skipped {
+    counts: SkipCounts,
+    frames: Option<Vec<Vec<u64>>>,
+}
+
+impl Skipped {
+    fn new(opts: &Options) -> Skipped {
+        Skipped {
+            counts: SkipCounts::default(),
+            frames: opts
+                .list_skipped
+                .then(|| vec![Vec::new(); SkipReason::ALL.len()]),
+        }
+    }
+    fn add(&mut self, reason: SkipReason, frame: u64) {
+        self.counts.add(reason);
+        if let Some(l) = self.frames.as_mut() {
+            l[reason as usize].push(frame);
+        }
+    }
+    /// Adds another stage's skips of the same frames: the numbers of each reason stay in
+    /// capture order.
+    fn merge(&mut self, other: Skipped) {
+        self.counts.merge(&other.counts);
+        if let (Some(mine), Some(theirs)) = (self.frames.as_mut(), other.frames) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                if !t.is_empty() {
+                    m.extend(t);
+                    m.sort_unstable();
+                }
+            }
+        }
+    }
+}
+
+/// What reading a capture's parts gave besides its segments.
+struct Read {
+    file: String,
+    format: Option<Format>,
+    gzip: bool,
+    frames_read: u64,
+    skipped: Skipped,
+    blocks: BlockCounts,
+    problem: Option<ReadError>,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    parts: Vec<Part>,
+    fragments: DefragCounts,
+}
+
+/// The reading side of a capture's pass: the parts' frames read, decoded (fragments put
+/// back together) and filtered; each segment to analyse given to `analyse`, in capture
+/// order, every other frame counted by its reason.
+fn ingest(
+    name: Option<String>,
+    readers: Vec<CaptureReader>,
+    opts: &Options,
+    progress: &mut (dyn FnMut(u64) + Send),
+    mut analyse: impl FnMut(decode::Segment),
+) -> Read {
+    let mut skipped = Skipped::new(opts);
+    let mut defrag = Defrag::default();
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
     let (mut frames_read, mut bytes_before) = (0u64, 0u64);
     let mut blocks = BlockCounts::default();
@@ -156,16 +280,12 @@ pub fn analyze_parts(
                     d => d,
                 };
                 match decoded {
-                    Ok(seg) if opts.filter.keeps(&seg) => {
-                        if let Err(reason) = flows.push(&seg) {
-                            skip(reason, frame.number);
-                        }
-                    }
-                    Ok(_) => skip(SkipReason::Filtered, frame.number),
-                    Err(reason) => skip(reason, frame.number),
+                    Ok(seg) if opts.filter.keeps(&seg) => analyse(seg),
+                    Ok(_) => skipped.add(SkipReason::Filtered, frame.number),
+                    Err(reason) => skipped.add(reason, frame.number),
                 }
             }
-            Err(unreadable) => skip(unreadable.reason, base + unreadable.number),
+            Err(unreadable) => skipped.add(unreadable.reason, base + unreadable.number),
         });
         if parts.is_empty() {
             (format, gzip) = (reader.format(), reader.gzip());
@@ -196,21 +316,19 @@ pub fn analyze_parts(
     if parts.len() == 1 {
         parts.clear();
     }
-    let meta = CaptureMeta {
+    Read {
         file,
         format,
         gzip,
         frames_read,
         skipped,
-        skipped_frames: listed,
         blocks,
-        read_problem: problem,
+        problem,
         first_ts,
         last_ts,
         parts,
         fragments: defrag.finish(),
-    };
-    CaptureReport::build(meta, flows.finish(), opts.slow_ns)
+    }
 }
 
 /// Where every frame went.

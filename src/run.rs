@@ -134,6 +134,11 @@ pub fn read_all(
     if quiet {
         bars.set_draw_target(ProgressDrawTarget::hidden());
     }
+    // Fewer captures than cores: each capture's pass takes two of them.
+    let pass = match sources.len() < rayon::current_num_threads() {
+        true => capture::Pass::TwoThreads,
+        false => capture::Pass::OneThread,
+    };
     sources
         .par_iter()
         .map(|src| {
@@ -144,7 +149,8 @@ pub fn read_all(
                 .collect::<Result<Vec<_>, _>>()?;
             let bar = bars.add(progress_bar(src, &readers));
             let name = (src.parts.len() > 1).then(|| src.name.clone());
-            let r = capture::analyze_parts(name, readers, opts, &mut |pos| bar.set_position(pos));
+            let r =
+                capture::analyze_parts(name, readers, opts, &mut |pos| bar.set_position(pos), pass);
             bar.finish_and_clear();
             Ok(r)
         })

@@ -42,6 +42,12 @@ impl SkipCounts {
     pub fn add(&mut self, reason: SkipReason) {
         self.0[reason as usize] += 1;
     }
+    /// Adds another count of other frames.
+    pub fn merge(&mut self, other: &SkipCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
     pub fn get(&self, reason: SkipReason) -> u64 {
         self.0[reason as usize]
     }

@@ -23,6 +23,7 @@ mod pairing;
 mod pairing_synth;
 mod pairs;
 mod parity;
+mod passes;
 mod screen;
 mod sets;
 mod synthetic;
