@@ -41,6 +41,8 @@
 #                Measured side by side, the files in the page cache:
 #                  (a) cat CLIENT RS > /dev/null: the byte floor. Best of R.
 #                  (b) pcapdiag analyze --quiet CLIENT RS > /dev/null. Best of R.
+#                  (a1), (b1) the same on the client capture alone (one capture: its
+#                      pass takes both cores). Best of R.
 #                  (c) tshark -n -r FILE -Y tcp.analysis.flags -T fields -e frame.number
 #                      on each file in turn, once (as in pair mode).
 #                Prints, per command: best and median seconds, ns per packet (both files'
@@ -629,6 +631,16 @@ mode_lab() {
     best_of "$RUNS" cat cat -- "${files[@]}"
     log "(b) pcapdiag analyze --quiet ${files[*]##*/} > /dev/null, best of $RUNS"
     best_of "$RUNS" b "$PCAPDIAG" analyze --quiet "${files[@]}"
+    # The client capture alone: one capture, read on both cores (reading and decoding on
+    # one, the connection table on the other).
+    local pair_pkt=$NPKT pair_bytes=$NBYTES one_pkt
+    capture_stats "$LAB_CLIENT"
+    one_pkt=$NPKT
+    NPKT=$pair_pkt NBYTES=$pair_bytes
+    log "(a1) cat ${LAB_CLIENT##*/} > /dev/null, best of $RUNS"
+    best_of "$RUNS" cat1 cat -- "$LAB_CLIENT"
+    log "(b1) pcapdiag analyze --quiet ${LAB_CLIENT##*/} > /dev/null, best of $RUNS"
+    best_of "$RUNS" b1 "$PCAPDIAG" analyze --quiet "$LAB_CLIENT"
     measure_tshark c "${files[@]}"
 
     echo
@@ -639,14 +651,19 @@ mode_lab() {
     local fmt='%-46s %8s %8s %9s %10s %7s %8s %9s %9s  %s\n'
     # shellcheck disable=SC2059
     printf "$fmt" "" "best s" "median s" "ns/packet" "ns/conn" "x cat" "CPU s" "RSS MiB" "RSS B/conn" runs
-    for key in cat b c; do
+    local packets floor
+    for key in cat b cat1 b1 c; do
         [[ -n ${US[$key]:-} ]] || continue
+        packets=$NPKT floor=${US[cat]}
+        [[ $key == *1 ]] && packets=$one_pkt floor=${US[cat1]}
         # shellcheck disable=SC2086  # the lists are space-separated numbers
         awk -v fmt="$fmt" -v key="$key" -v us="${US[$key]}" -v med="$(median ${RUNS_US[$key]})" \
-            -v cpu="$(median ${RUNS_CPU[$key]})" -v rss="${RSS[$key]}" -v p="$NPKT" -v c="${NCONN:-0}" \
-            -v cat_us="${US[cat]}" -v runs="$([[ $key == c ]] && echo once || echo "best of $RUNS")" 'BEGIN {
+            -v cpu="$(median ${RUNS_CPU[$key]})" -v rss="${RSS[$key]}" -v p="$packets" -v c="${NCONN:-0}" \
+            -v cat_us="$floor" -v runs="$([[ $key == c ]] && echo once || echo "best of $RUNS")" 'BEGIN {
             name["cat"] = "(a) cat CLIENT RS > /dev/null (byte floor)"
             name["b"] = "(b) pcapdiag analyze --quiet CLIENT RS"
+            name["cat1"] = "(a1) cat CLIENT > /dev/null"
+            name["b1"] = "(b1) pcapdiag analyze --quiet CLIENT"
             name["c"] = "(c) tshark -Y tcp.analysis.flags, each file"
             printf fmt, name[key], sprintf("%.3f", us / 1e6), (med == "-" ? "-" : sprintf("%.3f", med / 1e6)),
                 sprintf("%.0f", us * 1e3 / p), (c > 0 ? sprintf("%.0f", us * 1e3 / c) : "-"),
@@ -656,6 +673,7 @@ mode_lab() {
     done
     echo
     echo "b/cat = $(ratio "${US[b]}" "${US[cat]}")  pcapdiag over the byte floor (issue #16 target: <= 2)"
+    echo "b1/a1 = $(ratio "${US[b1]}" "${US[cat1]}")  the client capture alone, on both cores, over its byte floor"
     if [[ -n ${US[c]:-} ]]; then
         echo "c/b   = $(ratio "${US[c]}" "${US[b]}")  tshark over pcapdiag (issue #16 target: >= 100)"
     else
