@@ -142,14 +142,14 @@ pub fn analyze_parts(
             refused.add(reason, seg.frame);
         }
     };
-    let read = match pass {
+    let mut meta = match pass {
         Pass::OneThread => ingest(name, readers, opts, progress, |seg| push(&seg)),
         Pass::TwoThreads => std::thread::scope(|scope| {
             let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<decode::Segment>>(2);
             let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<decode::Segment>>();
             let reading = scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
-                let read = ingest(name, readers, opts, progress, |seg| {
+                let meta = ingest(name, readers, opts, progress, |seg| {
                     batch.push(seg);
                     if batch.len() == BATCH {
                         let next = empty_rx
@@ -160,7 +160,7 @@ pub fn analyze_parts(
                     }
                 });
                 let _ = full_tx.send(batch);
-                read
+                meta
             });
             for mut batch in full_rx {
                 batch.iter().for_each(&mut push);
@@ -172,22 +172,7 @@ pub fn analyze_parts(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         }),
     };
-    let mut skipped = read.skipped;
-    skipped.merge(refused);
-    let meta = CaptureMeta {
-        file: read.file,
-        format: read.format,
-        gzip: read.gzip,
-        frames_read: read.frames_read,
-        skipped: skipped.counts,
-        skipped_frames: skipped.frames,
-        blocks: read.blocks,
-        read_problem: read.problem,
-        first_ts: read.first_ts,
-        last_ts: read.last_ts,
-        parts: read.parts,
-        fragments: read.fragments,
-    };
+    refused.add_to(&mut meta);
     CaptureReport::build(meta, flows.finish(), opts.slow_ns)
 }
 
@@ -212,11 +197,11 @@ impl Skipped {
             l[reason as usize].push(frame);
         }
     }
-    /// Adds the skips of the other stage of the same pass (other frames of the same
-    /// capture): the numbers of each reason stay in capture order.
-    fn merge(&mut self, other: Skipped) {
-        self.counts.merge(&other.counts);
-        if let (Some(mine), Some(theirs)) = (self.frames.as_mut(), other.frames) {
+    /// Adds these skips to those of the reading side (`meta`: other frames of the same
+    /// capture), the numbers of each reason kept in capture order.
+    fn add_to(self, meta: &mut CaptureMeta) {
+        meta.skipped.merge(&self.counts);
+        if let (Some(mine), Some(theirs)) = (meta.skipped_frames.as_mut(), self.frames) {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 if !t.is_empty() {
                     m.extend(t);
@@ -227,31 +212,17 @@ impl Skipped {
     }
 }
 
-/// What reading a capture's parts gave besides its segments.
-struct Read {
-    file: String,
-    format: Option<Format>,
-    gzip: bool,
-    frames_read: u64,
-    skipped: Skipped,
-    blocks: BlockCounts,
-    problem: Option<ReadError>,
-    first_ts: Option<i64>,
-    last_ts: Option<i64>,
-    parts: Vec<Part>,
-    fragments: DefragCounts,
-}
-
 /// The reading side of a capture's pass: the parts' frames read, decoded (fragments put
 /// back together) and filtered; each segment to analyse given to `analyse`, in capture
-/// order, every other frame counted by its reason.
+/// order, every other frame counted by its reason. What the capture's report takes
+/// besides its flows.
 fn ingest(
     name: Option<String>,
     readers: Vec<CaptureReader>,
     opts: &Options,
     progress: &mut (dyn FnMut(u64) + Send),
     mut analyse: impl FnMut(decode::Segment),
-) -> Read {
+) -> CaptureMeta {
     let mut skipped = Skipped::new(opts);
     let mut defrag = Defrag::default();
     let (mut first_ts, mut last_ts) = (None::<i64>, None::<i64>);
@@ -317,14 +288,15 @@ fn ingest(
     if parts.len() == 1 {
         parts.clear();
     }
-    Read {
+    CaptureMeta {
         file,
         format,
         gzip,
         frames_read,
-        skipped,
+        skipped: skipped.counts,
+        skipped_frames: skipped.frames,
         blocks,
-        problem,
+        read_problem: problem,
         first_ts,
         last_ts,
         parts,

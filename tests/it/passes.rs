@@ -3,7 +3,7 @@
 //! of the pass on one thread: the same frames analysed and skipped, in the same order,
 //! whatever crosses the hand-over between the threads.
 
-use crate::util::testdata;
+use crate::util::{files_under, testdata};
 use pcapdiag::capture::{self, CaptureReport, Filter, Options, Pass};
 use pcapdiag::read::CaptureReader;
 use std::path::PathBuf;
@@ -35,16 +35,11 @@ fn listing() -> Options {
 /// (fragments, non-TCP, truncated and corrupt frames).
 #[test]
 fn test_two_threads_give_the_report_of_one_on_every_testdata_capture() {
-    let mut files: Vec<PathBuf> = Vec::new();
-    for dir in ["lab", "corpus-regressions", "fuzz-regressions"] {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(testdata(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_file() && CaptureReader::open(p).is_ok())
-            .collect();
-        found.sort();
-        files.extend(found);
-    }
+    let files: Vec<PathBuf> = ["lab", "corpus-regressions", "fuzz-regressions"]
+        .iter()
+        .flat_map(|dir| files_under(&testdata(dir), &[]))
+        .filter(|p| CaptureReader::open(p).is_ok())
+        .collect();
     assert!(files.len() >= 30, "{} captures", files.len());
     for f in &files {
         let (one, two, _) = both(std::slice::from_ref(f), &listing());
@@ -56,12 +51,7 @@ fn test_two_threads_give_the_report_of_one_on_every_testdata_capture() {
 #[test]
 fn test_two_threads_give_the_report_of_one_on_rotated_parts() {
     let dir = testdata("lab/two_backends.client-rotated");
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    parts.sort();
+    let parts = files_under(&dir, &[".pcap"]);
     assert_eq!(parts.len(), 7, "{}", dir.display());
     let (one, two, frames) = both(&parts, &listing());
     assert!(frames > 0);
