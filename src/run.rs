@@ -318,7 +318,7 @@ pub fn assemble(
     };
     let read = |slot: Result<usize, usize>| slot.ok().map(|i| &captures[i]);
     // Each pair's two captures paired (in parallel when there are several).
-    let pair = |(spec, sel): (&PairSpec, &Selection)| match (
+    let pair = |spec: &PairSpec, sel: &Selection| match (
         read(slots[spec.client]),
         spec.rs.map(|i| read(slots[i])),
     ) {
@@ -329,16 +329,10 @@ pub fn assemble(
         Some(p) => &p.pairs[i].selection,
         None => &given[i],
     };
-    let pairings: Vec<Option<Pairing>> = if specs.len() > 1 {
-        (0..specs.len())
-            .into_par_iter()
-            .map(|i| pair((&specs[i], sel(i))))
-            .collect()
-    } else {
-        (0..specs.len())
-            .map(|i| pair((&specs[i], sel(i))))
-            .collect()
-    };
+    let pairings: Vec<Option<Pairing>> = (0..specs.len())
+        .into_par_iter()
+        .map(|i| pair(&specs[i], sel(i)))
+        .collect();
     // A set's captures on one clock: between the two captures of a pair, the clock its
     // pairing estimated.
     let set = plan.is_some();
@@ -394,11 +388,8 @@ pub fn assemble(
         let ctxs: Vec<verdict::Context> = g.iter().filter_map(|&i| contexts[i]).collect();
         g.iter().copied().zip(verdict::judge_group(&ctxs)).collect()
     };
-    let judged: Vec<(usize, VerdictReport)> = if groups.len() > 1 {
-        groups.par_iter().flat_map_iter(judge_group).collect()
-    } else {
-        groups.iter().flat_map(judge_group).collect()
-    };
+    let judged: Vec<(usize, VerdictReport)> =
+        groups.par_iter().flat_map_iter(judge_group).collect();
     let mut verdicts: Vec<Option<VerdictReport>> = specs.iter().map(|_| None).collect();
     for (i, v) in judged {
         verdicts[i] = Some(v);

@@ -357,6 +357,17 @@ fn keys(a: &Attempt) -> impl Iterator<Item = PacketKey> + '_ {
     a.syns.iter().map(|s| (s.tsval, s.ip_id))
 }
 
+/// Two tallies by key added together (what each core counted).
+fn add_counts<K: std::hash::Hash + Eq, V: std::ops::AddAssign + Default>(
+    mut a: FxHashMap<K, V>,
+    b: FxHashMap<K, V>,
+) -> FxHashMap<K, V> {
+    for (k, v) in b {
+        *a.entry(k).or_default() += v;
+    }
+    a
+}
+
 /// Disjoint sets over observations.
 struct Groups(Vec<u32>);
 
@@ -440,12 +451,7 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             graph(m).vote(&mut votes);
             votes
         })
-        .reduce(FxHashMap::default, |mut a, b| {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
-            }
-            a
-        });
+        .reduce(FxHashMap::default, add_counts);
 
     // Each attempt seen on two legs gets its leg; the server endpoints are noted as a VIP
     // (pre-NAT) or a real server (post-NAT).
@@ -592,12 +598,7 @@ pub fn plan(captures: &[&CaptureReport], sides: &[Option<Vantage>]) -> Plan {
             }
             coverage
         })
-        .reduce(FxHashMap::default, |mut a, b| {
-            for (k, v) in b {
-                *a.entry(k).or_default() += v;
-            }
-            a
-        });
+        .reduce(FxHashMap::default, add_counts);
     // What each group settles, worked out on every core and applied in order below.
     let settle = |(m, judged): (&Group, &Option<Obs>)| {
         let mut out = Outcome::default();

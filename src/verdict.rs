@@ -658,15 +658,19 @@ impl BaseRates {
         );
         // Only attempts a real-server capture watched: outside its span nothing is seen
         // to be concurrent.
-        let all: Vec<&Beside> = sides.iter().flatten().collect();
-        let concurrent = (!all.is_empty()).then(|| {
+        let concurrent = sides.iter().any(Option::is_some).then(|| {
             BaseRate::of(
                 Pattern::ConcurrentSyn,
                 judged()
                     .filter(|(c, own)| {
                         own.is_some_and(|s| outside_rs_span(s.pairing, c) == Some(false))
                     })
-                    .map(|(c, _)| (concurrent_syn(&all, c).is_some(), first_syn_lost(c))),
+                    .map(|(c, _)| {
+                        (
+                            concurrent_syn(sides.iter().flatten(), c).is_some(),
+                            first_syn_lost(c),
+                        )
+                    }),
             )
         });
         BaseRates { reused, concurrent }
@@ -689,9 +693,12 @@ fn outside_rs_span(p: &Pairing, c: &Attempt) -> Option<bool> {
 
 /// Another attempt's SYN at a real server within [`RACE_BEFORE_NS`] before to
 /// [`RACE_AFTER_NS`] after the client's first SYN (on that server's capture's clock):
-/// which of `sides`, and the RS attempt's id there.
-fn concurrent_syn(sides: &[&Beside<'_>], c: &Attempt) -> Option<(usize, u32)> {
-    sides.iter().enumerate().find_map(|(i, s)| {
+/// which of `sides` (its place among them), and the RS attempt's id there.
+fn concurrent_syn<'s, 'a: 's>(
+    sides: impl IntoIterator<Item = &'s Beside<'a>>,
+    c: &Attempt,
+) -> Option<(usize, u32)> {
+    sides.into_iter().enumerate().find_map(|(i, s)| {
         let t = s.pairing.clock.to_rs(c.first_syn().ts);
         s.index
             .around(t, RACE_BEFORE_NS, RACE_AFTER_NS)
@@ -1299,11 +1306,10 @@ fn lost_syn_cause(
     // 3. With ports free, another attempt's SYN on the same SNAT tuple within milliseconds
     //    of when the lost SYN would have reached a real server (this one, or a backend
     //    on another host: the retry is balanced anew): it took the tuple first.
-    let ports: Vec<u16> = std::iter::once(c.client.port)
-        .chain(reached.map(|a| a.client.port))
-        .collect();
-    let sides: Vec<&Beside> = std::iter::once(own).chain(others.iter().copied()).collect();
-    for (i, side) in sides.iter().enumerate() {
+    let ports = [Some(c.client.port), reached.map(|a| a.client.port)];
+    // This pair's real-server side first, then the client capture's others.
+    let sides = || std::iter::once(own).chain(others.iter().copied());
+    for (i, side) in sides().enumerate() {
         let at = side.pairing.clock.to_rs(c.first_syn().ts);
         for rid in side.index.around(at, RACE_BEFORE_NS, RACE_AFTER_NS) {
             let other = &side.rs.attempts[rid as usize];
@@ -1311,7 +1317,7 @@ fn lost_syn_cause(
             // The same SNAT address and port; the real server may differ (the retry is
             // scheduled anew by DNAT).
             if !mine
-                && ports.contains(&other.client.port)
+                && ports.contains(&Some(other.client.port))
                 && reached.is_none_or(|r| r.client.ip == other.client.ip)
             {
                 n.evidence.push(side_packet(
@@ -1332,11 +1338,11 @@ fn lost_syn_cause(
         None => pairing.nat.ports_rewritten > pairing.nat.ports_kept,
     };
     if port_hidden
-        && let (Some(rate), Some((i, rid))) = (rates.concurrent, concurrent_syn(&sides, c))
+        && let (Some(rate), Some((i, rid))) = (rates.concurrent, concurrent_syn(sides(), c))
     {
         n.base_rates.push(rate);
         if rate.association() == Association::Associated {
-            let side = sides[i];
+            let side = sides().nth(i).expect("found among the sides");
             n.evidence.push(side_packet(
                 side,
                 i == 0,
